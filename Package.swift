@@ -1,0 +1,84 @@
+// swift-tools-version:6.0
+// The billing backend: five Kafka workers, an operator CLI and a development broker,
+// sharing C bindings (librdkafka, libpq), a worker runtime and the schema.
+import PackageDescription
+
+let package = Package(
+    name: "billing",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "payment-ingest", targets: ["payment-ingest"]),
+        .executable(name: "allocator", targets: ["allocator"]),
+        .executable(name: "invoicer", targets: ["invoicer"]),
+        .executable(name: "bill-sender", targets: ["bill-sender"]),
+        .executable(name: "suspense-resolver", targets: ["suspense-resolver"]),
+        .executable(name: "billing-ctl", targets: ["billing-ctl"]),
+        .executable(name: "dev-kafka", targets: ["dev-kafka"]),
+        .executable(name: "runtime-probe", targets: ["runtime-probe"]),
+        .executable(name: "runtime-bench", targets: ["runtime-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries, bound through pkg-config (Debian: librdkafka-dev, libpq-dev).
+        .systemLibrary(
+            name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(
+            name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
+
+        // Small pieces every layer uses: backoff, clocks, environment configuration, JSON log lines.
+        .target(name: "BillingSupport", path: "Shared/Support"),
+        // Thin Swift layers that own the C handles and every blocking call.
+        .target(name: "BillingKafka", dependencies: ["CRdKafka", "BillingSupport"], path: "Shared/Kafka"),
+        .target(name: "BillingPostgres", dependencies: ["CLibPQ", "BillingSupport"], path: "Shared/Postgres"),
+
+        // Topic contract and CloudEvents envelope.
+        .target(name: "BillingContracts", path: "Shared/Contracts"),
+        // Versioned SQL migrations and the runner that applies them.
+        .target(name: "BillingSchema", dependencies: ["BillingPostgres"], path: "Shared/Schema"),
+        // The effectively-once worker runtime: consume → transaction → commit → store offsets; outbox relay.
+        .target(
+            name: "BillingRuntime",
+            dependencies: ["BillingKafka", "BillingPostgres", "BillingContracts", "BillingSchema"],
+            path: "Shared/Runtime"),
+
+        // The five workers.
+        .executableTarget(name: "payment-ingest", dependencies: ["BillingRuntime"], path: "Services/payment-ingest"),
+        .executableTarget(name: "allocator", dependencies: ["BillingRuntime"], path: "Services/allocator"),
+        .executableTarget(name: "invoicer", dependencies: ["BillingRuntime"], path: "Services/invoicer"),
+        .executableTarget(name: "bill-sender", dependencies: ["BillingRuntime"], path: "Services/bill-sender"),
+        .executableTarget(
+            name: "suspense-resolver", dependencies: ["BillingRuntime"], path: "Services/suspense-resolver"),
+
+        // Operator CLI and the development broker.
+        .executableTarget(
+            name: "billing-ctl",
+            dependencies: [
+                "BillingRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Services/billing-ctl"),
+        .executableTarget(
+            name: "dev-kafka",
+            dependencies: ["BillingKafka", "BillingContracts", "CRdKafka"],
+            path: "Services/dev-kafka"),
+
+        // A worker with a trivial handler (one row per message) and the benchmark that drives it:
+        // they exercise the runtime's full path in integration tests and benchmarks.
+        .executableTarget(name: "runtime-probe", dependencies: ["BillingRuntime"], path: "Services/runtime-probe"),
+        .executableTarget(name: "runtime-bench", dependencies: ["BillingRuntime"], path: "Services/runtime-bench"),
+
+        .testTarget(
+            name: "RuntimeTests",
+            dependencies: ["BillingRuntime"],
+            path: "Tests/RuntimeTests"),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["BillingRuntime"],
+            path: "Tests/IntegrationTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

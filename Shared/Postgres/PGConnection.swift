@@ -1,0 +1,397 @@
+import CLibPQ
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// One libpq connection.
+///
+/// - Important: Not thread-safe, and every method blocks the calling thread on network I/O.
+///   Use it from one dedicated thread at a time (never from Swift's cooperative pool).
+///   Every wait is bounded by `ioTimeoutMs`; a connection that times out or breaks is closed and
+///   every later call throws `PGError(kind: .connection)` until the owner makes a new one.
+public final class PGConnection: @unchecked Sendable {
+    private var handle: OpaquePointer?
+    /// Bound on any single wait for the server (connect, send, result).
+    public let ioTimeoutMs: Int32
+
+    /// Connects with a libpq connection string or URI (`postgresql://...` or `host=... dbname=...`).
+    public init(conninfo: String, applicationName: String = "billing", ioTimeoutMs: Int32 = 60_000) throws {
+        self.ioTimeoutMs = ioTimeoutMs
+        // Defaults first: values in `conninfo` (expanded from "dbname") override them.
+        let keywords = [
+            "application_name", "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+            "keepalives_count", "dbname",
+        ]
+        let values = [applicationName, "5", "1", "10", "5", "3", conninfo]
+        let connection = withCStringArray(keywords) { keywordPointers in
+            withCStringArray(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let connection else {
+            throw PGError(kind: .connection, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = Self.trimmed(PQerrorMessage(connection))
+            PQfinish(connection)
+            throw PGError(kind: .connection, message: message)
+        }
+        handle = connection
+    }
+
+    deinit {
+        if let handle { PQfinish(handle) }
+    }
+
+    /// Closes the connection; later calls throw.
+    public func close() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+    }
+
+    /// True once the connection is closed or libpq reports `CONNECTION_BAD`.
+    public var isBroken: Bool {
+        guard let handle else { return true }
+        return PQstatus(handle) == CONNECTION_BAD
+    }
+
+    /// True while a transaction is open (or failed and not yet rolled back).
+    public var isInTransaction: Bool {
+        guard let handle else { return false }
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    }
+
+    /// The server's process id for this session (useful to tell sessions apart in tests and logs).
+    public var backendPID: Int32 {
+        guard let handle else { return 0 }
+        return PQbackendPID(handle)
+    }
+
+    // MARK: Statements
+
+    /// Runs one statement and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PGParameterConvertible] = []) throws -> PGRows {
+        try run(PGStatement(sql, parameters))
+    }
+
+    /// Runs one statement and returns its rows.
+    @discardableResult
+    public func run(_ statement: PGStatement) throws -> PGRows {
+        let connection = try liveHandle()
+        let sent = withParameters(statement.parameters) { count, values, lengths, formats in
+            PQsendQueryParams(connection, statement.sql, count, nil, values, lengths, formats, 0)
+        }
+        guard sent == 1 else { throw connectionFailure("sending a statement") }
+        try flushOutput(connection)
+        var rows: PGRows?
+        var failure: PGError?
+        while let result = try nextResult(connection) {
+            defer { PQclear(result) }
+            if failure == nil {
+                switch Self.extract(result) {
+                case .success(let value): rows = value
+                case .failure(let error): failure = error
+                }
+            }
+        }
+        if let failure { throw failure }
+        return rows ?? PGRows(columns: [], values: [], affectedRowCount: 0)
+    }
+
+    /// Sends every statement in one pipeline (one round trip) and returns each one's rows, in order.
+    ///
+    /// The statements run in order; if one fails, the server skips the rest up to the pipeline's
+    /// sync point and the first error is thrown. Inside an explicit transaction that leaves the
+    /// transaction failed (the caller rolls back); outside one, statements before the failure stand.
+    public func pipeline(_ statements: [PGStatement]) throws -> [PGRows] {
+        guard !statements.isEmpty else { return [] }
+        if statements.count == 1 { return [try run(statements[0])] }
+        let connection = try liveHandle()
+        guard PQenterPipelineMode(connection) == 1 else { throw connectionFailure("entering pipeline mode") }
+        guard PQsetnonblocking(connection, 1) == 0 else { throw connectionFailure("switching to non-blocking") }
+        defer {
+            if handle != nil {
+                PQexitPipelineMode(connection)
+                PQsetnonblocking(connection, 0)
+            }
+        }
+        for statement in statements {
+            let sent = withParameters(statement.parameters) { count, values, lengths, formats in
+                PQsendQueryParams(connection, statement.sql, count, nil, values, lengths, formats, 0)
+            }
+            guard sent == 1 else { throw connectionFailure("queueing a pipelined statement") }
+            try flushOutput(connection)
+        }
+        guard PQpipelineSync(connection) == 1 else { throw connectionFailure("sending pipeline sync") }
+        try flushOutput(connection)
+
+        var output: [PGRows] = []
+        output.reserveCapacity(statements.count)
+        var failure: PGError?
+        for _ in statements {
+            var rows = PGRows(columns: [], values: [], affectedRowCount: 0)
+            while let result = try nextResult(connection) {
+                defer { PQclear(result) }
+                let status = PQresultStatus(result)
+                if status == PGRES_PIPELINE_ABORTED { continue }
+                switch Self.extract(result) {
+                case .success(let value): rows = value
+                case .failure(let error): if failure == nil { failure = error }
+                }
+            }
+            output.append(rows)
+        }
+        // The sync point's own result closes the pipeline.
+        guard let sync = try nextResult(connection) else {
+            throw connectionFailure("reading pipeline sync")
+        }
+        let syncStatus = PQresultStatus(sync)
+        PQclear(sync)
+        guard syncStatus == PGRES_PIPELINE_SYNC else {
+            throw connectionFailure("pipeline ended without its sync result")
+        }
+        if let failure { throw failure }
+        return output
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` inside BEGIN … COMMIT on this connection; any error rolls back and is rethrown.
+    ///
+    /// No retry here: `PGClient.transaction` retries conflicts and reconnects.
+    public func transaction<T>(isolation: PGIsolation = .readCommitted, _ body: (PGConnection) throws -> T) throws -> T {
+        try run(PGStatement(isolation.beginStatement))
+        do {
+            let value = try body(self)
+            try run(PGStatement("COMMIT"))
+            return value
+        } catch {
+            rollbackIfOpen()
+            throw error
+        }
+    }
+
+    /// Rolls back an open transaction, ignoring errors (the connection may already be gone).
+    public func rollbackIfOpen() {
+        guard !isBroken, isInTransaction else { return }
+        _ = try? run(PGStatement("ROLLBACK"))
+    }
+
+    // MARK: Notifications
+
+    /// Waits up to `timeoutMs` for NOTIFY messages on channels this session LISTENs to, and returns their channels.
+    public func waitForNotifications(timeoutMs: Int32) throws -> [String] {
+        let connection = try liveHandle()
+        var channels = drainNotifications(connection)
+        if !channels.isEmpty { return channels }
+        if try waitSocket(connection, forWrite: false, timeoutMs: timeoutMs) {
+            guard PQconsumeInput(connection) == 1 else { throw connectionFailure("reading notifications") }
+            channels = drainNotifications(connection)
+        }
+        return channels
+    }
+
+    private func drainNotifications(_ connection: OpaquePointer) -> [String] {
+        var channels: [String] = []
+        while let notification = PQnotifies(connection) {
+            channels.append(String(cString: notification.pointee.relname))
+            PQfreemem(notification)
+        }
+        return channels
+    }
+
+    // MARK: Internals
+
+    private func liveHandle() throws -> OpaquePointer {
+        guard let handle, PQstatus(handle) == CONNECTION_OK else {
+            throw PGError(kind: .connection, message: "connection is closed")
+        }
+        return handle
+    }
+
+    /// Records a connection-level failure: closes the connection so that it is never reused.
+    private func connectionFailure(_ what: String) -> PGError {
+        let message = handle.map { Self.trimmed(PQerrorMessage($0)) } ?? "connection is closed"
+        close()
+        return PGError(kind: .connection, message: "\(what): \(message.isEmpty ? "connection lost" : message)")
+    }
+
+    /// Sends everything libpq has buffered, reading incoming data meanwhile so neither side can block.
+    private func flushOutput(_ connection: OpaquePointer) throws {
+        while true {
+            let flushed = PQflush(connection)
+            if flushed == 0 { return }
+            if flushed < 0 { throw connectionFailure("sending to the server") }
+            let readable = try waitSocket(connection, forWrite: true, timeoutMs: ioTimeoutMs)
+            if readable, PQconsumeInput(connection) != 1 { throw connectionFailure("reading from the server") }
+        }
+    }
+
+    /// The next result, waiting (bounded) for it to arrive; `nil` marks the end of a statement's results.
+    private func nextResult(_ connection: OpaquePointer) throws -> OpaquePointer? {
+        while PQisBusy(connection) == 1 {
+            if PQflush(connection) == 1 {
+                _ = try waitSocket(connection, forWrite: true, timeoutMs: ioTimeoutMs)
+            } else {
+                guard try waitSocket(connection, forWrite: false, timeoutMs: ioTimeoutMs) else {
+                    throw timeoutFailure()
+                }
+            }
+            guard PQconsumeInput(connection) == 1 else { throw connectionFailure("reading a result") }
+        }
+        return PQgetResult(connection)
+    }
+
+    private func timeoutFailure() -> PGError {
+        close()
+        return PGError(kind: .connection, message: "no answer from the server within \(ioTimeoutMs) ms")
+    }
+
+    /// Waits until the socket is readable (or, with `forWrite`, writable or readable).
+    /// Returns whether it is readable; throws on timeout or a dead socket.
+    private func waitSocket(_ connection: OpaquePointer, forWrite: Bool, timeoutMs: Int32) throws -> Bool {
+        let socket = PQsocket(connection)
+        guard socket >= 0 else { throw connectionFailure("connection has no socket") }
+        var descriptor = pollfd(
+            fd: socket, events: Int16(POLLIN) | (forWrite ? Int16(POLLOUT) : 0), revents: 0)
+        while true {
+            let ready = poll(&descriptor, 1, Int32(timeoutMs))
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw connectionFailure("waiting for the server")
+            }
+            if ready == 0 {
+                if forWrite { throw timeoutFailure() }
+                return false
+            }
+            // POLLHUP/POLLERR: let PQconsumeInput discover and report the failure.
+            return descriptor.revents & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0
+        }
+    }
+
+    private static func extract(_ result: OpaquePointer) -> Result<PGRows, PGError> {
+        let status = PQresultStatus(result)
+        switch status {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_SINGLE_TUPLE, PGRES_EMPTY_QUERY:
+            let columnCount = Int(PQnfields(result))
+            let rowCount = Int(PQntuples(result))
+            var columns: [String] = []
+            columns.reserveCapacity(columnCount)
+            for column in 0..<columnCount {
+                columns.append(String(cString: PQfname(result, Int32(column))))
+            }
+            var values: [[String?]] = []
+            values.reserveCapacity(rowCount)
+            for row in 0..<rowCount {
+                var rowValues: [String?] = []
+                rowValues.reserveCapacity(columnCount)
+                for column in 0..<columnCount {
+                    if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                        rowValues.append(nil)
+                    } else {
+                        rowValues.append(String(cString: PQgetvalue(result, Int32(row), Int32(column))))
+                    }
+                }
+                values.append(rowValues)
+            }
+            let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+            return .success(PGRows(columns: columns, values: values, affectedRowCount: affected))
+        default:
+            func field(_ code: Int32) -> String? {
+                guard let value = PQresultErrorField(result, code) else { return nil }
+                return String(cString: value)
+            }
+            let sqlState = field(Int32(UInt8(ascii: "C")))
+            let message = field(Int32(UInt8(ascii: "M"))) ?? trimmed(PQresultErrorMessage(result))
+            return .failure(
+                PGError(
+                    kind: .server, sqlState: sqlState, message: message,
+                    detail: field(Int32(UInt8(ascii: "D"))), constraint: field(Int32(UInt8(ascii: "n")))))
+        }
+    }
+
+    private static func trimmed(_ text: UnsafePointer<CChar>?) -> String {
+        guard let text else { return "" }
+        var value = String(cString: text)
+        while value.last == "\n" || value.last == " " { value.removeLast() }
+        return value
+    }
+}
+
+/// Calls `body` with libpq's parameter arrays; the C memory lives only for the call.
+private func withParameters<R>(
+    _ parameters: [PGParameter],
+    _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
+) -> R {
+    if parameters.isEmpty { return body(0, nil, nil, nil) }
+    var buffers: [UnsafeMutablePointer<CChar>?] = []
+    var lengths: [Int32] = []
+    var formats: [Int32] = []
+    buffers.reserveCapacity(parameters.count)
+    defer { for buffer in buffers { buffer?.deallocate() } }
+    for parameter in parameters {
+        switch parameter {
+        case .null:
+            buffers.append(nil)
+            lengths.append(0)
+            formats.append(0)
+        case .text(let text):
+            let utf8 = Array(text.utf8)
+            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1)
+            utf8.withUnsafeBufferPointer { source in
+                source.withMemoryRebound(to: CChar.self) { buffer.update(from: $0.baseAddress!, count: utf8.count) }
+            }
+            buffer[utf8.count] = 0
+            buffers.append(buffer)
+            lengths.append(Int32(utf8.count))
+            formats.append(0)
+        case .bytes(let bytes):
+            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
+            bytes.withUnsafeBufferPointer { source in
+                source.withMemoryRebound(to: CChar.self) {
+                    if let base = $0.baseAddress { buffer.update(from: base, count: bytes.count) }
+                }
+            }
+            buffers.append(buffer)
+            lengths.append(Int32(bytes.count))
+            formats.append(1)
+        }
+    }
+    let constBuffers = buffers.map { UnsafePointer($0) }
+    return constBuffers.withUnsafeBufferPointer { values in
+        lengths.withUnsafeBufferPointer { lengthPointer in
+            formats.withUnsafeBufferPointer { formatPointer in
+                body(Int32(parameters.count), values.baseAddress, lengthPointer.baseAddress, formatPointer.baseAddress)
+            }
+        }
+    }
+}
+
+/// Calls `body` with a NULL-terminated array of C strings.
+private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    defer { for pointer in pointers { free(pointer) } }
+    pointers.append(nil)
+    let constPointers = pointers.map { UnsafePointer($0) }
+    return constPointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// Transaction isolation level for `PGConnection.transaction`.
+public enum PGIsolation: Sendable {
+    case readCommitted
+    case repeatableRead
+    case serializable
+
+    var beginStatement: String {
+        switch self {
+        case .readCommitted: return "BEGIN"
+        case .repeatableRead: return "BEGIN ISOLATION LEVEL REPEATABLE READ"
+        case .serializable: return "BEGIN ISOLATION LEVEL SERIALIZABLE"
+        }
+    }
+}

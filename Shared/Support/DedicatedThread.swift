@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A one-shot signal that threads can wait on with a time bound.
+public final class CompletionSignal: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var done = false
+
+    public init() {
+        pthread_mutex_init(&mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(&condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    public func signal() {
+        pthread_mutex_lock(&mutex)
+        done = true
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    public var isSignalled: Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return done
+    }
+
+    /// Waits until signalled or `timeoutMs` passes; returns whether it was signalled.
+    @discardableResult
+    public func wait(timeoutMs: Int) -> Bool {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let totalNs = Int(deadline.tv_nsec) + (timeoutMs % 1000) * 1_000_000
+        deadline.tv_sec += timeoutMs / 1000 + totalNs / 1_000_000_000
+        deadline.tv_nsec = totalNs % 1_000_000_000
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while !done {
+            if pthread_cond_timedwait(&condition, &mutex, &deadline) == ETIMEDOUT { break }
+        }
+        return done
+    }
+}
+
+/// A thread of its own for blocking work (librdkafka polls, libpq calls, socket accepts),
+/// so that such work never occupies Swift's cooperative thread pool.
+public final class DedicatedThread: @unchecked Sendable {
+    public let name: String
+    public let finished = CompletionSignal()
+    private let body: @Sendable () -> Void
+
+    private init(name: String, body: @escaping @Sendable () -> Void) {
+        self.name = name
+        self.body = body
+    }
+
+    /// Starts `body` on a new detached thread.
+    @discardableResult
+    public static func start(name: String, _ body: @escaping @Sendable () -> Void) -> DedicatedThread {
+        let thread = DedicatedThread(name: name, body: body)
+        let context = Unmanaged.passRetained(thread).toOpaque()
+        var handle = pthread_t()
+        let created = pthread_create(
+            &handle, nil,
+            { context in
+                let thread = Unmanaged<DedicatedThread>.fromOpaque(context!).takeRetainedValue()
+                thread.body()
+                thread.finished.signal()
+                return nil
+            }, context)
+        precondition(created == 0, "pthread_create failed with \(created)")
+        pthread_detach(handle)
+        return thread
+    }
+
+    /// Waits up to `timeoutMs` for the thread's body to return.
+    @discardableResult
+    public func join(timeoutMs: Int) -> Bool { finished.wait(timeoutMs: timeoutMs) }
+
+    /// Runs `body` on a dedicated thread and waits at most `timeoutMs` for it.
+    /// Returns false when it did not finish in time (the thread is abandoned, still running).
+    public static func runBounded(name: String, timeoutMs: Int, _ body: @escaping @Sendable () -> Void) -> Bool {
+        start(name: name, body).join(timeoutMs: timeoutMs)
+    }
+}
+
+/// A value shared between threads behind a mutex.
+public final class Locked<Value>: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var value: Value
+
+    public init(_ value: Value) {
+        self.value = value
+        pthread_mutex_init(&mutex, nil)
+    }
+
+    deinit { pthread_mutex_destroy(&mutex) }
+
+    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body(&value)
+    }
+
+    public var current: Value { withLock { $0 } }
+}
