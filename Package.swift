@@ -63,7 +63,10 @@ let package = Package(
             path: "Services/billing-ctl"),
         .executableTarget(
             name: "dev-kafka",
-            dependencies: ["BillingKafka", "BillingContracts", "CRdKafka"],
+            dependencies: [
+                "BillingKafka", "BillingContracts", "CRdKafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Services/dev-kafka"),
 
         // A worker with a trivial handler (one row per message) and the benchmark that drives it:

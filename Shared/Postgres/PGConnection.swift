@@ -159,6 +159,19 @@ public final class PGConnection: @unchecked Sendable {
         return output
     }
 
+    /// Runs a script of several statements (simple query protocol, no parameters): for migrations only.
+    public func runScript(_ sql: String) throws {
+        let connection = try liveHandle()
+        guard PQsendQuery(connection, sql) == 1 else { throw connectionFailure("sending a script") }
+        try flushOutput(connection)
+        var failure: PGError?
+        while let result = try nextResult(connection) {
+            defer { PQclear(result) }
+            if failure == nil, case .failure(let error) = Self.extract(result) { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
     // MARK: Transactions
 
     /// Runs `body` inside BEGIN … COMMIT on this connection; any error rolls back and is rethrown.
