@@ -42,7 +42,7 @@ let package = Package(
         // The effectively-once worker runtime: consume → transaction → commit → store offsets; outbox relay.
         .target(
             name: "BillingRuntime",
-            dependencies: ["BillingKafka", "BillingPostgres", "BillingContracts", "BillingSchema"],
+            dependencies: ["BillingKafka", "BillingPostgres", "BillingContracts", "BillingSchema", "BillingSupport"],
             path: "Shared/Runtime"),
 
         // The five workers.
@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "billing-ctl",
             dependencies: [
-                "BillingRuntime",
+                "BillingRuntime", "BillingSupport", "BillingContracts", "BillingKafka", "BillingPostgres", "BillingSchema",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Services/billing-ctl"),
@@ -71,7 +71,7 @@ let package = Package(
 
         // A worker with a trivial handler (one row per message) and the benchmark that drives it:
         // they exercise the runtime's full path in integration tests and benchmarks.
-        .executableTarget(name: "runtime-probe", dependencies: ["BillingRuntime"], path: "Services/runtime-probe"),
+        .executableTarget(name: "runtime-probe", dependencies: ["BillingRuntime", "BillingSupport"], path: "Services/runtime-probe"),
         .executableTarget(name: "runtime-bench", dependencies: ["BillingRuntime"], path: "Services/runtime-bench"),
 
         .testTarget(

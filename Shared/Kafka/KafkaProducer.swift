@@ -14,9 +14,16 @@ public enum KafkaDeliveryResult: Sendable {
     }
 }
 
-/// Receives one message's delivery report from the C callback.
-private final class DeliveryReceipt {
-    var result: KafkaDeliveryResult = .pending
+/// One produced message's delivery report, filled in by the C callback on the thread that polls.
+///
+/// - Important: Read it only on the producer's thread (the one calling `send`, `poll` or `flush`).
+public final class KafkaDeliveryTicket: @unchecked Sendable {
+    public fileprivate(set) var result: KafkaDeliveryResult = .pending
+
+    public var isPending: Bool {
+        if case .pending = result { return true }
+        return false
+    }
 }
 
 /// An idempotent producer (`enable.idempotence=true`, `acks=all`, `partitioner=murmur2_random`).
@@ -36,7 +43,7 @@ public final class KafkaProducer: @unchecked Sendable {
         ) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
                 guard let message, let opaque = message.pointee._private else { return }
-                let receipt = Unmanaged<DeliveryReceipt>.fromOpaque(opaque).takeRetainedValue()
+                let receipt = Unmanaged<KafkaDeliveryTicket>.fromOpaque(opaque).takeRetainedValue()
                 if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
                     receipt.result = .delivered(partition: message.pointee.partition, offset: message.pointee.offset)
                 } else {
@@ -57,34 +64,44 @@ public final class KafkaProducer: @unchecked Sendable {
     /// per-message failures and timeouts are in the returned results.
     public func send(_ messages: [KafkaOutgoingMessage], timeoutMs: Int) throws -> [KafkaDeliveryResult] {
         let deadline = monotonicMs() + Int64(timeoutMs)
-        var receipts: [DeliveryReceipt] = []
-        receipts.reserveCapacity(messages.count)
-        for message in messages {
-            let receipt = DeliveryReceipt()
-            receipts.append(receipt)
-            while true {
-                let error = enqueue(message, receipt: receipt)
-                if error == RD_KAFKA_RESP_ERR_NO_ERROR { break }
-                if error == RD_KAFKA_RESP_ERR__QUEUE_FULL, monotonicMs() < deadline {
-                    // The local queue is at its cap: serve delivery reports to make room.
-                    rd_kafka_poll(client, 50)
-                    continue
-                }
-                receipt.result = .failed(KafkaError(code: error))
-                break
-            }
-        }
-        while receipts.contains(where: { if case .pending = $0.result { return true } else { return false } }) {
+        let tickets = messages.map { enqueue($0, deadlineMs: deadline) }
+        while tickets.contains(where: \.isPending) {
             let remaining = deadline - monotonicMs()
             if remaining <= 0 { break }
             rd_kafka_flush(client, Int32(min(remaining, 200)))
         }
         try throwIfFatal()
-        return receipts.map(\.result)
+        return tickets.map(\.result)
     }
 
+    /// Hands one message to librdkafka (which copies it) and returns its ticket.
+    /// When the local queue is full, serves delivery reports until there is room or `deadlineMs`.
+    public func enqueue(_ message: KafkaOutgoingMessage, deadlineMs: Int64) -> KafkaDeliveryTicket {
+        let ticket = KafkaDeliveryTicket()
+        while true {
+            let error = enqueue(message, receipt: ticket)
+            if error == RD_KAFKA_RESP_ERR_NO_ERROR { break }
+            if error == RD_KAFKA_RESP_ERR__QUEUE_FULL, monotonicMs() < deadlineMs {
+                rd_kafka_poll(client, 50)
+                continue
+            }
+            ticket.result = .failed(KafkaError(code: error))
+            break
+        }
+        return ticket
+    }
+
+    /// Serves delivery reports for up to `timeoutMs`.
+    public func poll(timeoutMs: Int32) throws {
+        rd_kafka_poll(client, timeoutMs)
+        try throwIfFatal()
+    }
+
+    /// Messages queued or in flight in this producer.
+    public var outstandingCount: Int { Int(rd_kafka_outq_len(client)) }
+
     /// Hands one message to librdkafka (which copies it). The receipt is retained until its report.
-    private func enqueue(_ message: KafkaOutgoingMessage, receipt: DeliveryReceipt) -> rd_kafka_resp_err_t {
+    private func enqueue(_ message: KafkaOutgoingMessage, receipt: KafkaDeliveryTicket) -> rd_kafka_resp_err_t {
         let headers = rd_kafka_headers_new(message.headers.count)!
         for header in message.headers {
             if let value = header.value {
@@ -125,7 +142,7 @@ public final class KafkaProducer: @unchecked Sendable {
         if error != RD_KAFKA_RESP_ERR_NO_ERROR {
             // Not enqueued: librdkafka owns neither the headers nor the receipt.
             rd_kafka_headers_destroy(headers)
-            Unmanaged<DeliveryReceipt>.fromOpaque(opaque).release()
+            Unmanaged<KafkaDeliveryTicket>.fromOpaque(opaque).release()
         }
         return error
     }

@@ -108,6 +108,7 @@ public final class PGConnection: @unchecked Sendable {
     /// The statements run in order; if one fails, the server skips the rest up to the pipeline's
     /// sync point and the first error is thrown. Inside an explicit transaction that leaves the
     /// transaction failed (the caller rolls back); outside one, statements before the failure stand.
+    @discardableResult
     public func pipeline(_ statements: [PGStatement]) throws -> [PGRows] {
         guard !statements.isEmpty else { return [] }
         if statements.count == 1 { return [try run(statements[0])] }

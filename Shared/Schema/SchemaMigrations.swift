@@ -60,7 +60,7 @@ public enum SchemaMigrations {
                         resumed_offset bigint NOT NULL,
                         detail text NOT NULL,
                         detected_at timestamptz NOT NULL DEFAULT now(),
-                        CHECK (resumed_offset > expected_offset)
+                        CHECK (resumed_offset <> expected_offset)
                     )$t$, schema_name);
 
                 EXECUTE format($t$

@@ -60,3 +60,13 @@ public func wallClockMs() -> Int64 {
     clock_gettime(CLOCK_REALTIME, &now)
     return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
 }
+
+/// Sleeps in short slices until `milliseconds` pass or `stop` is set, so shutdown stays prompt.
+public func sleep(milliseconds: Int, unless stop: Locked<Bool>) {
+    var remaining = milliseconds
+    while remaining > 0, !stop.current {
+        let slice = min(remaining, 50)
+        sleepThread(milliseconds: slice)
+        remaining -= slice
+    }
+}

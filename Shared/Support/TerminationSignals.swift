@@ -15,6 +15,11 @@ public enum TerminationSignals {
         signal(SIGPIPE, SIG_IGN)
     }
 
+    /// For short-lived commands: writing to a closed pipe (`| head`) fails instead of killing the process.
+    public static func ignoreBrokenPipe() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
     /// Waits up to `timeoutMs` for SIGTERM or SIGINT; returns the signal number or nil.
     public static func wait(timeoutMs: Int) -> Int32? {
         var set = signalSet()

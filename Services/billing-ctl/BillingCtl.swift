@@ -1,0 +1,55 @@
+import ArgumentParser
+import BillingSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The operator's command line.
+///
+/// Conventions every subcommand follows: `--help`; human output by default and `--json` for
+/// machines; commands that travel through Kafka carry a command id and accept `--wait`; exit codes
+/// 0 done, 1 refused by a business rule (reason printed), 2 usage error, 3 infrastructure unavailable.
+@main
+struct BillingCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "billing-ctl",
+        abstract: "Operate the billing backend: schema, topics, dead letters.",
+        discussion: """
+            Configuration: DATABASE_URL (libpq connection string), KAFKA_BOOTSTRAP_SERVERS and any
+            KAFKA_* librdkafka property, as for the workers.
+
+            Exit codes: 0 done, 1 refused by a business rule, 2 usage error, 3 infrastructure unavailable.
+            """,
+        subcommands: [MigrateCommand.self, TopicsCommand.self, DeadLettersCommand.self])
+
+    static func main() {
+        TerminationSignals.ignoreBrokenPipe()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as CtlFailure {
+            writeError(failure.message)
+            Glibc.exit(failure.exitCode)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
+            }
+            if code == .validationFailure {
+                writeError(fullMessage(for: error))
+                Glibc.exit(CtlFailure.usageExitCode)
+            }
+            if let exitCode = error as? ExitCode { Glibc.exit(exitCode.rawValue) }
+            let failure = CtlFailure(error)
+            writeError(failure.message)
+            Glibc.exit(failure.exitCode)
+        }
+    }
+}
+
+func writeError(_ text: String) {
+    var bytes = Array((text.hasSuffix("\n") ? text : text + "\n").utf8)
+    bytes.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+}

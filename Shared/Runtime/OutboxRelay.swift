@@ -1,0 +1,181 @@
+import BillingContracts
+import BillingKafka
+import BillingPostgres
+import BillingSupport
+
+/// Publishes a service's outbox rows in id order with the idempotent producer and marks them sent
+/// after their delivery reports. One replica per service relays at a time (a session advisory
+/// lock); the others wait to take over. It also purges sent outbox rows and old inbox ids.
+///
+/// A row is marked sent only after Kafka acknowledged it, so a crash re-sends at most the rows in
+/// flight; consumers deduplicate on `ce_id`. A failed delivery is retried from the table.
+final class OutboxRelay: @unchecked Sendable {
+    private let configuration: WorkerConfiguration
+    private let metrics: Metrics
+    private let logger: Logger
+    private let stop: Locked<Bool>
+    private let schema: String
+    private var producer: KafkaProducer
+    private let database: PGClient
+    private var holdsLockOnBackend: Int32?
+    private var inFlight: [Int64: KafkaDeliveryTicket] = [:]
+    private var nextHousekeepingMs: Int64 = 0
+    private var nextBacklogMs: Int64 = 0
+
+    /// The NOTIFY channel a worker signals after committing outbox rows.
+    static func channel(_ schema: String) -> String { "billing_outbox_\(schema)" }
+
+    init(configuration: WorkerConfiguration, producer: KafkaProducer, metrics: Metrics, logger: Logger, stop: Locked<Bool>) {
+        self.configuration = configuration
+        self.producer = producer
+        self.metrics = metrics
+        self.logger = logger
+        self.stop = stop
+        self.schema = configuration.service.schema
+        self.database = PGClient(conninfo: configuration.databaseURL, applicationName: "\(configuration.service.name)-relay")
+    }
+
+    func run() {
+        var backoff = Backoff(initialMs: configuration.retryBackoffInitialMs, maxMs: configuration.retryBackoffMaxMs)
+        while !stop.current {
+            do {
+                try round()
+                backoff.reset()
+            } catch let error as KafkaError where error.isFatal {
+                logger.error("producer failed fatally; recreating it", ["error": .string(error.description)])
+                metrics.increment("billing_retries_total", labels: [("stage", "relay")])
+                inFlight.removeAll()
+                if let fresh = try? KafkaProducer(configuration: configuration.kafka, logger: logger) {
+                    producer.close(timeoutMs: 2_000)
+                    producer = fresh
+                }
+                sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
+            } catch {
+                metrics.increment("billing_retries_total", labels: [("stage", "relay")])
+                logger.warn("outbox relay failed; retrying", ["error": .string("\(error)")])
+                holdsLockOnBackend = nil
+                sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
+            }
+        }
+        // Give what is in flight a bounded chance to be acknowledged and marked.
+        let deadline = monotonicMs() + Int64(configuration.shutdownTimeoutMs / 2)
+        while !inFlight.isEmpty, monotonicMs() < deadline {
+            try? producer.poll(timeoutMs: 50)
+            try? markCompleted()
+            if inFlight.values.allSatisfy({ !$0.isPending }) { break }
+        }
+    }
+
+    private func round() throws {
+        let connection = try database.connection()
+        guard try holdLock(connection) else {
+            sleep(milliseconds: 1_000, unless: stop)
+            return
+        }
+        try producer.poll(timeoutMs: 0)
+        try markCompleted()
+        housekeeping(connection)
+
+        if inFlight.count >= configuration.outboxBatchCountMax {
+            try producer.poll(timeoutMs: 20)
+            return
+        }
+        let rows = try connection.query(
+            """
+            SELECT id, topic, message_key, headers, payload FROM \(schema).outbox
+            WHERE sent_at IS NULL ORDER BY id LIMIT $1
+            """,
+            [configuration.outboxBatchCountMax + inFlight.count])
+        var enqueued = 0
+        let deadline = monotonicMs() + Int64(configuration.outboxDeliveryTimeoutMs)
+        for row in rows.rows {
+            let id = try row.int64("id")
+            guard inFlight[id] == nil else { continue }
+            guard let headers = HeaderCodec.decode(try row.bytes("headers")) else {
+                throw PGError(kind: .protocolViolation, message: "outbox row \(id) has malformed headers")
+            }
+            let message = KafkaOutgoingMessage(
+                topic: try row.string("topic"), key: try row.optionalBytes("message_key"), value: try row.bytes("payload"),
+                headers: headers)
+            inFlight[id] = producer.enqueue(message, deadlineMs: deadline)
+            enqueued += 1
+        }
+        if enqueued == 0 && inFlight.isEmpty {
+            _ = try connection.waitForNotifications(timeoutMs: Int32(configuration.outboxIdleWaitMs))
+            return
+        }
+        // Wait for this round's reports (bounded), then mark what was acknowledged.
+        while inFlight.values.contains(where: \.isPending), monotonicMs() < deadline, !stop.current {
+            try producer.poll(timeoutMs: 5)
+        }
+        try markCompleted()
+    }
+
+    /// Marks acknowledged rows sent; forgets failed ones so the next round sends them again.
+    private func markCompleted() throws {
+        var delivered: [Int64] = []
+        var failed = 0
+        for (id, ticket) in inFlight {
+            switch ticket.result {
+            case .delivered: delivered.append(id)
+            case .failed(let error):
+                failed += 1
+                inFlight[id] = nil
+                logger.warn("outbox delivery failed; will resend", ["id": .of(id), "error": .string(error.description)])
+            case .pending: break
+            }
+        }
+        if failed > 0 { metrics.increment("billing_outbox_delivery_failures_total", by: Int64(failed)) }
+        guard !delivered.isEmpty else { return }
+        try database.connection().query(
+            "UPDATE \(schema).outbox SET sent_at = now() WHERE id = ANY($1::bigint[]) AND sent_at IS NULL",
+            [PGArray.integers(delivered)])
+        for id in delivered { inFlight[id] = nil }
+        metrics.increment("billing_outbox_published_total", by: Int64(delivered.count))
+    }
+
+    /// Takes the service's relay lock on this session; LISTENs once per session.
+    private func holdLock(_ connection: PGConnection) throws -> Bool {
+        if holdsLockOnBackend == connection.backendPID { return true }
+        let rows = try connection.query(
+            "SELECT pg_try_advisory_lock(hashtext('billing.outbox'), hashtext($1)) AS locked", [schema])
+        guard try rows[0].bool("locked") else { return false }
+        try connection.query("LISTEN \(Self.channel(schema))")
+        holdsLockOnBackend = connection.backendPID
+        logger.info("outbox relay active", ["instance": .string(configuration.instanceID)])
+        return true
+    }
+
+    /// Backlog gauge every 2 s; purge of sent outbox rows and old inbox ids every minute.
+    private func housekeeping(_ connection: PGConnection) {
+        let now = monotonicMs()
+        if now >= nextBacklogMs {
+            nextBacklogMs = now + 2_000
+            if let rows = try? connection.query("SELECT count(*) AS backlog FROM \(schema).outbox WHERE sent_at IS NULL"),
+                let backlog = try? rows[0].int64("backlog")
+            {
+                metrics.set("billing_outbox_backlog", backlog)
+            }
+        }
+        guard now >= nextHousekeepingMs else { return }
+        nextHousekeepingMs = now + 60_000
+        do {
+            let purged = try connection.query(
+                """
+                DELETE FROM \(schema).outbox WHERE id IN (
+                    SELECT id FROM \(schema).outbox WHERE sent_at < now() - make_interval(hours => $1) LIMIT 10000)
+                """, [configuration.outboxRetentionHours])
+            let expired = try connection.query(
+                """
+                DELETE FROM \(schema).inbox WHERE event_id IN (
+                    SELECT event_id FROM \(schema).inbox WHERE received_at < now() - make_interval(days => $1) LIMIT 10000)
+                """, [configuration.inboxRetentionDays])
+            if purged.affectedRowCount + expired.affectedRowCount > 0 {
+                logger.info(
+                    "purged old rows", ["outbox": .of(purged.affectedRowCount), "inbox": .of(expired.affectedRowCount)])
+            }
+        } catch {
+            logger.warn("housekeeping failed", ["error": .string("\(error)")])
+        }
+    }
+}

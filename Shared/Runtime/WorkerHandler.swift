@@ -1,0 +1,89 @@
+import BillingContracts
+import BillingKafka
+import BillingPostgres
+import BillingSupport
+
+/// Why a message can never be processed. Permanent by definition: the message is recorded with
+/// this reason in PostgreSQL, copied to `billing.dead-letter`, and its partition moves on.
+public struct MessageRejection: Error, Sendable, CustomStringConvertible, Equatable {
+    /// Short stable code for metrics, headers and queries (`invalid_json`, `unknown_type`, ...).
+    public let code: String
+    /// What is wrong, in words an operator understands. Never contains secrets.
+    public let reason: String
+
+    public init(code: String, reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public init(_ envelope: EnvelopeError) {
+        self.init(code: envelope.code, reason: envelope.description)
+    }
+
+    public var description: String { "\(code): \(reason)" }
+}
+
+/// A message that passed `decode`, with its payload and the id used to deduplicate it.
+public struct DecodedMessage<Payload: Sendable>: Sendable {
+    public let message: KafkaMessage
+    /// The message's own identity (CloudEvents `ce_id`); the runtime applies each id once.
+    /// `nil` for raw inputs, which handlers deduplicate by business identity.
+    public let eventID: String?
+    public let payload: Payload
+}
+
+/// A handler signals a poison message inside `apply` by throwing this with the message's index
+/// in the batch it was given; the runtime rolls back, dead-letters that message, and retries the rest.
+public enum BatchFailure: Error {
+    case rejected(index: Int, MessageRejection)
+}
+
+/// The business logic of one worker.
+///
+/// `decode` is pure (no I/O): it validates one message and says what it means. `apply` runs inside
+/// the batch's PostgreSQL transaction, which also records the consumed offsets and the outbox rows,
+/// so whatever it writes commits exactly when the offsets do. It must be idempotent with respect to
+/// the business identity of raw inputs (the runtime already deduplicates offsets and event ids).
+public protocol WorkerHandler: Sendable {
+    associatedtype Payload: Sendable
+
+    func decode(_ message: KafkaMessage) throws(MessageRejection) -> (eventID: String?, payload: Payload)
+
+    func apply(_ batch: [DecodedMessage<Payload>], in context: BatchContext) throws
+}
+
+/// What a handler may do inside the batch transaction besides its own SQL.
+///
+/// - Important: Valid only during `apply`, on the worker thread.
+public final class BatchContext: @unchecked Sendable {
+    public let connection: PGConnection
+    public let service: ServiceDescriptor
+    public let logger: Logger
+    var outbox: [OutboxEntry] = []
+    var deferred: [PGStatement] = []
+
+    init(connection: PGConnection, service: ServiceDescriptor, logger: Logger) {
+        self.connection = connection
+        self.service = service
+        self.logger = logger
+    }
+
+    /// Publishes `event` on `topic` after COMMIT, through the outbox (ordered by key).
+    public func publish(topic: String, key: String?, event: CloudEvent) {
+        let headers = event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) }
+        outbox.append(
+            OutboxEntry(
+                message: KafkaOutgoingMessage(topic: topic, key: key.map { Array($0.utf8) }, value: event.data, headers: headers),
+                eventID: event.id))
+    }
+
+    /// Runs `statement` in the batch's final round trip, just before COMMIT (no result is returned).
+    public func deferStatement(_ statement: PGStatement) {
+        deferred.append(statement)
+    }
+}
+
+struct OutboxEntry: Sendable {
+    let message: KafkaOutgoingMessage
+    let eventID: String?
+}

@@ -1,0 +1,163 @@
+import BillingContracts
+import BillingKafka
+import BillingPostgres
+import BillingSchema
+import BillingSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Starts a worker in order and stops it in reverse order on SIGTERM/SIGINT, within bounds.
+///
+/// Start: configuration (exit 2 with one line naming the variable) → migrations → ops endpoint →
+/// producer and outbox relay → consumer loop. Stop: the loop finishes or abandons its batch,
+/// the relay marks what was acknowledged, the consumer leaves its group, all within
+/// `WORKER_SHUTDOWN_TIMEOUT_MS`; the process exits 0.
+public enum WorkerMain {
+    public static func run<Handler: WorkerHandler>(
+        service: ServiceDescriptor, defaults: WorkerConfiguration.Defaults,
+        makeHandler: (WorkerConfiguration) throws -> Handler
+    ) -> Never {
+        TerminationSignals.block()
+        let environment = ProcessEnvironment.current()
+        let configuration: WorkerConfiguration
+        let logger: Logger
+        let handler: Handler
+        do {
+            configuration = try WorkerConfiguration(service: service, defaults: defaults, environment: environment)
+            logger = Logger(service: service.name, minimumLevel: configuration.logLevel)
+            handler = try makeHandler(configuration)
+        } catch {
+            failStart("\(service.name): \(error)", code: 2)
+        }
+        logger.info("starting", ["instance": .string(configuration.instanceID), "schema": .string(service.schema)])
+
+        let stop = Locked(false)
+        prepareSchema(configuration, logger: logger)
+
+        let metrics = Metrics()
+        describeMetrics(metrics)
+        let producer: KafkaProducer
+        let loop: WorkerLoop<Handler>
+        do {
+            producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
+            loop = WorkerLoop(configuration: configuration, handler: handler, metrics: metrics, logger: logger, stop: stop)
+            try loop.makeConsumer()
+        } catch {
+            failStart("\(service.name): Kafka client configuration: \(error)", code: 2)
+        }
+        let consumer = loop.consumer!
+        metrics.addCollector {
+            loop.progress.current.compactMap { partition, next in
+                guard let marks = consumer.cachedWatermarks(partition) else { return nil }
+                return (
+                    Metrics.series("billing_consumer_lag", [("topic", partition.topic), ("partition", String(partition.partition))]),
+                    max(0, marks.high - next)
+                )
+            }
+        }
+
+        let health = PGClient(conninfo: configuration.databaseURL, applicationName: "\(service.name)-health", ioTimeoutMs: 2_000)
+        let healthLock = Locked(())
+        let ops: OpsServer
+        do {
+            ops = try OpsServer(
+                host: configuration.opsHost, port: configuration.opsPort, metrics: metrics,
+                checks: [
+                    OpsServer.Check(name: "database") {
+                        healthLock.withLock { _ in (try? health.query("SELECT 1")) != nil }
+                    },
+                    OpsServer.Check(name: "kafka") { producer.isBrokerReachable(timeoutMs: 1_000) },
+                ])
+        } catch {
+            failStart("\(service.name): OPS_PORT \(configuration.opsPort): \(error)", code: 2)
+        }
+        ops.start()
+        logger.info("ops endpoint listening", ["host": .string(configuration.opsHost), "port": .of(ops.port)])
+
+        let relay = OutboxRelay(configuration: configuration, producer: producer, metrics: metrics, logger: logger, stop: stop)
+        let relayThread = DedicatedThread.start(name: "outbox-relay") { relay.run() }
+        let loopThread = DedicatedThread.start(name: "worker-loop") { loop.run() }
+
+        var signal: Int32?
+        while signal == nil, !loopThread.finished.isSignalled {
+            signal = TerminationSignals.wait(timeoutMs: 500)
+        }
+        logger.info("stopping", ["signal": .of(signal ?? 0)])
+        let deadline = monotonicMs() + Int64(configuration.shutdownTimeoutMs)
+        stop.withLock { $0 = true }
+        func remaining() -> Int { max(100, Int(deadline - monotonicMs())) }
+        if !loopThread.join(timeoutMs: remaining()) { logger.warn("worker loop did not stop in time") }
+        if !consumer.close(timeoutMs: remaining()) { logger.warn("consumer close abandoned after its time bound") }
+        if !relayThread.join(timeoutMs: remaining()) { logger.warn("outbox relay did not stop in time") }
+        if !producer.close(timeoutMs: min(remaining(), 2_000)) { logger.warn("producer close abandoned after its time bound") }
+        ops.stop()
+        logger.info("stopped")
+        exit(signal == nil ? 1 : 0)
+    }
+
+    /// Applies pending migrations (or checks the version), waiting for the database up to the start-up bound.
+    private static func prepareSchema(_ configuration: WorkerConfiguration, logger: Logger) {
+        let migrator = Migrator()
+        let deadline = monotonicMs() + Int64(configuration.startupTimeoutMs)
+        var backoff = Backoff(initialMs: 200, maxMs: 5_000)
+        while true {
+            do {
+                if configuration.migrateOnStart {
+                    let connection = try PGConnection(
+                        conninfo: configuration.migrationDatabaseURL, applicationName: "\(configuration.service.name)-migrate")
+                    defer { connection.close() }
+                    let report = try migrator.migrate(connection) { migration in
+                        logger.info("applying migration", ["version": .of(migration.version), "name": .string(migration.name)])
+                    }
+                    logger.info("schema ready", ["version": .of(report.versionAfter)])
+                } else {
+                    let connection = try PGConnection(
+                        conninfo: configuration.databaseURL, applicationName: "\(configuration.service.name)-check")
+                    defer { connection.close() }
+                    let version = try migrator.currentVersion(connection)
+                    guard version >= migrator.latestVersion else {
+                        failStart(
+                            "\(configuration.service.name): database schema is at version \(version), this build needs "
+                                + "\(migrator.latestVersion): run `billing-ctl migrate`", code: 2)
+                    }
+                }
+                return
+            } catch let error as PGError where error.isTransient {
+                if monotonicMs() >= deadline {
+                    failStart("\(configuration.service.name): database unavailable at start: \(error)", code: 3)
+                }
+                logger.warn("database unavailable at start; retrying", ["error": .string(error.description)])
+                sleepThread(milliseconds: backoff.nextDelayMs())
+            } catch {
+                failStart("\(configuration.service.name): preparing the schema failed: \(error)", code: 2)
+            }
+        }
+    }
+
+    private static func describeMetrics(_ metrics: Metrics) {
+        metrics.describe("billing_messages_consumed_total", type: "counter", "Messages read from Kafka, by topic.")
+        metrics.describe("billing_messages_processed_total", type: "counter", "Messages applied and committed.")
+        metrics.describe("billing_messages_duplicate_total", type: "counter", "Messages skipped as already applied (same event id).")
+        metrics.describe("billing_messages_stale_total", type: "counter", "Messages below the committed offset (redelivered), skipped.")
+        metrics.describe("billing_messages_dead_lettered_total", type: "counter", "Messages rejected permanently, by topic and reason.")
+        metrics.describe("billing_retries_total", type: "counter", "Transient failures retried, by stage.")
+        metrics.describe("billing_consumer_errors_total", type: "counter", "Consumer errors reported by librdkafka, by code.")
+        metrics.describe("billing_fenced_batches_total", type: "counter", "Batches dropped because another replica took the partition.")
+        metrics.describe("billing_offset_gaps_total", type: "counter", "Offset jumps recorded (messages lost before they were read).")
+        metrics.describe("billing_outbox_published_total", type: "counter", "Outbox rows acknowledged by Kafka and marked sent.")
+        metrics.describe("billing_outbox_delivery_failures_total", type: "counter", "Outbox deliveries that failed and will be resent.")
+        metrics.describe("billing_outbox_backlog", type: "gauge", "Outbox rows not yet sent.")
+        metrics.describe("billing_consumer_lag", type: "gauge", "Messages in the partition after the committed offset.")
+        metrics.describe("billing_ready", type: "gauge", "1 when the database and a broker answered the last readiness check.")
+        metrics.describe("billing_batch_duration_seconds", type: "histogram", "Time to apply and commit one batch.")
+        metrics.describe("billing_commit_latency_seconds", type: "histogram", "From a message's produce timestamp to its commit.")
+    }
+
+    private static func failStart(_ line: String, code: Int32) -> Never {
+        var text = Array((line + "\n").utf8)
+        text.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+        exit(code)
+    }
+}
