@@ -76,11 +76,11 @@ let package = Package(
 
         .testTarget(
             name: "RuntimeTests",
-            dependencies: ["BillingRuntime"],
+            dependencies: ["BillingRuntime", "BillingSupport", "BillingContracts", "BillingKafka", "BillingPostgres", "BillingSchema"],
             path: "Tests/RuntimeTests"),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["BillingRuntime"],
+            dependencies: ["BillingRuntime", "BillingSupport", "BillingContracts", "BillingKafka", "BillingPostgres", "BillingSchema"],
             path: "Tests/IntegrationTests"),
     ],
     swiftLanguageModes: [.v6]

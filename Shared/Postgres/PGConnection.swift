@@ -23,9 +23,10 @@ public final class PGConnection: @unchecked Sendable {
         // Defaults first: values in `conninfo` (expanded from "dbname") override them.
         let keywords = [
             "application_name", "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
-            "keepalives_count", "dbname",
+            "keepalives_count", "options", "dbname",
         ]
-        let values = [applicationName, "5", "1", "10", "5", "3", conninfo]
+        // NOTICEs would go to stderr unstructured; warnings and errors still reach the caller.
+        let values = [applicationName, "5", "1", "10", "5", "3", "-c client_min_messages=warning", conninfo]
         let connection = withCStringArray(keywords) { keywordPointers in
             withCStringArray(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)

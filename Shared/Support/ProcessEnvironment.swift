@@ -5,7 +5,7 @@
 #endif
 
 /// A configuration problem found at start: the process prints it as one line and exits.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equatable {
     public let variable: String
     public let problem: String
 

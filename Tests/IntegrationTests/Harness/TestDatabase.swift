@@ -1,0 +1,47 @@
+import BillingPostgres
+import Foundation
+
+/// A database of the test's own in the stack's PostgreSQL, migrated by the real `billing-ctl`.
+/// Dropped (forcefully) by `drop()`.
+struct TestDatabase: Sendable {
+    let name: String
+    let stack: TestStack
+
+    static func create(_ stack: TestStack) throws -> TestDatabase {
+        let name = "test_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
+        let admin = try PGConnection(conninfo: stack.ownerURL, applicationName: "tests")
+        defer { admin.close() }
+        // Identifiers cannot be parameters; the name is made here from a UUID.
+        try admin.query("CREATE DATABASE \(name)")
+        let database = TestDatabase(name: name, stack: stack)
+        let result = try runProcess(
+            "\(stack.binDirectory)/billing-ctl", ["migrate"], environment: ["DATABASE_URL": database.ownerURL])
+        guard result.status == 0 else { throw HarnessError("billing-ctl migrate failed: \(result.output)") }
+        return database
+    }
+
+    var ownerURL: String { url(role: "billing_owner") }
+
+    func url(role: String) -> String { "postgresql://\(role)@127.0.0.1:\(stack.pgPort)/\(name)" }
+
+    func connect(role: String = "billing_owner") throws -> PGConnection {
+        try PGConnection(conninfo: url(role: role), applicationName: "tests")
+    }
+
+    /// One query on a fresh owner connection (survives server restarts between calls).
+    func query(_ sql: String, _ parameters: [any PGParameterConvertible] = []) throws -> PGRows {
+        let connection = try connect()
+        defer { connection.close() }
+        return try connection.query(sql, parameters)
+    }
+
+    func scalar(_ sql: String, _ parameters: [any PGParameterConvertible] = []) throws -> Int64 {
+        try query(sql, parameters)[0].int64(0)
+    }
+
+    func drop() {
+        guard let admin = try? PGConnection(conninfo: stack.ownerURL, applicationName: "tests") else { return }
+        defer { admin.close() }
+        _ = try? admin.query("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+}

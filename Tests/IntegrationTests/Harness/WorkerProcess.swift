@@ -1,0 +1,98 @@
+import BillingSupport
+import Foundation
+
+/// A real worker process (one of the built executables), its log in a file, its ops port read
+/// from its own log line.
+final class WorkerProcess: @unchecked Sendable {
+    let executable: String
+    let environment: [String: String]
+    let logPath: String
+    private var process: Process?
+    private(set) var opsPort: Int?
+    private(set) var starts = 0
+
+    init(stack: TestStack, executable: String, environment: [String: String]) {
+        self.executable = "\(stack.binDirectory)/\(executable)"
+        self.environment = environment
+        self.logPath = NSTemporaryDirectory() + "billing-\(executable)-\(UUID().uuidString.prefix(8)).log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+    }
+
+    var pid: Int32? { process?.processIdentifier }
+    var isRunning: Bool { process?.isRunning ?? false }
+
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        starts += 1
+        opsPort = nil
+    }
+
+    /// Waits until this start's "ops endpoint listening" line appears and returns the port.
+    func waitForOpsPort(timeoutMs: Int = 30_000) throws -> Int {
+        try eventually(timeoutMs: timeoutMs, "ops port of \(executable)") {
+            guard isRunning else { throw HarnessError("\(executable) exited: \(tail())") }
+            let lines = log().split(separator: "\n").filter { $0.contains("\"msg\":\"ops endpoint listening\"") }
+            guard lines.count >= starts, let last = lines.last, let range = last.range(of: "\"port\":") else { return false }
+            opsPort = Int(last[range.upperBound...].prefix { $0.isNumber })
+            return opsPort != nil
+        }
+        return opsPort!
+    }
+
+    /// HTTP GET on the ops port: status code and body, or nil when nothing answers.
+    func get(_ path: String) -> (status: Int, body: String)? {
+        guard let opsPort,
+            let response = tcpExchange(port: opsPort, request: Array("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        else { return nil }
+        let text = String(decoding: response, as: UTF8.self)
+        guard let statusText = text.split(separator: " ").dropFirst().first, let status = Int(statusText) else { return nil }
+        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+        return (status, body)
+    }
+
+    func isReady() -> Bool { get("/health/ready")?.status == 200 }
+
+    /// A counter or gauge from /metrics, summed over its label sets.
+    func metric(_ name: String) -> Int64 {
+        guard let body = get("/metrics")?.body else { return 0 }
+        return body.split(separator: "\n").filter { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
+            .compactMap { $0.split(separator: " ").last.flatMap { Int64($0) } }.reduce(0, +)
+    }
+
+    func kill() {
+        guard let process, process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM and wait; returns the exit status, or nil if it did not exit within `timeoutMs`.
+    func terminate(timeoutMs: Int = 20_000) -> Int32? {
+        guard let process else { return nil }
+        if process.isRunning { process.terminate() }
+        let deadline = monotonicMs() + Int64(timeoutMs)
+        while process.isRunning, monotonicMs() < deadline { sleepThread(milliseconds: 50) }
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func tail(_ lines: Int = 15) -> String { log().split(separator: "\n").suffix(lines).joined(separator: "\n") }
+
+    deinit {
+        if let process, process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+}

@@ -1,0 +1,121 @@
+import BillingKafka
+import BillingSupport
+import Foundation
+import Testing
+
+extension Integration {
+    @Suite("effectively once")
+    struct EffectivelyOnce {
+        /// Checks the three promises: each message applied once, PostgreSQL's offsets at the log
+        /// ends, every outbox row sent and each output event on the output topic.
+        static func verifyExactlyOnce(_ traffic: ProbeTraffic, count: Int64, timeoutMs: Int = 120_000) throws {
+            try eventually(timeoutMs: timeoutMs, "all \(count) probe messages applied") {
+                try traffic.appliedCount() >= count
+            }
+            #expect(try traffic.appliedCount() == count, "every message applied exactly once (rows)")
+            #expect(try traffic.distinctAppliedCount() == count, "every message applied (distinct sequence numbers)")
+            let ends = try traffic.inputEndOffsets()
+            #expect(try traffic.recordedOffsets() == ends, "offsets in PostgreSQL equal the partitions' end offsets")
+            try eventually(timeoutMs: 60_000, "outbox drained") {
+                try traffic.database.scalar("SELECT count(*) FROM probe.outbox WHERE sent_at IS NULL") == 0
+            }
+            #expect(try traffic.database.scalar("SELECT count(*) FROM probe.outbox") == count)
+            let published = try traffic.readAll(traffic.outputTopic)
+            let ids = Set(published.compactMap { $0.headers.text("ce_id") })
+            #expect(ids.count == Int(count), "every outbox event was published (duplicates allowed, losses not)")
+        }
+
+        @Test("SIGKILL at random points while messages flow: every message applied once", .timeLimit(.minutes(6)))
+        func killedRepeatedly() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let traffic = try ProbeTraffic.make(stack, database)
+            let seed = UInt64.random(in: 1...UInt64.max)
+            print("kill test seed \(seed)")
+            var random = SplitMix64(seed: seed)
+
+            let worker = try traffic.startWorker(["WORKER_POLL_BATCH_COUNT_MAX": "300"])
+            let producer = try KafkaProducer(configuration: stack.kafka)
+            defer { producer.close(timeoutMs: 5_000) }
+            let produced = Locked<Int64>(0)
+            let stopFeeding = Locked(false)
+            let failure = Locked<String?>(nil)
+            // A producer on its own thread, feeding ~400 messages/s until the kills are over
+            // (paced to stay well inside dev-kafka's retention of about 5 MiB per partition).
+            let feeder = DedicatedThread.start(name: "feeder") {
+                do {
+                    let chunk: Int64 = 40
+                    var next: Int64 = 0
+                    while !stopFeeding.current {
+                        try traffic.produce(next..<next + chunk, producer: producer)
+                        next += chunk
+                        produced.withLock { $0 = next }
+                        sleepThread(milliseconds: 100)
+                    }
+                } catch {
+                    failure.withLock { $0 = "\(error)" }
+                }
+            }
+
+            // Each kill lands while the current instance is applying batches: wait until it has
+            // made progress since it started, then a random moment later, SIGKILL.
+            var kills = 0
+            var appliedAtStart = try traffic.appliedCount()
+            while kills < 6 {
+                try eventually(timeoutMs: 60_000, "instance \(kills + 1) applying messages") {
+                    try traffic.appliedCount() > appliedAtStart
+                }
+                sleepThread(milliseconds: Int(random.next() % 1_500))
+                worker.kill()
+                kills += 1
+                appliedAtStart = try traffic.appliedCount()
+                print("kill \(kills) at \(appliedAtStart) applied, \(produced.current) produced")
+                try worker.start()
+                _ = try worker.waitForOpsPort()
+            }
+            stopFeeding.withLock { $0 = true }
+            #expect(feeder.join(timeoutMs: 120_000), "the feeder finished")
+            #expect(failure.current == nil, "producing failed: \(failure.current ?? "")")
+            let total = produced.current
+            print("produced \(total) messages across \(kills) kills")
+            try Self.verifyExactlyOnce(traffic, count: total)
+            #expect(worker.terminate() == 0, "a SIGTERM stop exits 0")
+        }
+
+        @Test("two replicas share the partitions and nothing is applied twice", .timeLimit(.minutes(4)))
+        func twoReplicas() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let traffic = try ProbeTraffic.make(stack, database)
+            let first = try traffic.startWorker()
+            let producer = try KafkaProducer(configuration: stack.kafka)
+            defer { producer.close(timeoutMs: 5_000) }
+            try traffic.produce(0..<3_000, producer: producer)
+            let second = try traffic.startWorker()
+            try traffic.produce(3_000..<8_000, producer: producer)
+            try Self.verifyExactlyOnce(traffic, count: 8_000)
+            let owners = try database.scalar(
+                "SELECT count(DISTINCT owner) FROM probe.consumer_offsets WHERE consumer_group = $1", [traffic.group])
+            #expect(owners == 2, "both replicas own partitions")
+            #expect(first.terminate() == 0)
+            #expect(second.terminate() == 0)
+        }
+    }
+}
+
+/// A small seeded generator, so a failing run can be replayed from its printed seed.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

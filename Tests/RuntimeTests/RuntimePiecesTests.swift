@@ -1,0 +1,218 @@
+import BillingContracts
+import BillingKafka
+import BillingPostgres
+import BillingRuntime
+import BillingSchema
+import BillingSupport
+import Testing
+
+@Suite("headers packed for the outbox")
+struct HeaderCodecTests {
+    @Test("text, binary and empty header values survive a round trip in order")
+    func roundTrip() {
+        let headers = [
+            KafkaHeader(name: "ce_id", text: "evt-1"),
+            KafkaHeader(name: "binary", value: [0, 255, 10, 13]),
+            KafkaHeader(name: "none", value: nil),
+            KafkaHeader(name: "ce_id", text: "second with same name"),
+            KafkaHeader(name: "empty", value: []),
+        ]
+        #expect(HeaderCodec.decode(HeaderCodec.encode(headers)) == headers)
+    }
+
+    @Test("truncated bytes are refused, not misread")
+    func truncated() {
+        let encoded = HeaderCodec.encode([KafkaHeader(name: "ce_type", text: "billing.x")])
+        #expect(HeaderCodec.decode(Array(encoded.dropLast())) == nil)
+        #expect(HeaderCodec.decode([0]) == nil)
+    }
+}
+
+@Suite("PostgreSQL array parameters")
+struct PGArrayTests {
+    @Test("text arrays quote every element and escape quotes and backslashes")
+    func strings() {
+        #expect(PGArray.strings(["a", "b\"c", "d\\e", "{x,y}"]) == .text(#"{"a","b\"c","d\\e","{x,y}"}"#))
+        #expect(PGArray.strings([String?.none, "n"]) == .text(#"{NULL,"n"}"#))
+        #expect(PGArray.strings([String]()) == .text("{}"))
+    }
+
+    @Test("integer arrays and bytea arrays in hex form")
+    func integersAndBytes() {
+        #expect(PGArray.integers([Int64(-1), 0, Int64.max]) == .text("{-1,0,9223372036854775807}"))
+        #expect(PGArray.byteStrings([[0x0a, 0xff], nil]) == .text(#"{"\\x0aff",NULL}"#))
+    }
+
+    @Test("hex decoding accepts PostgreSQL's bytea text form and refuses anything else")
+    func hex() {
+        #expect(PGHex.decode("\\x00ff10") == [0x00, 0xff, 0x10])
+        #expect(PGHex.decode("abc") == nil)
+        #expect(PGHex.decode("\\xzz") == nil)
+        #expect(PGHex.encode([1, 171]) == "01ab")
+    }
+}
+
+@Suite("metrics in Prometheus text")
+struct MetricsTests {
+    @Test("seconds are rendered from microseconds exactly, without floating point")
+    func seconds() {
+        #expect(Metrics.seconds(1_500) == "0.0015")
+        #expect(Metrics.seconds(2_000_000) == "2")
+        #expect(Metrics.seconds(87_000) == "0.087")
+        #expect(Metrics.seconds(0) == "0")
+    }
+
+    @Test("a histogram's buckets are cumulative and count every observation")
+    func histogram() {
+        let metrics = Metrics()
+        metrics.describe("latency", type: "histogram", "test")
+        metrics.observe("latency", micros: 400)
+        metrics.observe("latency", micros: 90_000)
+        metrics.observe("latency", micros: 60_000_000)
+        let text = metrics.render()
+        #expect(text.contains("# TYPE latency histogram"))
+        #expect(text.contains("latency_bucket{le=\"0.0005\"} 1\n"))
+        #expect(text.contains("latency_bucket{le=\"0.09\"} 2\n"))
+        #expect(text.contains("latency_bucket{le=\"30\"} 2\n"))
+        #expect(text.contains("latency_bucket{le=\"+Inf\"} 3\n"))
+        #expect(text.contains("latency_count 3\n"))
+        #expect(text.contains("latency_sum 60.0904\n"))
+    }
+
+    @Test("label values are escaped")
+    func labels() {
+        #expect(Metrics.series("m", [("reason", "a\"b\\c")]) == #"m{reason="a\"b\\c"}"#)
+    }
+}
+
+@Suite("backoff never spins")
+struct BackoffTests {
+    @Test("every delay is at least half the floor and never above the cap")
+    func bounds() {
+        var backoff = Backoff(initialMs: 100, maxMs: 5_000)
+        var delays: [Int] = []
+        for _ in 0..<40 { delays.append(backoff.nextDelayMs()) }
+        #expect(delays.allSatisfy { $0 >= 50 && $0 <= 5_000 })
+        #expect(delays.suffix(10).allSatisfy { $0 >= 2_500 })
+    }
+}
+
+@Suite("CloudEvents envelope")
+struct CloudEventTests {
+    func headers(_ values: [String: String]) -> (String) -> String? { { values[$0] } }
+
+    let valid = [
+        "ce_specversion": "1.0", "ce_id": "e-1", "ce_type": "billing.probe.message.v1", "ce_source": "test",
+        "content-type": "application/json; charset=utf-8",
+    ]
+
+    @Test("a complete binary-mode event decodes")
+    func decodes() throws {
+        let event = try CloudEvent.decode(header: headers(valid), value: Array("{}".utf8))
+        #expect(event.id == "e-1")
+        #expect(event.type == "billing.probe.message.v1")
+    }
+
+    @Test("each missing or wrong attribute is named in the error", arguments: [
+        ("ce_id", nil, EnvelopeError.missingHeader("ce_id")),
+        ("ce_type", nil, EnvelopeError.missingHeader("ce_type")),
+        ("ce_specversion", "0.3", EnvelopeError.unsupportedSpecVersion("0.3")),
+        ("content-type", "text/xml", EnvelopeError.wrongContentType("text/xml")),
+    ] as [(String, String?, EnvelopeError)])
+    func refuses(header: String, value: String?, expected: EnvelopeError) {
+        var values = valid
+        values[header] = value
+        #expect(throws: expected) { try CloudEvent.decode(header: headers(values), value: []) }
+    }
+
+    @Test("the router refuses a type it does not know, with the type in the reason")
+    func unknownType() {
+        let router = EventRouter<Int>(["billing.known.v1": { _ in 1 }])
+        let message = KafkaMessage(
+            topic: "t", partition: 0, offset: 0, key: nil, value: Array("{}".utf8),
+            headers: valid.map { KafkaHeader(name: $0.key, text: $0.value) }, timestampMs: nil)
+        #expect(throws: MessageRejection(EnvelopeError.unknownType("billing.probe.message.v1"))) {
+            _ = try router.decode(message)
+        }
+    }
+}
+
+@Suite("configuration from the environment")
+struct ConfigurationTests {
+    let base = ["DATABASE_URL": "postgresql://x@127.0.0.1/db", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"]
+
+    @Test("KAFKA_ variables pass through as librdkafka properties")
+    func kafkaPassThrough() throws {
+        var values = base
+        values["KAFKA_SECURITY_PROTOCOL"] = "sasl_ssl"
+        values["KAFKA_SASL_MECHANISMS"] = "SCRAM-SHA-512"
+        let configuration = try KafkaConfiguration.fromEnvironment(ProcessEnvironment(values))
+        #expect(configuration.properties["bootstrap.servers"] == "127.0.0.1:9092")
+        #expect(configuration.properties["security.protocol"] == "sasl_ssl")
+        #expect(configuration.properties["sasl.mechanisms"] == "SCRAM-SHA-512")
+    }
+
+    @Test("the producer's buffer is capped far below librdkafka's 1 GiB default, and settings can override it")
+    func producerCap() {
+        let configuration = KafkaConfiguration(["linger.ms": "1"]).over(KafkaConfiguration.producerDefaults)
+        #expect(Int(configuration.properties["queue.buffering.max.kbytes"]!)! <= 65_536)
+        #expect(configuration.properties["enable.idempotence"] == "true")
+        #expect(configuration.properties["acks"] == "all")
+        #expect(configuration.properties["partitioner"] == "murmur2_random")
+        #expect(configuration.properties["linger.ms"] == "1")
+    }
+
+    @Test("a missing required variable is named")
+    func missing() {
+        #expect(throws: ConfigurationError(variable: "DATABASE_URL", problem: "is required but not set")) {
+            _ = try WorkerConfiguration(
+                service: Services.allocator, defaults: .init(opsPort: 1),
+                environment: ProcessEnvironment(["KAFKA_BOOTSTRAP_SERVERS": "x"]))
+        }
+    }
+
+    @Test("a malformed number names the variable and the allowed range")
+    func malformed() {
+        var values = base
+        values["WORKER_POLL_BATCH_COUNT_MAX"] = "lots"
+        #expect(throws: ConfigurationError(variable: "WORKER_POLL_BATCH_COUNT_MAX", problem: "must be a whole number, got 'lots'")) {
+            _ = try WorkerConfiguration(service: Services.allocator, defaults: .init(opsPort: 1), environment: ProcessEnvironment(values))
+        }
+        values["WORKER_POLL_BATCH_COUNT_MAX"] = "0"
+        #expect(throws: ConfigurationError(variable: "WORKER_POLL_BATCH_COUNT_MAX", problem: "must be between 1 and 10000, got 0")) {
+            _ = try WorkerConfiguration(service: Services.allocator, defaults: .init(opsPort: 1), environment: ProcessEnvironment(values))
+        }
+    }
+
+    @Test("values of secret-looking variables are never echoed")
+    func secretsRedacted() {
+        let environment = ProcessEnvironment(["KAFKA_SASL_PASSWORD_RETRIES": "hunter2"])
+        do {
+            _ = try environment.int("KAFKA_SASL_PASSWORD_RETRIES", default: 1, range: 1...5)
+            Issue.record("expected an error")
+        } catch {
+            #expect(!"\(error)".contains("hunter2"))
+        }
+    }
+}
+
+@Suite("topic contract and schema")
+struct ContractTests {
+    @Test("topic names are unique and every consumed topic is in the contract")
+    func topics() {
+        #expect(Set(Topics.all.map(\.name)).count == Topics.all.count)
+        for service in Services.all {
+            for topic in service.consumedTopics { #expect(Topics.named(topic) != nil, "\(service.name) consumes \(topic)") }
+        }
+        #expect(Set(Services.all.map(\.schema)).count == Services.all.count)
+    }
+
+    @Test("migrations are in increasing order and their checksums are stable")
+    func migrations() {
+        let migrator = Migrator()
+        #expect(migrator.latestVersion == SchemaMigrations.all.last?.version)
+        let migration = Migration(version: 1, name: "n", sql: "SELECT 1")
+        #expect(migration.checksum == Migration(version: 1, name: "other", sql: "SELECT 1").checksum)
+        #expect(migration.checksum != Migration(version: 1, name: "n", sql: "SELECT 2").checksum)
+    }
+}
