@@ -1,0 +1,114 @@
+import BillingContracts
+import BillingKafka
+import BillingSupport
+import Foundation
+import Testing
+
+extension Integration {
+    @Suite("faults")
+    struct Faults {
+        /// Feeds probe messages on a thread of its own until told to stop; returns how many were produced.
+        final class Feeder: @unchecked Sendable {
+            let produced = Locked<Int64>(0)
+            let stopRequested = Locked(false)
+            let failure = Locked<String?>(nil)
+            private var thread: DedicatedThread?
+
+            init(traffic: ProbeTraffic, producer: KafkaProducer, chunk: Int64 = 50, pauseMs: Int = 100) {
+                thread = DedicatedThread.start(name: "feeder") { [produced, stopRequested, failure] in
+                    do {
+                        var next: Int64 = 0
+                        while !stopRequested.current {
+                            try traffic.produce(next..<next + chunk, producer: producer)
+                            next += chunk
+                            produced.withLock { $0 = next }
+                            sleepThread(milliseconds: pauseMs)
+                        }
+                    } catch {
+                        failure.withLock { $0 = "\(error)" }
+                    }
+                }
+            }
+
+            func stop() throws -> Int64 {
+                stopRequested.withLock { $0 = true }
+                guard thread?.join(timeoutMs: 180_000) == true else { throw HarnessError("feeder did not stop") }
+                if let failure = failure.current { throw HarnessError("feeder failed: \(failure)") }
+                return produced.current
+            }
+        }
+
+        @Test("the broker goes down mid-stream: not ready meanwhile, nothing lost, recovers by itself", .timeLimit(.minutes(5)))
+        func brokerDown() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let traffic = try ProbeTraffic.make(stack, database)
+            let worker = try traffic.startWorker()
+            try eventually(timeoutMs: 30_000, "worker ready") { worker.isReady() }
+            let producer = try KafkaProducer(configuration: stack.kafka)
+            defer { producer.close(timeoutMs: 5_000) }
+            let feeder = Feeder(traffic: traffic, producer: producer)
+            try eventually(timeoutMs: 60_000, "messages flowing") { try traffic.appliedCount() > 500 }
+
+            try stack.devKafka("broker-down all")
+            var sawNotReady = false
+            do {
+                defer { _ = try? stack.devKafka("broker-up all") }
+                let downUntil = monotonicMs() + 6_000
+                while monotonicMs() < downUntil {
+                    if let status = worker.get("/health/ready")?.status, status == 503 { sawNotReady = true }
+                    sleepThread(milliseconds: 300)
+                }
+            }
+            #expect(sawNotReady, "/health/ready said not ready while the broker was down")
+            try eventually(timeoutMs: 60_000, "ready again after the broker came back") { worker.isReady() }
+            sleepThread(milliseconds: 2_000)
+            let total = try feeder.stop()
+            try EffectivelyOnce.verifyExactlyOnce(traffic, count: total)
+            #expect(worker.starts == 1, "the worker recovered without a restart")
+            #expect(worker.terminate() == 0)
+        }
+
+        @Test("PostgreSQL stops (immediate) under load: the worker reconnects without spinning, nothing lost or doubled", .timeLimit(.minutes(5)))
+        func databaseRestart() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let traffic = try ProbeTraffic.make(stack, database)
+            let worker = try traffic.startWorker(["WORKER_RETRY_BACKOFF_INITIAL_MS": "100", "WORKER_RETRY_BACKOFF_MAX_MS": "2000"])
+            let producer = try KafkaProducer(configuration: stack.kafka)
+            defer { producer.close(timeoutMs: 5_000) }
+            let feeder = Feeder(traffic: traffic, producer: producer)
+            try eventually(timeoutMs: 60_000, "messages flowing") { try traffic.appliedCount() > 500 }
+
+            let retriesBefore = worker.metric("billing_retries_total")
+            try stack.stack(["pg", "stop", "immediate"])
+            let downSinceMs = monotonicMs()
+            var sawNotReady = false
+            do {
+                defer { _ = try? stack.stack(["pg", "start"]) }
+                while monotonicMs() - downSinceMs < 5_000 {
+                    if worker.get("/health/ready")?.status == 503 { sawNotReady = true }
+                    sleepThread(milliseconds: 300)
+                }
+            }
+            let downMs = monotonicMs() - downSinceMs
+            #expect(sawNotReady, "/health/ready said not ready while the database was down")
+            try eventually(timeoutMs: 60_000, "applying again") {
+                let before = try traffic.appliedCount()
+                sleepThread(milliseconds: 500)
+                return try traffic.appliedCount() > before
+            }
+            let retries = worker.metric("billing_retries_total") - retriesBefore
+            // With backoff from 100 ms doubling to 2 s, an outage of ~5 s allows about ten attempts
+            // per stage; a busy loop would make thousands.
+            print("retries during a \(downMs) ms outage: \(retries)")
+            #expect(retries > 0 && retries < 60, "retried with backoff, not in a busy loop (\(retries) retries)")
+            let total = try feeder.stop()
+            try EffectivelyOnce.verifyExactlyOnce(traffic, count: total)
+            #expect(worker.starts == 1, "the worker recovered without a restart")
+            #expect(worker.terminate() == 0)
+        }
+    }
+}
