@@ -2,6 +2,9 @@
 public enum SchemaMigrations {
     public static let all: [Migration] = [platform]
 
+    /// The version a database must be at for this build.
+    public static var latest: Int { all.last?.version ?? 0 }
+
     /// Roles, one schema per service, and the worker runtime's tables in each schema.
     static let platform = Migration(
         version: 1, name: "platform: roles, service schemas, runtime tables",

@@ -1,0 +1,162 @@
+import BillingPostgres
+import BillingSchema
+import BillingSupport
+import Foundation
+import Testing
+
+extension Integration {
+    @Suite("PostgreSQL layer")
+    struct PostgresLayer {
+        @Test("values travel as parameters: quotes and SQL in a value are only data")
+        func parameters() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let connection = try database.connect()
+            defer { connection.close() }
+            try connection.query("CREATE TABLE t (id bigint, note text, data bytea)")
+            let hostile = "x'); DROP TABLE t; --"
+            let bytes: [UInt8] = [0, 1, 2, 255, 39, 92]
+            try connection.query("INSERT INTO t VALUES ($1, $2, $3)", [Int64.max, hostile, bytes])
+            let rows = try connection.query("SELECT id, note, data FROM t")
+            #expect(try rows[0].int64("id") == Int64.max)
+            #expect(try rows[0].string("note") == hostile)
+            #expect(try rows[0].bytes("data") == bytes)
+            let arrays = try connection.query(
+                "SELECT count(*) AS n, string_agg(v, '|' ORDER BY v) AS joined FROM unnest($1::text[]) AS v",
+                [PGArray.strings(["a\"b", "c\\d", "{e,f}", "NULL"])])
+            #expect(try arrays[0].int("n") == 4)
+            #expect(try arrays[0].string("joined") == "NULL|a\"b|c\\d|{e,f}")
+        }
+
+        @Test("a pipeline runs many statements in one round trip and reports the first error with its SQLSTATE")
+        func pipeline() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let connection = try database.connect()
+            defer { connection.close() }
+            try connection.query("CREATE TABLE p (id int PRIMARY KEY)")
+            let inserts = (1...500).map { PGStatement("INSERT INTO p VALUES ($1)", [$0]) }
+            let results = try connection.pipeline(inserts + [PGStatement("SELECT count(*) FROM p")])
+            #expect(results.count == 501)
+            #expect(try results[500][0].int(0) == 500)
+
+            do {
+                try connection.transaction { transaction in
+                    try transaction.pipeline([
+                        PGStatement("INSERT INTO p VALUES ($1)", [1000]),
+                        PGStatement("INSERT INTO p VALUES ($1)", [1]),
+                        PGStatement("INSERT INTO p VALUES ($1)", [1001]),
+                    ])
+                }
+                Issue.record("a duplicate key must fail")
+            } catch let error as PGError {
+                #expect(error.sqlState == "23505")
+                #expect(error.isUniqueViolation)
+                #expect(error.constraint == "p_pkey")
+            }
+            #expect(try connection.query("SELECT count(*) FROM p")[0].int(0) == 500, "the failed transaction left nothing")
+            #expect(!connection.isInTransaction)
+        }
+
+        @Test("a serialization failure is retried until the transaction commits")
+        func serializationRetry() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let setup = try database.connect()
+            defer { setup.close() }
+            try setup.query("CREATE TABLE counter (n int)")
+            try setup.query("INSERT INTO counter VALUES (0)")
+            let client = PGClient(conninfo: database.ownerURL, applicationName: "tests")
+            let rival = try database.connect()
+            defer { rival.close() }
+            var attempts = 0
+            try client.transaction(isolation: .serializable) { connection in
+                attempts += 1
+                _ = try connection.query("SELECT n FROM counter")
+                if attempts == 1 {
+                    // Another session commits a conflicting change after our snapshot was taken.
+                    try rival.query("UPDATE counter SET n = n + 10")
+                }
+                try connection.query("UPDATE counter SET n = n + 1")
+            }
+            #expect(attempts == 2)
+            #expect(try setup.query("SELECT n FROM counter")[0].int(0) == 11)
+        }
+
+        @Test("a connection whose backend dies is detected as broken, and the client reconnects with backoff")
+        func reconnect() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let client = PGClient(
+                conninfo: database.ownerURL, applicationName: "tests", reconnectBackoff: Backoff(initialMs: 200, maxMs: 400))
+            let first = try client.connection()
+            let pid = first.backendPID
+            let admin = try database.connect()
+            defer { admin.close() }
+            try admin.query("SELECT pg_terminate_backend($1)", [pid])
+            #expect(throws: PGError.self) { try first.query("SELECT 1") }
+            #expect(first.isBroken)
+            let second = try client.connection()
+            #expect(second.backendPID != pid)
+            #expect(try second.query("SELECT 1 AS one")[0].int("one") == 1)
+
+            // Against a port nobody listens on, attempts are spaced by the backoff, never a busy loop.
+            let nowhere = PGClient(
+                conninfo: "postgresql://billing_owner@127.0.0.1:1/none", applicationName: "tests",
+                reconnectBackoff: Backoff(initialMs: 200, maxMs: 400))
+            let started = monotonicMs()
+            for _ in 0..<4 { _ = try? nowhere.connection() }
+            #expect(monotonicMs() - started >= 300, "three waits of at least 100 ms each")
+        }
+
+        @Test("migrations applied by several processes at once are applied once")
+        func concurrentMigrations() throws {
+            let stack = try TestStack.fromEnvironment()
+            let admin = try PGConnection(conninfo: stack.ownerURL, applicationName: "tests")
+            defer { admin.close() }
+            let name = "test_mig_\(UUID().uuidString.prefix(8).lowercased())"
+            try admin.query("CREATE DATABASE \(name)")
+            let database = TestDatabase(name: name, stack: stack)
+            defer { database.drop() }
+            let results = Locked<[Int32]>([])
+            let threads = (0..<4).map { index in
+                DedicatedThread.start(name: "migrate-\(index)") {
+                    let result = try? runProcess(
+                        "\(stack.binDirectory)/billing-ctl", ["migrate", "--json"], environment: ["DATABASE_URL": database.ownerURL])
+                    results.withLock { $0.append(result?.status ?? -1) }
+                }
+            }
+            for thread in threads { #expect(thread.join(timeoutMs: 60_000)) }
+            #expect(results.current == [0, 0, 0, 0])
+            #expect(try database.scalar("SELECT count(*) FROM schema_migrations") == Int64(SchemaMigrations.all.count))
+        }
+
+        @Test("each service role reaches only its own schema")
+        func leastPrivilege() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let allocator = try database.connect(role: "billing_allocator")
+            defer { allocator.close() }
+            #expect(try allocator.query("SELECT count(*) FROM ledger.outbox")[0].int(0) == 0)
+            for forbidden in ["SELECT 1 FROM ingest.outbox", "SELECT 1 FROM probe.applied", "CREATE TABLE ledger.x (a int)",
+                "DELETE FROM ledger.dead_letters", "CREATE SCHEMA intruder"]
+            {
+                do {
+                    try allocator.query(forbidden)
+                    Issue.record("billing_allocator could run: \(forbidden)")
+                } catch let error as PGError {
+                    #expect(error.sqlState == "42501", "\(forbidden): \(error)")
+                }
+            }
+            let operatorRole = try database.connect(role: "billing_operator")
+            defer { operatorRole.close() }
+            #expect(try operatorRole.query("SELECT count(*) FROM ledger.dead_letters")[0].int(0) == 0)
+            #expect(throws: PGError.self) { try operatorRole.query("INSERT INTO ledger.inbox VALUES ('x', 't', 0, 0)") }
+        }
+    }
+}
