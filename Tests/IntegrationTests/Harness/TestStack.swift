@@ -64,43 +64,21 @@ struct HarnessError: Error, CustomStringConvertible {
 }
 
 /// Runs a program to completion and returns its exit status and combined output.
-///
-/// posix_spawn and waitpid rather than Foundation's Process: a program that starts a daemon
-/// (`pg_ctl start`) leaves the daemon holding inherited descriptors, and Process then waited on
-/// it for ever. Output goes through a file; standard input is /dev/null unless `input` is given.
 func runProcess(_ path: String, _ arguments: [String], environment: [String: String], input: String? = nil) throws
     -> (status: Int32, output: String)
 {
     let base = NSTemporaryDirectory() + "billing-run-\(UUID().uuidString)"
-    let outputPath = base + ".out"
-    let inputPath = base + ".in"
     defer {
-        try? FileManager.default.removeItem(atPath: outputPath)
-        try? FileManager.default.removeItem(atPath: inputPath)
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".in")
     }
-    _ = FileManager.default.createFile(atPath: inputPath, contents: Data((input ?? "").utf8))
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    let argv = ([path] + arguments).map { strdup($0) } + [nil]
-    let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        argv.forEach { free($0) }
-        envp.forEach { free($0) }
-    }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, path, &actions, nil, argv, envp)
-    guard spawned == 0 else { throw HarnessError("could not start \(path): error \(spawned)") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 {
-        guard errno == EINTR else { throw HarnessError("waitpid failed for \(path)") }
-    }
-    let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return (exitStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+    _ = FileManager.default.createFile(atPath: base + ".in", contents: Data((input ?? "").utf8))
+    let child = try ChildProcess(
+        path: path, arguments: arguments,
+        environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new },
+        inputPath: base + ".in", outputPath: base + ".out", appendOutput: false)
+    let status = child.wait()
+    return (status, (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "")
 }
 
 /// Polls `condition` every `intervalMs` until it holds or `timeoutMs` passes.

@@ -7,7 +7,7 @@ final class WorkerProcess: @unchecked Sendable {
     let executable: String
     let environment: [String: String]
     let logPath: String
-    private var process: Process?
+    private var process: ChildProcess?
     private(set) var opsPort: Int?
     private(set) var starts = 0
 
@@ -18,20 +18,13 @@ final class WorkerProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
     }
 
-    var pid: Int32? { process?.processIdentifier }
+    var pid: Int32? { process?.pid }
     var isRunning: Bool { process?.isRunning ?? false }
 
     func start() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        self.process = process
+        process = try ChildProcess(
+            path: executable, arguments: [],
+            environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new }, outputPath: logPath)
         starts += 1
         opsPort = nil
     }
@@ -70,22 +63,18 @@ final class WorkerProcess: @unchecked Sendable {
 
     func kill() {
         guard let process, process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.send(SIGKILL)
+        process.wait()
     }
 
     /// SIGTERM and wait; returns the exit status, or nil if it did not exit within `timeoutMs`.
     func terminate(timeoutMs: Int = 20_000) -> Int32? {
         guard let process else { return nil }
-        if process.isRunning { process.terminate() }
-        let deadline = monotonicMs() + Int64(timeoutMs)
-        while process.isRunning, monotonicMs() < deadline { sleepThread(milliseconds: 50) }
-        if process.isRunning {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return nil
-        }
-        return process.terminationStatus
+        process.send(SIGTERM)
+        if let status = process.wait(timeoutMs: timeoutMs) { return status }
+        process.send(SIGKILL)
+        process.wait()
+        return nil
     }
 
     func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -93,6 +82,6 @@ final class WorkerProcess: @unchecked Sendable {
     func tail(_ lines: Int = 15) -> String { log().split(separator: "\n").suffix(lines).joined(separator: "\n") }
 
     deinit {
-        if let process, process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process?.send(SIGKILL)
     }
 }

@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A child process started with posix_spawn, its output appended to a file.
+///
+/// Used by tests and benchmarks to run the real executables. posix_spawn and waitpid rather than
+/// a higher-level API: a child that starts a daemon (`pg_ctl start`) leaves it holding inherited
+/// descriptors, and waiting on those would never end.
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
+    private let status = Locked<Int32?>(nil)
+
+    /// Starts `path` with exactly `environment`; standard input from `inputPath`, output to `outputPath`.
+    public init(
+        path: String, arguments: [String], environment: [String: String], inputPath: String = "/dev/null",
+        outputPath: String, appendOutput: Bool = true
+    ) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(
+            &actions, 1, outputPath, O_WRONLY | O_CREAT | (appendOutput ? O_APPEND : O_TRUNC), 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Children must not inherit our blocked SIGTERM/SIGINT mask.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        guard result == 0 else { throw ChildProcessError(path: path, code: result) }
+        self.pid = pid
+    }
+
+    /// Waits for the child to exit and returns its status (128 + signal when killed).
+    @discardableResult
+    public func wait() -> Int32 {
+        if let known = status.current { return known }
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) < 0, errno == EINTR {}
+        return record(raw)
+    }
+
+    /// The exit status if the child has exited, without waiting.
+    public func exitStatus() -> Int32? {
+        if let known = status.current { return known }
+        var raw: Int32 = 0
+        guard waitpid(pid, &raw, WNOHANG) == pid else { return nil }
+        return record(raw)
+    }
+
+    public var isRunning: Bool { exitStatus() == nil }
+
+    /// Waits up to `timeoutMs`; nil when still running.
+    public func wait(timeoutMs: Int) -> Int32? {
+        let deadline = monotonicMs() + Int64(timeoutMs)
+        while monotonicMs() < deadline {
+            if let code = exitStatus() { return code }
+            sleepThread(milliseconds: 20)
+        }
+        return exitStatus()
+    }
+
+    public func send(_ signal: Int32) {
+        if isRunning { kill(pid, signal) }
+    }
+
+    /// Peak and current resident memory in KiB, from /proc (Linux).
+    public func memoryKiB() -> (peak: Int, current: Int)? {
+        guard let file = fopen("/proc/\(pid)/status", "r") else { return nil }
+        defer { fclose(file) }
+        var peak = 0
+        var current = 0
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let value = Int(text.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+            if text.hasPrefix("VmHWM:") { peak = value }
+            if text.hasPrefix("VmRSS:") { current = value }
+        }
+        return (peak, current)
+    }
+
+    private func record(_ raw: Int32) -> Int32 {
+        let code = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        status.withLock { $0 = code }
+        return code
+    }
+}
+
+public struct ChildProcessError: Error, CustomStringConvertible {
+    public let path: String
+    public let code: Int32
+    public var description: String { "could not start \(path): \(String(cString: strerror(code)))" }
+}
