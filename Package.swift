@@ -18,7 +18,7 @@ let package = Package(
         .executable(name: "runtime-bench", targets: ["runtime-bench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         // C libraries, bound through pkg-config (Debian: librdkafka-dev, libpq-dev).
@@ -57,7 +57,8 @@ let package = Package(
         .executableTarget(
             name: "billing-ctl",
             dependencies: [
-                "BillingRuntime", "BillingSupport", "BillingContracts", "BillingKafka", "BillingPostgres", "BillingSchema",
+                "BillingRuntime", "BillingSupport", "BillingContracts", "BillingKafka", "BillingPostgres",
+                "BillingSchema",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Services/billing-ctl"),
@@ -71,16 +72,23 @@ let package = Package(
 
         // A worker with a trivial handler (one row per message) and the benchmark that drives it:
         // they exercise the runtime's full path in integration tests and benchmarks.
-        .executableTarget(name: "runtime-probe", dependencies: ["BillingRuntime", "BillingSupport"], path: "Services/runtime-probe"),
+        .executableTarget(
+            name: "runtime-probe", dependencies: ["BillingRuntime", "BillingSupport"], path: "Services/runtime-probe"),
         .executableTarget(name: "runtime-bench", dependencies: ["BillingRuntime"], path: "Services/runtime-bench"),
 
         .testTarget(
             name: "RuntimeTests",
-            dependencies: ["BillingRuntime", "BillingSupport", "BillingContracts", "BillingKafka", "BillingPostgres", "BillingSchema"],
+            dependencies: [
+                "BillingRuntime", "BillingSupport", "BillingContracts", "BillingKafka", "BillingPostgres",
+                "BillingSchema",
+            ],
             path: "Tests/RuntimeTests"),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["BillingRuntime", "BillingSupport", "BillingContracts", "BillingKafka", "BillingPostgres", "BillingSchema"],
+            dependencies: [
+                "BillingRuntime", "BillingSupport", "BillingContracts", "BillingKafka", "BillingPostgres",
+                "BillingSchema",
+            ],
             path: "Tests/IntegrationTests"),
     ],
     swiftLanguageModes: [.v6]

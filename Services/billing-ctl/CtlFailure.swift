@@ -11,8 +11,12 @@ struct CtlFailure: Error {
     let message: String
     let exitCode: Int32
 
-    static func refused(_ reason: String) -> CtlFailure { CtlFailure(message: "refused: \(reason)", exitCode: refusedExitCode) }
-    static func usage(_ reason: String) -> CtlFailure { CtlFailure(message: "usage: \(reason)", exitCode: usageExitCode) }
+    static func refused(_ reason: String) -> CtlFailure {
+        CtlFailure(message: "refused: \(reason)", exitCode: refusedExitCode)
+    }
+    static func usage(_ reason: String) -> CtlFailure {
+        CtlFailure(message: "usage: \(reason)", exitCode: usageExitCode)
+    }
     static func unavailable(_ reason: String) -> CtlFailure {
         CtlFailure(message: "unavailable: \(reason)", exitCode: unavailableExitCode)
     }

@@ -47,7 +47,8 @@ struct DeadLettersCommand: ParsableCommand {
 
     static func summary(_ row: PGRow, service: ServiceDescriptor) throws -> Summary {
         Summary(
-            id: "\(service.schema)-\(try row.int64("id"))", service: service.name, topic: try row.string("source_topic"),
+            id: "\(service.schema)-\(try row.int64("id"))", service: service.name,
+            topic: try row.string("source_topic"),
             partition: try row.int("source_partition"), offset: try row.int64("source_offset"),
             reasonCode: try row.string("reason_code"), reason: try row.string("reason"),
             recordedAt: try row.string("recorded_at"))
@@ -91,7 +92,12 @@ struct DeadLettersCommand: ParsableCommand {
             } else {
                 printTable(
                     ["ID", "RECORDED", "TOPIC", "PARTITION/OFFSET", "REASON"],
-                    letters.map { [$0.id, $0.recordedAt, $0.topic, "\($0.partition)/\($0.offset)", "\($0.reasonCode): \($0.reason)"] })
+                    letters.map {
+                        [
+                            $0.id, $0.recordedAt, $0.topic, "\($0.partition)/\($0.offset)",
+                            "\($0.reasonCode): \($0.reason)",
+                        ]
+                    })
             }
         }
     }
@@ -148,7 +154,8 @@ struct DeadLettersCommand: ParsableCommand {
                 headers[header.name] = header.text ?? header.value.map { "0x" + PGHex.encode($0) } ?? ""
             }
             let detail = Detail(
-                letter: try DeadLettersCommand.summary(row, service: service), eventID: try row.optionalString("event_id"),
+                letter: try DeadLettersCommand.summary(row, service: service),
+                eventID: try row.optionalString("event_id"),
                 key: try row.optionalBytes("message_key").map { String(decoding: $0, as: UTF8.self) }, headers: headers,
                 payload: text ?? PGHex.encode(payload), payloadEncoding: text == nil ? "hex" : "utf-8",
                 payloadBytes: payload.count)

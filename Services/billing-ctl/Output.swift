@@ -20,7 +20,9 @@ func printJSON<T: Encodable>(_ value: T) throws {
 func printTable(_ header: [String], _ rows: [[String]]) {
     var widths = header.map(\.count)
     for row in rows {
-        for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
+        for (index, cell) in row.enumerated() where index < widths.count {
+            widths[index] = max(widths[index], cell.count)
+        }
     }
     func line(_ cells: [String]) -> String {
         cells.enumerated().map { index, cell in

@@ -42,7 +42,9 @@ struct TopicsCommand: ParsableCommand {
             defer { producer.close(timeoutMs: 2_000) }
             do {
                 actual = Dictionary(
-                    try producer.topics(timeoutMs: 10_000).filter { $0.errorName == nil }.map { ($0.name, $0.partitionCount) },
+                    try producer.topics(timeoutMs: 10_000).filter { $0.errorName == nil }.map {
+                        ($0.name, $0.partitionCount)
+                    },
                     uniquingKeysWith: { first, _ in first })
             } catch {
                 throw CtlFailure.unavailable("no broker answered: \(error)")

@@ -176,13 +176,15 @@ struct ControlCommands: Sendable {
             return "ok\n" + Self.help
         case ("status", 0):
             let down = downBrokers.current.sorted().map(String.init).joined(separator: ",")
-            return "ok brokers=\(brokerCount) bootstrap=\(cluster.bootstrapServers) down=\(down.isEmpty ? "none" : down)"
+            return
+                "ok brokers=\(brokerCount) bootstrap=\(cluster.bootstrapServers) down=\(down.isEmpty ? "none" : down)"
         case ("broker-down", 1), ("broker-up", 1):
             guard let ids = brokers(arguments[0]) else { return "error unknown broker '\(arguments[0])'" }
             for id in ids {
                 let error =
                     command == "broker-down"
-                    ? rd_kafka_mock_broker_set_down(cluster.cluster, id) : rd_kafka_mock_broker_set_up(cluster.cluster, id)
+                    ? rd_kafka_mock_broker_set_down(cluster.cluster, id)
+                    : rd_kafka_mock_broker_set_up(cluster.cluster, id)
                 if error != RD_KAFKA_RESP_ERR_NO_ERROR { return "error \(String(cString: rd_kafka_err2str(error)))" }
                 downBrokers.withLock { if command == "broker-down" { $0.insert(id) } else { $0.remove(id) } }
             }

@@ -92,7 +92,9 @@ struct Stack {
     static func fromEnvironment() -> Stack {
         let environment = ProcessEnvironment.current()
         func need(_ name: String) -> String {
-            guard let value = environment.optional(name) else { fail("\(name) is not set: source .local/stack.env", code: 3) }
+            guard let value = environment.optional(name) else {
+                fail("\(name) is not set: source .local/stack.env", code: 3)
+            }
             return value
         }
         return Stack(
@@ -174,7 +176,9 @@ func count(_ connection: PGConnection, _ sql: String, _ parameters: [any PGParam
 
 /// Per-bucket counts of the worker's commit-latency histogram, from its /metrics.
 func commitHistogram(port: Int) -> [(boundMicros: Int64, cumulative: Int64)] {
-    guard let response = tcpExchange(port: port, request: Array("GET /metrics HTTP/1.1\r\n\r\n".utf8)) else { return [] }
+    guard let response = tcpExchange(port: port, request: Array("GET /metrics HTTP/1.1\r\n\r\n".utf8)) else {
+        return []
+    }
     let text = String(decoding: response, as: UTF8.self)
     var result: [(Int64, Int64)] = []
     for line in text.split(separator: "\n") where line.hasPrefix("billing_commit_latency_seconds_bucket{le=\"") {
@@ -199,7 +203,8 @@ func millisecondsText(_ micros: Int64) -> String {
 /// The smallest bucket bound at or below which `permille`/1000 of the observations (between two
 /// scrapes) fall, in milliseconds.
 func histogramQuantile(
-    _ before: [(boundMicros: Int64, cumulative: Int64)], _ after: [(boundMicros: Int64, cumulative: Int64)], permille: Int64
+    _ before: [(boundMicros: Int64, cumulative: Int64)], _ after: [(boundMicros: Int64, cumulative: Int64)],
+    permille: Int64
 ) -> String {
     guard !after.isEmpty, before.isEmpty || before.count == after.count else { return "n/a" }
     let deltas = after.enumerated().map { index, entry in
@@ -257,7 +262,9 @@ do {
     var opsPort = 0
     let portDeadline = monotonicMs() + 30_000
     while opsPort == 0 {
-        guard monotonicMs() < portDeadline, worker.isRunning else { fail("the worker did not start; see \(logPath)", code: 3) }
+        guard monotonicMs() < portDeadline, worker.isRunning else {
+            fail("the worker did not start; see \(logPath)", code: 3)
+        }
         let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         if let line = log.split(separator: "\n").first(where: { $0.contains("ops endpoint listening") }),
             let range = line.firstRange(of: "\"port\":")
@@ -296,6 +303,16 @@ do {
     let sustainRun = "sustain-\(tag)"
     let target = options.rate * options.seconds
     progress("phase 2: \(options.rate) messages/s for \(options.seconds) s")
+    // Warm-up: the producer learns the new topic's partition leaders before the clock starts
+    // (messages carry their enqueue time, so a metadata lookup would count as latency).
+    let warmRun = "warmup-\(tag)"
+    let warmTickets = (0..<options.partitions * 4).map {
+        producer.enqueue(probeMessage(topic: sustainTopic, runID: warmRun, seq: $0), deadlineMs: monotonicMs() + 30_000)
+    }
+    while warmTickets.contains(where: \.isPending) { try producer.poll(timeoutMs: 20) }
+    while try count(database, "SELECT count(*) FROM probe.applied WHERE run_id = $1", [warmRun]) < warmTickets.count {
+        sleepThread(milliseconds: 50)
+    }
     let histogramBefore = commitHistogram(port: opsPort)
     let sustainStart = monotonicMs()
     var sent = 0
@@ -307,7 +324,9 @@ do {
         let due = min(target, Int(elapsed) * options.rate / 1000)
         while sent < due {
             tickets.append(
-                producer.enqueue(probeMessage(topic: sustainTopic, runID: sustainRun, seq: sent), deadlineMs: monotonicMs() + 60_000))
+                producer.enqueue(
+                    probeMessage(topic: sustainTopic, runID: sustainRun, seq: sent), deadlineMs: monotonicMs() + 60_000)
+            )
             sent += 1
         }
         try producer.poll(timeoutMs: 0)
@@ -339,7 +358,8 @@ do {
         sustainedAchievedPerSecond: target * 1000 / produceSpanMs, sustainedMessages: target,
         commitLatencyP50Ms: histogramQuantile(histogramBefore, histogramAfter, permille: 500),
         commitLatencyP99Ms: histogramQuantile(histogramBefore, histogramAfter, permille: 990),
-        rowLatencyP50Ms: millisecondsText(try latency[0].int64("p50")), rowLatencyP99Ms: millisecondsText(try latency[0].int64("p99")),
+        rowLatencyP50Ms: millisecondsText(try latency[0].int64("p50")),
+        rowLatencyP99Ms: millisecondsText(try latency[0].int64("p99")),
         rowLatencyMaxMs: millisecondsText(try latency[0].int64("pmax")), workerPeakRSSKiB: memory.peak,
         workerRSSAfterKiB: memory.current)
     producer.close(timeoutMs: 5_000)

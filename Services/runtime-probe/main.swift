@@ -35,7 +35,8 @@ struct ProbeHandler: WorkerHandler {
                 do {
                     return try JSONDecoder().decode(ProbeMessage.self, from: Data(event.data))
                 } catch {
-                    throw MessageRejection(EnvelopeError.invalidPayload("expected {\"run_id\": text, \"seq\": integer}"))
+                    throw MessageRejection(
+                        EnvelopeError.invalidPayload("expected {\"run_id\": text, \"seq\": integer}"))
                 }
             }
         ])

@@ -45,9 +45,10 @@ public struct CloudEvent: Sendable, Equatable {
         guard let type = header("ce_type"), !type.isEmpty else { throw .missingHeader("ce_type") }
         guard let source = header("ce_source"), !source.isEmpty else { throw .missingHeader("ce_source") }
         let contentType = header("content-type") ?? header("ce_datacontenttype") ?? ""
-        let mediaType = contentType.split(separator: ";").first.map {
-            $0.trimmingCharacters(in: " ").lowercased()
-        } ?? ""
+        let mediaType =
+            contentType.split(separator: ";").first.map {
+                $0.trimmingCharacters(in: " ").lowercased()
+            } ?? ""
         guard mediaType == jsonContentType else { throw .wrongContentType(contentType) }
         return CloudEvent(
             id: id, type: type, source: source, time: header("ce_time") ?? "", subject: header("ce_subject"),

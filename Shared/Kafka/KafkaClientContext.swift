@@ -8,7 +8,8 @@ import CRdKafka
 final class KafkaClientContext: @unchecked Sendable {
     let logger: Logger?
     /// Set by the consumer; called from `rd_kafka_consumer_poll` on the polling thread.
-    var rebalanceCallback: ((OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
+    var rebalanceCallback:
+        ((OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
     let lastTransportError = Locked<(code: Int32, atMs: Int64)?>(nil)
 
     init(logger: Logger?) {
@@ -106,7 +107,8 @@ func fetchMetadata(_ client: OpaquePointer, timeoutMs: Int32) throws -> [KafkaTo
         topics.append(
             KafkaTopicMetadata(
                 name: String(cString: topic.topic), partitionCount: Int(topic.partition_cnt),
-                errorName: topic.err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2name(topic.err))))
+                errorName: topic.err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2name(topic.err))
+            ))
     }
     return topics
 }

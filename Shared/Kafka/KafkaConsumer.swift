@@ -148,7 +148,8 @@ public final class KafkaConsumer: @unchecked Sendable {
             var name: UnsafePointer<CChar>?
             var valuePointer: UnsafeRawPointer?
             var size = 0
-            while rd_kafka_header_get_all(headerList, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            while rd_kafka_header_get_all(headerList, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR
+            {
                 let bytes = valuePointer.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }
                 headers.append(KafkaHeader(name: name.map { String(cString: $0) } ?? "", value: bytes))
                 index += 1
@@ -228,7 +229,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
-    private static func makeList(_ offsets: [TopicPartition: Int64]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
+    private static func makeList(_ offsets: [TopicPartition: Int64]) -> UnsafeMutablePointer<
+        rd_kafka_topic_partition_list_t
+    > {
         let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
         for (partition, offset) in offsets {
             rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition).pointee.offset = offset

@@ -54,7 +54,8 @@ public final class PGClient: @unchecked Sendable {
     ///
     /// Connection failures are thrown (after the connection is dropped); the caller decides whether
     /// to retry, and the next `connection()` call applies the backoff.
-    public func transaction<T>(isolation: PGIsolation = .readCommitted, _ body: (PGConnection) throws -> T) throws -> T {
+    public func transaction<T>(isolation: PGIsolation = .readCommitted, _ body: (PGConnection) throws -> T) throws -> T
+    {
         var conflicts = 0
         var conflictBackoff = Backoff(initialMs: 5, maxMs: 200)
         while true {

@@ -179,7 +179,8 @@ public final class PGConnection: @unchecked Sendable {
     /// Runs `body` inside BEGIN … COMMIT on this connection; any error rolls back and is rethrown.
     ///
     /// No retry here: `PGClient.transaction` retries conflicts and reconnects.
-    public func transaction<T>(isolation: PGIsolation = .readCommitted, _ body: (PGConnection) throws -> T) throws -> T {
+    public func transaction<T>(isolation: PGIsolation = .readCommitted, _ body: (PGConnection) throws -> T) throws -> T
+    {
         try run(PGStatement(isolation.beginStatement))
         do {
             let value = try body(self)

@@ -14,7 +14,9 @@ public enum HeaderCodec {
             out.append(contentsOf: name)
             if let value = header.value {
                 let length = UInt32(value.count)
-                out.append(contentsOf: [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)])
+                out.append(contentsOf: [
+                    UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff),
+                ])
                 out.append(contentsOf: value)
             } else {
                 out.append(contentsOf: [0xff, 0xff, 0xff, 0xff])

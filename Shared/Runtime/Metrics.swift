@@ -45,13 +45,21 @@ public final class Metrics: @unchecked Sendable {
     }
 
     public func observe(_ name: String, micros: Int64) {
+        observe(name, micros: CollectionOfOne(micros))
+    }
+
+    /// Records many observations under one lock (a batch's latencies).
+    public func observe<S: Sequence>(_ name: String, micros values: S) where S.Element == Int64 {
         state.withLock { state in
-            var histogram = state.histograms[name] ?? Histogram(counts: Array(repeating: 0, count: Self.latencyBucketsMicros.count))
-            if let index = Self.latencyBucketsMicros.firstIndex(where: { micros <= $0 }) {
-                histogram.counts[index] += 1
+            var histogram =
+                state.histograms[name] ?? Histogram(counts: Array(repeating: 0, count: Self.latencyBucketsMicros.count))
+            for micros in values {
+                if let index = Self.latencyBucketsMicros.firstIndex(where: { micros <= $0 }) {
+                    histogram.counts[index] += 1
+                }
+                histogram.sumMicros += max(0, micros)
+                histogram.count += 1
             }
-            histogram.sumMicros += max(0, micros)
-            histogram.count += 1
             state.histograms[name] = histogram
         }
     }

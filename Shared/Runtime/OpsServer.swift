@@ -76,7 +76,8 @@ public final class OpsServer: @unchecked Sendable {
     private func respond(_ connection: TCPConnection, status: String, body: String, type: String = "text/plain") {
         let bytes = Array(body.utf8)
         connection.write(
-            "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\r\n")
+            "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\r\n"
+        )
         connection.write(bytes)
     }
 }

@@ -25,14 +25,18 @@ final class OutboxRelay: @unchecked Sendable {
     /// The NOTIFY channel a worker signals after committing outbox rows.
     static func channel(_ schema: String) -> String { "billing_outbox_\(schema)" }
 
-    init(configuration: WorkerConfiguration, producer: KafkaProducer, metrics: Metrics, logger: Logger, stop: Locked<Bool>) {
+    init(
+        configuration: WorkerConfiguration, producer: KafkaProducer, metrics: Metrics, logger: Logger,
+        stop: Locked<Bool>
+    ) {
         self.configuration = configuration
         self.producer = producer
         self.metrics = metrics
         self.logger = logger
         self.stop = stop
         self.schema = configuration.service.schema
-        self.database = PGClient(conninfo: configuration.databaseURL, applicationName: "\(configuration.service.name)-relay")
+        self.database = PGClient(
+            conninfo: configuration.databaseURL, applicationName: "\(configuration.service.name)-relay")
     }
 
     func run() {
@@ -95,7 +99,8 @@ final class OutboxRelay: @unchecked Sendable {
                 throw PGError(kind: .protocolViolation, message: "outbox row \(id) has malformed headers")
             }
             let message = KafkaOutgoingMessage(
-                topic: try row.string("topic"), key: try row.optionalBytes("message_key"), value: try row.bytes("payload"),
+                topic: try row.string("topic"), key: try row.optionalBytes("message_key"),
+                value: try row.bytes("payload"),
                 headers: headers)
             inFlight[id] = producer.enqueue(message, deadlineMs: deadline)
             enqueued += 1
@@ -121,7 +126,8 @@ final class OutboxRelay: @unchecked Sendable {
             case .failed(let error):
                 failed += 1
                 inFlight[id] = nil
-                logger.warn("outbox delivery failed; will resend", ["id": .of(id), "error": .string(error.description)])
+                logger.warn(
+                    "outbox delivery failed; will resend", ["id": .of(id), "error": .string(error.description)])
             case .pending: break
             }
         }
@@ -151,7 +157,8 @@ final class OutboxRelay: @unchecked Sendable {
         let now = monotonicMs()
         if now >= nextBacklogMs {
             nextBacklogMs = now + 2_000
-            if let rows = try? connection.query("SELECT count(*) AS backlog FROM \(schema).outbox WHERE sent_at IS NULL"),
+            if let rows = try? connection.query(
+                "SELECT count(*) AS backlog FROM \(schema).outbox WHERE sent_at IS NULL"),
                 let backlog = try? rows[0].int64("backlog")
             {
                 metrics.set("billing_outbox_backlog", backlog)

@@ -73,7 +73,8 @@ public final class BatchContext: @unchecked Sendable {
         let headers = event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) }
         outbox.append(
             OutboxEntry(
-                message: KafkaOutgoingMessage(topic: topic, key: key.map { Array($0.utf8) }, value: event.data, headers: headers),
+                message: KafkaOutgoingMessage(
+                    topic: topic, key: key.map { Array($0.utf8) }, value: event.data, headers: headers),
                 eventID: event.id))
     }
 

@@ -62,10 +62,14 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         }
         logger.info(
             "consuming",
-            ["topics": .string(configuration.topics.joined(separator: ",")), "group": .string(configuration.consumerGroup)])
+            [
+                "topics": .string(configuration.topics.joined(separator: ",")),
+                "group": .string(configuration.consumerGroup),
+            ])
         var lastErrorLogMs: Int64 = 0
         while !stop.current {
-            let events = consumer.poll(countMax: configuration.pollBatchCountMax, timeoutMs: Int32(configuration.pollTimeoutMs))
+            let events = consumer.poll(
+                countMax: configuration.pollBatchCountMax, timeoutMs: Int32(configuration.pollTimeoutMs))
             var messages: [KafkaMessage] = []
             for event in events {
                 switch event {
@@ -116,15 +120,20 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 }
                 var starts: [TopicPartition: Int64] = [:]
                 for row in rows.rows {
-                    let partition = TopicPartition(topic: try row.string("topic"), partition: Int32(try row.int("partition")))
-                    let ownership = PartitionOwnership(epoch: try row.int64("owner_epoch"), nextOffset: try row.int64("next_offset"))
+                    let partition = TopicPartition(
+                        topic: try row.string("topic"), partition: Int32(try row.int("partition")))
+                    let ownership = PartitionOwnership(
+                        epoch: try row.int64("owner_epoch"), nextOffset: try row.int64("next_offset"))
                     owned[partition] = ownership
                     starts[partition] = ownership.nextOffset
                 }
                 publishProgress()
                 logger.info(
                     "partitions assigned",
-                    ["partitions": .string(sorted.map(\.description).joined(separator: ",")), "instance": .string(configuration.instanceID)])
+                    [
+                        "partitions": .string(sorted.map(\.description).joined(separator: ",")),
+                        "instance": .string(configuration.instanceID),
+                    ])
                 return starts
             } catch {
                 metrics.increment("billing_retries_total", labels: [("stage", "claim")])
@@ -138,7 +147,9 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
     private func release(_ partitions: [TopicPartition]) {
         for partition in partitions { owned[partition] = nil }
         publishProgress()
-        logger.info("partitions revoked", ["partitions": .string(partitions.sorted().map(\.description).joined(separator: ","))])
+        logger.info(
+            "partitions revoked", ["partitions": .string(partitions.sorted().map(\.description).joined(separator: ","))]
+        )
     }
 
     private func publishProgress() {
@@ -175,15 +186,22 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         }
         if staleCount > 0 { metrics.increment("billing_messages_stale_total", by: Int64(staleCount)) }
         guard !current.isEmpty else { return }
-        for message in current {
-            metrics.increment("billing_messages_consumed_total", labels: [("topic", message.topic)])
+        var consumedByTopic: [String: Int64] = [:]
+        for message in current { consumedByTopic[message.topic, default: 0] += 1 }
+        for (topic, count) in consumedByTopic {
+            metrics.increment("billing_messages_consumed_total", labels: [("topic", topic)], by: count)
         }
 
         var attempt = Attempt(decoded: [], rejected: [])
         for message in current {
             if message.value.count > configuration.messageBytesMax {
                 attempt.rejected.append(
-                    (message, MessageRejection(EnvelopeError.oversized(byteCount: message.value.count, limit: configuration.messageBytesMax))))
+                    (
+                        message,
+                        MessageRejection(
+                            EnvelopeError.oversized(
+                                byteCount: message.value.count, limit: configuration.messageBytesMax))
+                    ))
                 continue
             }
             do {
@@ -226,7 +244,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
                 if stop.current {
                     // Abandoned: nothing committed, offsets not stored; the batch is replayed later.
-                    logger.info("stopping with an uncommitted batch; it will be replayed", ["messages": .of(current.count)])
+                    logger.info(
+                        "stopping with an uncommitted batch; it will be replayed", ["messages": .of(current.count)])
                     return
                 }
             }
@@ -252,115 +271,133 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             }
         }
         let partitions = ranges.keys.sorted()
-        let group = configuration.consumerGroup
+        let connection = try database.connection()
+        do {
+            return try commitInTransaction(attempt, connection: connection, partitions: partitions, ranges: ranges)
+        } catch {
+            connection.rollbackIfOpen()
+            throw error
+        }
+    }
 
-        return try database.transaction { connection in
-            var fence: [(TopicPartition, PartitionOwnership, Int64)] = []
-            var gaps: [(TopicPartition, Int64, Int64)] = []
-            for partition in partitions {
-                guard let ownership = owned[partition], let range = ranges[partition] else { continue }
-                fence.append((partition, ownership, range.last + 1))
-                if range.first > ownership.nextOffset { gaps.append((partition, ownership.nextOffset, range.first)) }
-            }
-            let withIDs = attempt.decoded.filter { $0.eventID != nil }
-            var statements = [
+    /// The batch's transaction: BEGIN travels with the first statements and COMMIT with the last,
+    /// so a batch costs two round trips plus the handler's own.
+    private func commitInTransaction(
+        _ attempt: Attempt, connection: PGConnection, partitions: [TopicPartition],
+        ranges: [TopicPartition: (first: Int64, last: Int64)]
+    ) throws -> Committed {
+        let group = configuration.consumerGroup
+        var fence: [(TopicPartition, PartitionOwnership, Int64)] = []
+        var gaps: [(TopicPartition, Int64, Int64)] = []
+        for partition in partitions {
+            guard let ownership = owned[partition], let range = ranges[partition] else { continue }
+            fence.append((partition, ownership, range.last + 1))
+            if range.first > ownership.nextOffset { gaps.append((partition, ownership.nextOffset, range.first)) }
+        }
+        let withIDs = attempt.decoded.filter { $0.eventID != nil }
+        var statements = [
+            PGStatement("BEGIN"),
+            PGStatement(
+                sql: """
+                    UPDATE \(schema).consumer_offsets AS o SET next_offset = v.next_offset, updated_at = now()
+                    FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::bigint[])
+                        AS v(topic, partition, owner_epoch, expected_offset, next_offset)
+                    WHERE o.consumer_group = $1 AND o.topic = v.topic AND o.partition = v.partition
+                      AND o.owner_epoch = v.owner_epoch AND o.next_offset = v.expected_offset
+                    RETURNING o.topic, o.partition
+                    """,
+                parameters: [
+                    .text(group), PGArray.strings(fence.map(\.0.topic)), PGArray.integers(fence.map(\.0.partition)),
+                    PGArray.integers(fence.map(\.1.epoch)), PGArray.integers(fence.map(\.1.nextOffset)),
+                    PGArray.integers(fence.map(\.2)),
+                ]),
+        ]
+        if !withIDs.isEmpty {
+            statements.append(
                 PGStatement(
                     sql: """
-                        UPDATE \(schema).consumer_offsets AS o SET next_offset = v.next_offset, updated_at = now()
-                        FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::bigint[])
-                            AS v(topic, partition, owner_epoch, expected_offset, next_offset)
-                        WHERE o.consumer_group = $1 AND o.topic = v.topic AND o.partition = v.partition
-                          AND o.owner_epoch = v.owner_epoch AND o.next_offset = v.expected_offset
-                        RETURNING o.topic, o.partition
+                        INSERT INTO \(schema).inbox (event_id, topic, partition, "offset")
+                        SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])
+                        ON CONFLICT (event_id) DO NOTHING
+                        RETURNING event_id
                         """,
                     parameters: [
-                        .text(group), PGArray.strings(fence.map(\.0.topic)), PGArray.integers(fence.map(\.0.partition)),
-                        PGArray.integers(fence.map(\.1.epoch)), PGArray.integers(fence.map(\.1.nextOffset)),
-                        PGArray.integers(fence.map(\.2)),
-                    ])
-            ]
-            if !withIDs.isEmpty {
-                statements.append(
-                    PGStatement(
-                        sql: """
-                            INSERT INTO \(schema).inbox (event_id, topic, partition, "offset")
-                            SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])
-                            ON CONFLICT (event_id) DO NOTHING
-                            RETURNING event_id
-                            """,
-                        parameters: [
-                            PGArray.strings(withIDs.map { $0.eventID! }), PGArray.strings(withIDs.map(\.message.topic)),
-                            PGArray.integers(withIDs.map(\.message.partition)), PGArray.integers(withIDs.map(\.message.offset)),
-                        ]))
-            }
-            let results = try connection.pipeline(statements)
-            if results[0].count != fence.count {
-                var advanced = Set<TopicPartition>()
-                for row in results[0].rows {
-                    advanced.insert(TopicPartition(topic: try row.string(0), partition: Int32(try row.int(1))))
-                }
-                throw FencedOut(partitions: fence.map(\.0).filter { !advanced.contains($0) })
-            }
-
-            // Each event id applies once: first occurrence in this batch, and only if new to the inbox.
-            var fresh: [DecodedMessage<Handler.Payload>] = []
-            var duplicates = 0
-            if withIDs.isEmpty {
-                fresh = attempt.decoded
-            } else {
-                var newIDs = Set(results[1].values.compactMap { $0[0] })
-                for decoded in attempt.decoded {
-                    if let id = decoded.eventID {
-                        if newIDs.remove(id) != nil { fresh.append(decoded) } else { duplicates += 1 }
-                    } else {
-                        fresh.append(decoded)
-                    }
-                }
-            }
-
-            let context = BatchContext(connection: connection, service: configuration.service, logger: logger)
-            var rejected = attempt.rejected
-            if attempt.isolate {
-                for decoded in fresh {
-                    try connection.query("SAVEPOINT message")
-                    do {
-                        try handler.apply([decoded], in: context)
-                        try connection.query("RELEASE SAVEPOINT message")
-                    } catch BatchFailure.rejected(_, let rejection) {
-                        try connection.query("ROLLBACK TO SAVEPOINT message")
-                        rejected.append((decoded.message, rejection))
-                    } catch let error as PGError where error.kind == .server && Self.isDataError(error) {
-                        try connection.query("ROLLBACK TO SAVEPOINT message")
-                        rejected.append((decoded.message, MessageRejection(code: "data_error", reason: error.description)))
-                    }
-                }
-            } else if !fresh.isEmpty {
-                try handler.apply(fresh, in: context)
-            }
-
-            var closing = context.deferred
-            if !gaps.isEmpty { closing.append(gapStatement(gaps, detail: "messages missing between the recorded offset and the next message read")) }
-            for (message, rejection) in rejected {
-                context.outbox.append(deadLetterCopy(message, rejection))
-            }
-            if !rejected.isEmpty { closing.append(deadLetterStatement(rejected)) }
-            if !context.outbox.isEmpty {
-                closing.append(outboxStatement(context.outbox))
-                closing.append(PGStatement("SELECT pg_notify($1, '')", [OutboxRelay.channel(schema)]))
-            }
-            try connection.pipeline(closing)
-
-            var nextOffsets: [TopicPartition: Int64] = [:]
-            for (partition, _, next) in fence { nextOffsets[partition] = next }
-            if !gaps.isEmpty {
-                for (partition, expected, found) in gaps {
-                    logger.error(
-                        "offset gap: messages were lost before this worker read them",
-                        ["partition": .string(partition.description), "expected": .of(expected), "found": .of(found)])
-                }
-            }
-            return Committed(applied: fresh.count, duplicates: duplicates, rejected: rejected, nextOffsets: nextOffsets)
+                        PGArray.strings(withIDs.map { $0.eventID! }), PGArray.strings(withIDs.map(\.message.topic)),
+                        PGArray.integers(withIDs.map(\.message.partition)),
+                        PGArray.integers(withIDs.map(\.message.offset)),
+                    ]))
         }
+        let results = Array(try connection.pipeline(statements).dropFirst())
+        if results[0].count != fence.count {
+            var advanced = Set<TopicPartition>()
+            for row in results[0].rows {
+                advanced.insert(TopicPartition(topic: try row.string(0), partition: Int32(try row.int(1))))
+            }
+            throw FencedOut(partitions: fence.map(\.0).filter { !advanced.contains($0) })
+        }
+
+        // Each event id applies once: first occurrence in this batch, and only if new to the inbox.
+        var fresh: [DecodedMessage<Handler.Payload>] = []
+        var duplicates = 0
+        if withIDs.isEmpty {
+            fresh = attempt.decoded
+        } else {
+            var newIDs = Set(results[1].values.compactMap { $0[0] })
+            for decoded in attempt.decoded {
+                if let id = decoded.eventID {
+                    if newIDs.remove(id) != nil { fresh.append(decoded) } else { duplicates += 1 }
+                } else {
+                    fresh.append(decoded)
+                }
+            }
+        }
+
+        let context = BatchContext(connection: connection, service: configuration.service, logger: logger)
+        var rejected = attempt.rejected
+        if attempt.isolate {
+            for decoded in fresh {
+                try connection.query("SAVEPOINT message")
+                do {
+                    try handler.apply([decoded], in: context)
+                    try connection.query("RELEASE SAVEPOINT message")
+                } catch BatchFailure.rejected(_, let rejection) {
+                    try connection.query("ROLLBACK TO SAVEPOINT message")
+                    rejected.append((decoded.message, rejection))
+                } catch let error as PGError where error.kind == .server && Self.isDataError(error) {
+                    try connection.query("ROLLBACK TO SAVEPOINT message")
+                    rejected.append((decoded.message, MessageRejection(code: "data_error", reason: error.description)))
+                }
+            }
+        } else if !fresh.isEmpty {
+            try handler.apply(fresh, in: context)
+        }
+
+        var closing = context.deferred
+        if !gaps.isEmpty {
+            closing.append(
+                gapStatement(gaps, detail: "messages missing between the recorded offset and the next message read"))
+        }
+        for (message, rejection) in rejected {
+            context.outbox.append(deadLetterCopy(message, rejection))
+        }
+        if !rejected.isEmpty { closing.append(deadLetterStatement(rejected)) }
+        if !context.outbox.isEmpty {
+            closing.append(outboxStatement(context.outbox))
+            closing.append(PGStatement("SELECT pg_notify($1, '')", [OutboxRelay.channel(schema)]))
+        }
+        closing.append(PGStatement("COMMIT"))
+        try connection.pipeline(closing)
+
+        var nextOffsets: [TopicPartition: Int64] = [:]
+        for (partition, _, next) in fence { nextOffsets[partition] = next }
+        if !gaps.isEmpty {
+            for (partition, expected, found) in gaps {
+                logger.error(
+                    "offset gap: messages were lost before this worker read them",
+                    ["partition": .string(partition.description), "expected": .of(expected), "found": .of(found)])
+            }
+        }
+        return Committed(applied: fresh.count, duplicates: duplicates, rejected: rejected, nextOffsets: nextOffsets)
     }
 
     /// After COMMIT: advance local ownership, store offsets in Kafka, record metrics.
@@ -391,11 +428,9 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
     /// Latency from each message's produce time to this commit.
     private func recordCommitLatency(_ messages: [KafkaMessage]) {
         let nowMs = wallClockMs()
-        for message in messages {
-            if let produced = message.timestampMs {
-                metrics.observe("billing_commit_latency_seconds", micros: (nowMs - produced) * 1_000)
-            }
-        }
+        metrics.observe(
+            "billing_commit_latency_seconds",
+            micros: messages.lazy.compactMap { $0.timestampMs }.map { (nowMs - $0) * 1_000 })
     }
 
     // MARK: SQL for the closing round trip
@@ -409,7 +444,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 """,
             parameters: [
                 .text(configuration.consumerGroup), PGArray.strings(gaps.map(\.0.topic)),
-                PGArray.integers(gaps.map(\.0.partition)), PGArray.integers(gaps.map(\.1)), PGArray.integers(gaps.map(\.2)),
+                PGArray.integers(gaps.map(\.0.partition)), PGArray.integers(gaps.map(\.1)),
+                PGArray.integers(gaps.map(\.2)),
                 PGArray.strings(gaps.map { _ in detail }),
             ])
     }
@@ -427,7 +463,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             parameters: [
                 PGArray.strings(messages.map { $0.headers.text("ce_id") }), PGArray.strings(messages.map(\.topic)),
                 PGArray.integers(messages.map(\.partition)), PGArray.integers(messages.map(\.offset)),
-                PGArray.byteStrings(messages.map(\.key)), PGArray.byteStrings(messages.map { HeaderCodec.encode($0.headers) }),
+                PGArray.byteStrings(messages.map(\.key)),
+                PGArray.byteStrings(messages.map { HeaderCodec.encode($0.headers) }),
                 PGArray.byteStrings(messages.map(\.value)), PGArray.strings(rejected.map(\.1.code)),
                 PGArray.strings(rejected.map(\.1.reason)),
             ])
@@ -459,7 +496,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 KafkaHeader(name: DeadLetterHeaders.recordedAt, text: Logger.timestamp()),
             ]
         return OutboxEntry(
-            message: KafkaOutgoingMessage(topic: Topics.deadLetter.name, key: message.key, value: message.value, headers: headers),
+            message: KafkaOutgoingMessage(
+                topic: Topics.deadLetter.name, key: message.key, value: message.value, headers: headers),
             eventID: nil)
     }
 
@@ -485,7 +523,10 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                             UPDATE \(schema).consumer_offsets SET next_offset = $5, updated_at = now()
                             WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND owner_epoch = $4 AND next_offset = $6
                             """,
-                            [configuration.consumerGroup, partition.topic, partition.partition, ownership.epoch, resume, ownership.nextOffset])
+                            [
+                                configuration.consumerGroup, partition.topic, partition.partition, ownership.epoch,
+                                resume, ownership.nextOffset,
+                            ])
                         guard updated.affectedRowCount == 1 else { return false }
                         try connection.run(gapStatement([(partition, ownership.nextOffset, resume)], detail: note))
                         return true
@@ -497,7 +538,10 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 }
                 logger.error(
                     "offset out of range: resuming at the log start",
-                    ["partition": .string(partition.description), "expected": .of(ownership.nextOffset), "resumed": .of(resume), "detail": .string(note)])
+                    [
+                        "partition": .string(partition.description), "expected": .of(ownership.nextOffset),
+                        "resumed": .of(resume), "detail": .string(note),
+                    ])
                 owned[partition]?.nextOffset = resume
                 publishProgress()
                 try consumer.seek(partition, to: resume, timeoutMs: 5_000)

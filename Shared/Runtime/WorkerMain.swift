@@ -42,7 +42,8 @@ public enum WorkerMain {
         let loop: WorkerLoop<Handler>
         do {
             producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
-            loop = WorkerLoop(configuration: configuration, handler: handler, metrics: metrics, logger: logger, stop: stop)
+            loop = WorkerLoop(
+                configuration: configuration, handler: handler, metrics: metrics, logger: logger, stop: stop)
             try loop.makeConsumer()
         } catch {
             failStart("\(service.name): Kafka client configuration: \(error)", code: 2)
@@ -52,13 +53,16 @@ public enum WorkerMain {
             loop.progress.current.compactMap { partition, next in
                 guard let marks = consumer.cachedWatermarks(partition) else { return nil }
                 return (
-                    Metrics.series("billing_consumer_lag", [("topic", partition.topic), ("partition", String(partition.partition))]),
+                    Metrics.series(
+                        "billing_consumer_lag",
+                        [("topic", partition.topic), ("partition", String(partition.partition))]),
                     max(0, marks.high - next)
                 )
             }
         }
 
-        let health = PGClient(conninfo: configuration.databaseURL, applicationName: "\(service.name)-health", ioTimeoutMs: 2_000)
+        let health = PGClient(
+            conninfo: configuration.databaseURL, applicationName: "\(service.name)-health", ioTimeoutMs: 2_000)
         let healthLock = Locked(())
         let ops: OpsServer
         do {
@@ -76,7 +80,8 @@ public enum WorkerMain {
         ops.start()
         logger.info("ops endpoint listening", ["host": .string(configuration.opsHost), "port": .of(ops.port)])
 
-        let relay = OutboxRelay(configuration: configuration, producer: producer, metrics: metrics, logger: logger, stop: stop)
+        let relay = OutboxRelay(
+            configuration: configuration, producer: producer, metrics: metrics, logger: logger, stop: stop)
         let relayThread = DedicatedThread.start(name: "outbox-relay") { relay.run() }
         let loopThread = DedicatedThread.start(name: "worker-loop") { loop.run() }
 
@@ -91,7 +96,9 @@ public enum WorkerMain {
         if !loopThread.join(timeoutMs: remaining()) { logger.warn("worker loop did not stop in time") }
         if !consumer.close(timeoutMs: remaining()) { logger.warn("consumer close abandoned after its time bound") }
         if !relayThread.join(timeoutMs: remaining()) { logger.warn("outbox relay did not stop in time") }
-        if !producer.close(timeoutMs: min(remaining(), 2_000)) { logger.warn("producer close abandoned after its time bound") }
+        if !producer.close(timeoutMs: min(remaining(), 2_000)) {
+            logger.warn("producer close abandoned after its time bound")
+        }
         ops.stop()
         logger.info("stopped")
         exit(signal == nil ? 1 : 0)
@@ -106,10 +113,12 @@ public enum WorkerMain {
             do {
                 if configuration.migrateOnStart {
                     let connection = try PGConnection(
-                        conninfo: configuration.migrationDatabaseURL, applicationName: "\(configuration.service.name)-migrate")
+                        conninfo: configuration.migrationDatabaseURL,
+                        applicationName: "\(configuration.service.name)-migrate")
                     defer { connection.close() }
                     let report = try migrator.migrate(connection) { migration in
-                        logger.info("applying migration", ["version": .of(migration.version), "name": .string(migration.name)])
+                        logger.info(
+                            "applying migration", ["version": .of(migration.version), "name": .string(migration.name)])
                     }
                     logger.info("schema ready", ["version": .of(report.versionAfter)])
                 } else {
@@ -139,20 +148,35 @@ public enum WorkerMain {
     private static func describeMetrics(_ metrics: Metrics) {
         metrics.describe("billing_messages_consumed_total", type: "counter", "Messages read from Kafka, by topic.")
         metrics.describe("billing_messages_processed_total", type: "counter", "Messages applied and committed.")
-        metrics.describe("billing_messages_duplicate_total", type: "counter", "Messages skipped as already applied (same event id).")
-        metrics.describe("billing_messages_stale_total", type: "counter", "Messages below the committed offset (redelivered), skipped.")
-        metrics.describe("billing_messages_dead_lettered_total", type: "counter", "Messages rejected permanently, by topic and reason.")
+        metrics.describe(
+            "billing_messages_duplicate_total", type: "counter", "Messages skipped as already applied (same event id).")
+        metrics.describe(
+            "billing_messages_stale_total", type: "counter",
+            "Messages below the committed offset (redelivered), skipped.")
+        metrics.describe(
+            "billing_messages_dead_lettered_total", type: "counter",
+            "Messages rejected permanently, by topic and reason.")
         metrics.describe("billing_retries_total", type: "counter", "Transient failures retried, by stage.")
-        metrics.describe("billing_consumer_errors_total", type: "counter", "Consumer errors reported by librdkafka, by code.")
-        metrics.describe("billing_fenced_batches_total", type: "counter", "Batches dropped because another replica took the partition.")
-        metrics.describe("billing_offset_gaps_total", type: "counter", "Offset jumps recorded (messages lost before they were read).")
-        metrics.describe("billing_outbox_published_total", type: "counter", "Outbox rows acknowledged by Kafka and marked sent.")
-        metrics.describe("billing_outbox_delivery_failures_total", type: "counter", "Outbox deliveries that failed and will be resent.")
+        metrics.describe(
+            "billing_consumer_errors_total", type: "counter", "Consumer errors reported by librdkafka, by code.")
+        metrics.describe(
+            "billing_fenced_batches_total", type: "counter",
+            "Batches dropped because another replica took the partition.")
+        metrics.describe(
+            "billing_offset_gaps_total", type: "counter", "Offset jumps recorded (messages lost before they were read)."
+        )
+        metrics.describe(
+            "billing_outbox_published_total", type: "counter", "Outbox rows acknowledged by Kafka and marked sent.")
+        metrics.describe(
+            "billing_outbox_delivery_failures_total", type: "counter",
+            "Outbox deliveries that failed and will be resent.")
         metrics.describe("billing_outbox_backlog", type: "gauge", "Outbox rows not yet sent.")
         metrics.describe("billing_consumer_lag", type: "gauge", "Messages in the partition after the committed offset.")
-        metrics.describe("billing_ready", type: "gauge", "1 when the database and a broker answered the last readiness check.")
+        metrics.describe(
+            "billing_ready", type: "gauge", "1 when the database and a broker answered the last readiness check.")
         metrics.describe("billing_batch_duration_seconds", type: "histogram", "Time to apply and commit one batch.")
-        metrics.describe("billing_commit_latency_seconds", type: "histogram", "From a message's produce timestamp to its commit.")
+        metrics.describe(
+            "billing_commit_latency_seconds", type: "histogram", "From a message's produce timestamp to its commit.")
     }
 
     private static func failStart(_ line: String, code: Int32) -> Never {

@@ -8,7 +8,9 @@ import Testing
 extension Integration {
     @Suite("bad input")
     struct BadInput {
-        @Test("malformed messages are dead-lettered with a reason, in PostgreSQL and on billing.dead-letter, and the partition moves on", .timeLimit(.minutes(3)))
+        @Test(
+            "malformed messages are dead-lettered with a reason, in PostgreSQL and on billing.dead-letter, and the partition moves on",
+            .timeLimit(.minutes(3)))
         func malformedMessages() throws {
             let stack = try TestStack.fromEnvironment()
             let database = try TestDatabase.create(stack)
@@ -18,9 +20,12 @@ extension Integration {
             let producer = try KafkaProducer(configuration: stack.kafka)
             defer { producer.close(timeoutMs: 5_000) }
 
-            func event(_ type: String, id: String, contentType: String = "application/json", body: String) -> KafkaOutgoingMessage {
+            func event(_ type: String, id: String, contentType: String = "application/json", body: String)
+                -> KafkaOutgoingMessage
+            {
                 let event = CloudEvent(
-                    id: id, type: type, source: "tests", time: Logger.timestamp(), contentType: contentType, data: Array(body.utf8))
+                    id: id, type: type, source: "tests", time: Logger.timestamp(), contentType: contentType,
+                    data: Array(body.utf8))
                 return KafkaOutgoingMessage(
                     topic: traffic.inputTopic, key: Array("k".utf8), value: event.data,
                     headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
@@ -31,7 +36,11 @@ extension Integration {
                 (event(probe, id: "bad-type", contentType: "text/plain", body: "{}"), "wrong_content_type"),
                 (event("billing.unknown.v1", id: "bad-unknown", body: "{}"), "unknown_type"),
                 (KafkaOutgoingMessage(topic: traffic.inputTopic, key: nil, value: Array("raw".utf8)), "missing_header"),
-                (event(probe, id: "bad-big", body: "{\"run_id\":\"\(String(repeating: "x", count: 5_000))\",\"seq\":1}"), "oversized"),
+                (
+                    event(
+                        probe, id: "bad-big", body: "{\"run_id\":\"\(String(repeating: "x", count: 5_000))\",\"seq\":1}"
+                    ), "oversized"
+                ),
                 (event(probe, id: "bad-schema", body: "{\"run_id\": 5}"), "invalid_payload"),
             ]
             // Valid messages before, between and after the bad ones, all on one partition.
@@ -43,7 +52,9 @@ extension Integration {
             let results = try producer.send(outgoing, timeoutMs: 30_000)
             #expect(results.allSatisfy { $0.isDelivered })
 
-            try eventually(timeoutMs: 60_000, "valid messages applied") { try traffic.appliedCount() == Int64(bad.count + 1) }
+            try eventually(timeoutMs: 60_000, "valid messages applied") {
+                try traffic.appliedCount() == Int64(bad.count + 1)
+            }
             try eventually(timeoutMs: 30_000, "dead letters recorded") {
                 try database.scalar("SELECT count(*) FROM probe.dead_letters") == Int64(bad.count)
             }
@@ -64,7 +75,9 @@ extension Integration {
             let raw = copies.first { $0.headers.text(DeadLetterHeaders.reasonCode) == "missing_header" }
             #expect(raw?.value == Array("raw".utf8), "the copy carries the original bytes")
             #expect(worker.isRunning, "the worker never crashed")
-            #expect(try traffic.recordedOffsets() == (try traffic.inputEndOffsets()), "the partition moved past every bad message")
+            #expect(
+                try traffic.recordedOffsets() == (try traffic.inputEndOffsets()),
+                "the partition moved past every bad message")
 
             // billing-ctl shows them to operators.
             let listed = try runProcess(
@@ -75,7 +88,8 @@ extension Integration {
             #expect(letters.count == bad.count)
             let firstID = letters.first?["id"]?.text ?? ""
             let shown = try runProcess(
-                "\(stack.binDirectory)/billing-ctl", ["dead-letters", "show", firstID], environment: ["DATABASE_URL": database.ownerURL])
+                "\(stack.binDirectory)/billing-ctl", ["dead-letters", "show", firstID],
+                environment: ["DATABASE_URL": database.ownerURL])
             #expect(shown.status == 0)
             #expect(shown.output.contains("reason:"))
             #expect(worker.terminate() == 0)
@@ -88,11 +102,14 @@ extension Integration {
                 "\(stack.binDirectory)/allocator", [],
                 environment: ["DATABASE_URL": "", "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers])
             #expect(missing.status == 2)
-            #expect(missing.output.trimmingCharacters(in: .whitespacesAndNewlines) == "allocator: configuration error: DATABASE_URL is required but not set")
+            #expect(
+                missing.output.trimmingCharacters(in: .whitespacesAndNewlines)
+                    == "allocator: configuration error: DATABASE_URL is required but not set")
             let malformed = try runProcess(
                 "\(stack.binDirectory)/allocator", [],
                 environment: [
-                    "DATABASE_URL": stack.ownerURL, "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers, "OPS_PORT": "http",
+                    "DATABASE_URL": stack.ownerURL, "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers,
+                    "OPS_PORT": "http",
                 ])
             #expect(malformed.status == 2)
             #expect(malformed.output.contains("OPS_PORT must be a whole number"))

@@ -56,7 +56,8 @@ extension Integration {
                 #expect(error.isUniqueViolation)
                 #expect(error.constraint == "p_pkey")
             }
-            #expect(try connection.query("SELECT count(*) FROM p")[0].int(0) == 500, "the failed transaction left nothing")
+            #expect(
+                try connection.query("SELECT count(*) FROM p")[0].int(0) == 500, "the failed transaction left nothing")
             #expect(!connection.isInTransaction)
         }
 
@@ -92,7 +93,8 @@ extension Integration {
             let database = try TestDatabase.create(stack)
             defer { database.drop() }
             let client = PGClient(
-                conninfo: database.ownerURL, applicationName: "tests", reconnectBackoff: Backoff(initialMs: 200, maxMs: 400))
+                conninfo: database.ownerURL, applicationName: "tests",
+                reconnectBackoff: Backoff(initialMs: 200, maxMs: 400))
             let first = try client.connection()
             let pid = first.backendPID
             let admin = try database.connect()
@@ -126,7 +128,8 @@ extension Integration {
             let threads = (0..<4).map { index in
                 DedicatedThread.start(name: "migrate-\(index)") {
                     let result = try? runProcess(
-                        "\(stack.binDirectory)/billing-ctl", ["migrate", "--json"], environment: ["DATABASE_URL": database.ownerURL])
+                        "\(stack.binDirectory)/billing-ctl", ["migrate", "--json"],
+                        environment: ["DATABASE_URL": database.ownerURL])
                     results.withLock { $0.append(result?.status ?? -1) }
                 }
             }
@@ -143,9 +146,10 @@ extension Integration {
             let allocator = try database.connect(role: "billing_allocator")
             defer { allocator.close() }
             #expect(try allocator.query("SELECT count(*) FROM ledger.outbox")[0].int(0) == 0)
-            for forbidden in ["SELECT 1 FROM ingest.outbox", "SELECT 1 FROM probe.applied", "CREATE TABLE ledger.x (a int)",
-                "DELETE FROM ledger.dead_letters", "CREATE SCHEMA intruder"]
-            {
+            for forbidden in [
+                "SELECT 1 FROM ingest.outbox", "SELECT 1 FROM probe.applied", "CREATE TABLE ledger.x (a int)",
+                "DELETE FROM ledger.dead_letters", "CREATE SCHEMA intruder",
+            ] {
                 do {
                     try allocator.query(forbidden)
                     Issue.record("billing_allocator could run: \(forbidden)")

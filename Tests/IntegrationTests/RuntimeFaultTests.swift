@@ -38,7 +38,9 @@ extension Integration {
             }
         }
 
-        @Test("the broker goes down mid-stream: not ready meanwhile, nothing lost, recovers by itself", .timeLimit(.minutes(5)))
+        @Test(
+            "the broker goes down mid-stream: not ready meanwhile, nothing lost, recovers by itself",
+            .timeLimit(.minutes(5)))
         func brokerDown() throws {
             let stack = try TestStack.fromEnvironment()
             let database = try TestDatabase.create(stack)
@@ -70,13 +72,17 @@ extension Integration {
             #expect(worker.terminate() == 0)
         }
 
-        @Test("PostgreSQL stops (immediate) under load: the worker reconnects without spinning, nothing lost or doubled", .timeLimit(.minutes(5)))
+        @Test(
+            "PostgreSQL stops (immediate) under load: the worker reconnects without spinning, nothing lost or doubled",
+            .timeLimit(.minutes(5)))
         func databaseRestart() throws {
             let stack = try TestStack.fromEnvironment()
             let database = try TestDatabase.create(stack)
             defer { database.drop() }
             let traffic = try ProbeTraffic.make(stack, database)
-            let worker = try traffic.startWorker(["WORKER_RETRY_BACKOFF_INITIAL_MS": "100", "WORKER_RETRY_BACKOFF_MAX_MS": "2000"])
+            let worker = try traffic.startWorker([
+                "WORKER_RETRY_BACKOFF_INITIAL_MS": "100", "WORKER_RETRY_BACKOFF_MAX_MS": "2000",
+            ])
             let producer = try KafkaProducer(configuration: stack.kafka)
             defer { producer.close(timeoutMs: 5_000) }
             let feeder = Feeder(traffic: traffic, producer: producer)

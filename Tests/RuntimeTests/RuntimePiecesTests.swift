@@ -113,12 +113,14 @@ struct CloudEventTests {
         #expect(event.type == "billing.probe.message.v1")
     }
 
-    @Test("each missing or wrong attribute is named in the error", arguments: [
-        ("ce_id", nil, EnvelopeError.missingHeader("ce_id")),
-        ("ce_type", nil, EnvelopeError.missingHeader("ce_type")),
-        ("ce_specversion", "0.3", EnvelopeError.unsupportedSpecVersion("0.3")),
-        ("content-type", "text/xml", EnvelopeError.wrongContentType("text/xml")),
-    ] as [(String, String?, EnvelopeError)])
+    @Test(
+        "each missing or wrong attribute is named in the error",
+        arguments: [
+            ("ce_id", nil, EnvelopeError.missingHeader("ce_id")),
+            ("ce_type", nil, EnvelopeError.missingHeader("ce_type")),
+            ("ce_specversion", "0.3", EnvelopeError.unsupportedSpecVersion("0.3")),
+            ("content-type", "text/xml", EnvelopeError.wrongContentType("text/xml")),
+        ] as [(String, String?, EnvelopeError)])
     func refuses(header: String, value: String?, expected: EnvelopeError) {
         var values = valid
         values[header] = value
@@ -175,12 +177,20 @@ struct ConfigurationTests {
     func malformed() {
         var values = base
         values["WORKER_POLL_BATCH_COUNT_MAX"] = "lots"
-        #expect(throws: ConfigurationError(variable: "WORKER_POLL_BATCH_COUNT_MAX", problem: "must be a whole number, got 'lots'")) {
-            _ = try WorkerConfiguration(service: Services.allocator, defaults: .init(opsPort: 1), environment: ProcessEnvironment(values))
+        #expect(
+            throws: ConfigurationError(
+                variable: "WORKER_POLL_BATCH_COUNT_MAX", problem: "must be a whole number, got 'lots'")
+        ) {
+            _ = try WorkerConfiguration(
+                service: Services.allocator, defaults: .init(opsPort: 1), environment: ProcessEnvironment(values))
         }
         values["WORKER_POLL_BATCH_COUNT_MAX"] = "0"
-        #expect(throws: ConfigurationError(variable: "WORKER_POLL_BATCH_COUNT_MAX", problem: "must be between 1 and 10000, got 0")) {
-            _ = try WorkerConfiguration(service: Services.allocator, defaults: .init(opsPort: 1), environment: ProcessEnvironment(values))
+        #expect(
+            throws: ConfigurationError(
+                variable: "WORKER_POLL_BATCH_COUNT_MAX", problem: "must be between 1 and 10000, got 0")
+        ) {
+            _ = try WorkerConfiguration(
+                service: Services.allocator, defaults: .init(opsPort: 1), environment: ProcessEnvironment(values))
         }
     }
 
@@ -202,7 +212,9 @@ struct ContractTests {
     func topics() {
         #expect(Set(Topics.all.map(\.name)).count == Topics.all.count)
         for service in Services.all {
-            for topic in service.consumedTopics { #expect(Topics.named(topic) != nil, "\(service.name) consumes \(topic)") }
+            for topic in service.consumedTopics {
+                #expect(Topics.named(topic) != nil, "\(service.name) consumes \(topic)")
+            }
         }
         #expect(Set(Services.all.map(\.schema)).count == Services.all.count)
     }

@@ -14,7 +14,8 @@ struct ProbeTraffic: Sendable {
 
     static func make(_ stack: TestStack, _ database: TestDatabase, partitions: Int = 6) throws -> ProbeTraffic {
         ProbeTraffic(
-            stack: stack, database: database, inputTopic: try stack.createTopic(prefix: "billing.probe.in", partitions: partitions),
+            stack: stack, database: database,
+            inputTopic: try stack.createTopic(prefix: "billing.probe.in", partitions: partitions),
             outputTopic: try stack.createTopic(prefix: "billing.probe.out", partitions: partitions),
             group: "probe-\(UUID().uuidString.prefix(8))")
     }
@@ -83,7 +84,8 @@ struct ProbeTraffic: Sendable {
         let partitions = try reader.topics(timeoutMs: 10_000).first { $0.name == topic }?.partitionCount ?? 0
         var result: [Int32: (low: Int64, high: Int64)] = [:]
         for partition in 0..<Int32(partitions) {
-            result[partition] = try reader.queryWatermarks(TopicPartition(topic: topic, partition: partition), timeoutMs: 10_000)
+            result[partition] = try reader.queryWatermarks(
+                TopicPartition(topic: topic, partition: partition), timeoutMs: 10_000)
         }
         return result
     }
@@ -105,7 +107,8 @@ struct ProbeTraffic: Sendable {
     func readAll(_ topic: String, timeoutMs: Int = 30_000) throws -> [KafkaMessage] {
         let marks = try watermarks(topic)
         if let truncated = marks.first(where: { $0.value.low > 0 }) {
-            throw HarnessError("\(topic)[\(truncated.key)] no longer starts at 0 (retention dropped \(truncated.value.low) messages)")
+            throw HarnessError(
+                "\(topic)[\(truncated.key)] no longer starts at 0 (retention dropped \(truncated.value.low) messages)")
         }
         let ends = marks.mapValues(\.high)
         let reader = try KafkaConsumer(

@@ -54,7 +54,9 @@ struct TestStack: Sendable {
     /// Runs `Deploy/local/stack` with arguments (e.g. `pg stop immediate`).
     func stack(_ arguments: [String]) throws {
         let result = try runProcess(stackScript, arguments, environment: [:])
-        guard result.status == 0 else { throw HarnessError("stack \(arguments.joined(separator: " ")) failed: \(result.output)") }
+        guard result.status == 0 else {
+            throw HarnessError("stack \(arguments.joined(separator: " ")) failed: \(result.output)")
+        }
     }
 }
 

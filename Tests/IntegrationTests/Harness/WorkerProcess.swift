@@ -24,7 +24,8 @@ final class WorkerProcess: @unchecked Sendable {
     func start() throws {
         process = try ChildProcess(
             path: executable, arguments: [],
-            environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new }, outputPath: logPath)
+            environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new }, outputPath: logPath
+        )
         starts += 1
         opsPort = nil
     }
@@ -34,7 +35,9 @@ final class WorkerProcess: @unchecked Sendable {
         try eventually(timeoutMs: timeoutMs, "ops port of \(executable)") {
             guard isRunning else { throw HarnessError("\(executable) exited: \(tail())") }
             let lines = log().split(separator: "\n").filter { $0.contains("\"msg\":\"ops endpoint listening\"") }
-            guard lines.count >= starts, let last = lines.last, let range = last.range(of: "\"port\":") else { return false }
+            guard lines.count >= starts, let last = lines.last, let range = last.range(of: "\"port\":") else {
+                return false
+            }
             opsPort = Int(last[range.upperBound...].prefix { $0.isNumber })
             return opsPort != nil
         }
@@ -47,7 +50,9 @@ final class WorkerProcess: @unchecked Sendable {
             let response = tcpExchange(port: opsPort, request: Array("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         else { return nil }
         let text = String(decoding: response, as: UTF8.self)
-        guard let statusText = text.split(separator: " ").dropFirst().first, let status = Int(statusText) else { return nil }
+        guard let statusText = text.split(separator: " ").dropFirst().first, let status = Int(statusText) else {
+            return nil
+        }
         let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
         return (status, body)
     }
