@@ -5,9 +5,13 @@ struct MigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
         abstract: "Apply pending schema migrations (under an advisory lock; safe to run concurrently).",
-        discussion: "Connects with DATABASE_URL, which must be a role allowed to create schemas and roles.")
+        discussion: """
+            Connects with DATABASE_URL, which must be a role allowed to create schemas and roles.
+            Synchronous: it has taken effect when the command returns (--wait is accepted for uniformity).
+            """)
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var waiting: WaitOptions
 
     struct Result: Encodable {
         let versionBefore: Int

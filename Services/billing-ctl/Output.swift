@@ -9,6 +9,16 @@ struct OutputOptions: ParsableArguments {
     var json = false
 }
 
+/// `--wait` on every state-changing command, so scripts need not know which commands travel
+/// through Kafka: those wait for their outcome; synchronous ones (like `migrate`) are done on return.
+struct WaitOptions: ParsableArguments {
+    @Flag(name: .long, help: "Wait until the command has taken effect and print its outcome.")
+    var wait = false
+
+    @Option(name: .long, help: "Give up waiting after this many seconds (exit 3).")
+    var waitTimeoutSeconds: Int = 60
+}
+
 /// Prints a value as indented JSON with stable key order.
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()

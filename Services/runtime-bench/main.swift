@@ -82,36 +82,6 @@ func progress(_ text: String) {
     bytes.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
 }
 
-struct Stack {
-    let ownerURL: String
-    let bootstrap: String
-    let controlPort: Int
-    let pgPort: Int
-    let binDirectory: String
-
-    static func fromEnvironment() -> Stack {
-        let environment = ProcessEnvironment.current()
-        func need(_ name: String) -> String {
-            guard let value = environment.optional(name) else {
-                fail("\(name) is not set: source .local/stack.env", code: 3)
-            }
-            return value
-        }
-        return Stack(
-            ownerURL: need("DATABASE_URL"), bootstrap: need("KAFKA_BOOTSTRAP_SERVERS"),
-            controlPort: Int(need("DEV_KAFKA_CONTROL_PORT")) ?? 0, pgPort: Int(need("BILLING_PG_PORT")) ?? 0,
-            binDirectory: need("BILLING_BIN_DIR"))
-    }
-
-    func createTopic(_ name: String, partitions: Int) {
-        guard let reply = tcpExchange(port: controlPort, request: Array("create-topic \(name) \(partitions)\n".utf8)),
-            String(decoding: reply, as: UTF8.self).hasPrefix("ok")
-        else { fail("dev-kafka could not create \(name)", code: 3) }
-    }
-
-    func url(database: String, role: String) -> String { "postgresql://\(role)@127.0.0.1:\(pgPort)/\(database)" }
-}
-
 struct Results: Encodable {
     var messages: Int
     var produceRatePerSecond: Int
@@ -219,7 +189,12 @@ func histogramQuantile(
 
 TerminationSignals.ignoreBrokenPipe()
 let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
-let stack = Stack.fromEnvironment()
+let stack: LocalStackEnvironment
+do {
+    stack = try LocalStackEnvironment.current()
+} catch {
+    fail("\(error)", code: 3)
+}
 let tag = UUID().uuidString.prefix(8).lowercased()
 let databaseName = "bench_\(tag)"
 let drainTopic = "billing.bench.drain.\(tag)"
@@ -236,9 +211,11 @@ do {
     let database = try PGConnection(
         conninfo: stack.url(database: databaseName, role: "billing_owner"), applicationName: "runtime-bench")
     _ = try Migrator().migrate(database)
-    for topic in [drainTopic, sustainTopic, outputTopic] { stack.createTopic(topic, partitions: options.partitions) }
+    for topic in [drainTopic, sustainTopic, outputTopic] {
+        try stack.devKafka("create-topic \(topic) \(options.partitions)")
+    }
 
-    let producer = try KafkaProducer(configuration: KafkaConfiguration(["bootstrap.servers": stack.bootstrap]))
+    let producer = try KafkaProducer(configuration: KafkaConfiguration(["bootstrap.servers": stack.bootstrapServers]))
     let drainRun = "drain-\(tag)"
     progress("phase 1: producing a backlog of \(options.messages) messages")
     let produceStart = monotonicMs()
@@ -249,7 +226,7 @@ do {
     var environment = ProcessEnvironment.current().values
     environment.merge([
         "DATABASE_URL": stack.url(database: databaseName, role: "billing_probe"),
-        "BILLING_MIGRATE_ON_START": "false", "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+        "BILLING_MIGRATE_ON_START": "false", "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers,
         "WORKER_TOPICS": "\(drainTopic),\(sustainTopic)", "PROBE_OUTPUT_TOPIC": outputTopic,
         "WORKER_CONSUMER_GROUP": "bench-\(tag)", "OPS_PORT": "0", "LOG_LEVEL": "info",
     ]) { _, new in new }

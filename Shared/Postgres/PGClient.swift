@@ -54,6 +54,7 @@ public final class PGClient: @unchecked Sendable {
     ///
     /// Connection failures are thrown (after the connection is dropped); the caller decides whether
     /// to retry, and the next `connection()` call applies the backoff.
+    @discardableResult
     public func transaction<T>(isolation: PGIsolation = .readCommitted, _ body: (PGConnection) throws -> T) throws -> T
     {
         var conflicts = 0

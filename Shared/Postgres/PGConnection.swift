@@ -179,6 +179,7 @@ public final class PGConnection: @unchecked Sendable {
     /// Runs `body` inside BEGIN … COMMIT on this connection; any error rolls back and is rethrown.
     ///
     /// No retry here: `PGClient.transaction` retries conflicts and reconnects.
+    @discardableResult
     public func transaction<T>(isolation: PGIsolation = .readCommitted, _ body: (PGConnection) throws -> T) throws -> T
     {
         try run(PGStatement(isolation.beginStatement))

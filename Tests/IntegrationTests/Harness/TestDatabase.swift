@@ -22,7 +22,7 @@ struct TestDatabase: Sendable {
 
     var ownerURL: String { url(role: "billing_owner") }
 
-    func url(role: String) -> String { "postgresql://\(role)@127.0.0.1:\(stack.pgPort)/\(name)" }
+    func url(role: String) -> String { stack.local.url(database: name, role: role) }
 
     func connect(role: String = "billing_owner") throws -> PGConnection {
         try PGConnection(conninfo: url(role: role), applicationName: "tests")

@@ -10,36 +10,30 @@ struct Integration {}
 
 /// What `Deploy/local/stack test` exports for the tests: the running PostgreSQL and dev-kafka.
 struct TestStack: Sendable {
-    let ownerURL: String
-    let bootstrapServers: String
-    let controlPort: Int
-    let binDirectory: String
-    let stackScript: String
-    let pgPort: Int
+    let local: LocalStackEnvironment
+
+    var ownerURL: String { local.ownerURL }
+    var bootstrapServers: String { local.bootstrapServers }
+    var controlPort: Int { local.controlPort }
+    var binDirectory: String { local.binDirectory }
+    var pgPort: Int { local.pgPort }
 
     static func fromEnvironment() throws -> TestStack {
-        let environment = ProcessEnvironment.current()
-        func need(_ name: String) throws -> String {
-            guard let value = environment.optional(name) else {
-                throw HarnessError("\(name) is not set: run the integration tests with `Deploy/local/stack test`")
-            }
-            return value
+        do {
+            return TestStack(local: try LocalStackEnvironment.current())
+        } catch {
+            throw HarnessError("\(error): run the integration tests with `Deploy/local/stack test`")
         }
-        return TestStack(
-            ownerURL: try need("DATABASE_URL"), bootstrapServers: try need("KAFKA_BOOTSTRAP_SERVERS"),
-            controlPort: Int(try need("DEV_KAFKA_CONTROL_PORT")) ?? 0, binDirectory: try need("BILLING_BIN_DIR"),
-            stackScript: try need("BILLING_STACK"), pgPort: Int(try need("BILLING_PG_PORT")) ?? 0)
     }
 
     /// Sends a dev-kafka fault-injection command; throws unless it answers `ok`.
     @discardableResult
     func devKafka(_ command: String) throws -> String {
-        guard let reply = tcpExchange(port: controlPort, request: Array((command + "\n").utf8)) else {
-            throw HarnessError("dev-kafka control port \(controlPort) did not answer")
+        do {
+            return try local.devKafka(command)
+        } catch {
+            throw HarnessError("\(error)")
         }
-        let text = String(decoding: reply, as: UTF8.self)
-        guard text.hasPrefix("ok") else { throw HarnessError("dev-kafka refused '\(command)': \(text)") }
-        return text
     }
 
     /// A topic of this test's own, so tests never see each other's messages.
@@ -53,7 +47,8 @@ struct TestStack: Sendable {
 
     /// Runs `Deploy/local/stack` with arguments (e.g. `pg stop immediate`).
     func stack(_ arguments: [String]) throws {
-        let result = try runProcess(stackScript, arguments, environment: [:])
+        guard let script = local.stackScript else { throw HarnessError("BILLING_STACK is not set") }
+        let result = try runProcess(script, arguments, environment: [:])
         guard result.status == 0 else {
             throw HarnessError("stack \(arguments.joined(separator: " ")) failed: \(result.output)")
         }
