@@ -57,7 +57,7 @@ public enum Topics {
         summary: "accounts, refunds, transfers, write-offs, manual payments")
     public static let ledgerEvents = TopicContract(
         name: "billing.ledger.events", partitionCount: 12, key: "account id",
-        producers: ["allocator"], consumers: ["invoicer", "bill-sender"],
+        producers: ["allocator"], consumers: [],
         summary: "postings, allocations applied and released, balances changed, account changes")
     public static let documentCommands = TopicContract(
         name: "billing.document.commands", partitionCount: 12, key: "account id",

@@ -219,6 +219,15 @@ struct ContractTests {
         #expect(Set(Services.all.map(\.schema)).count == Services.all.count)
     }
 
+    @Test("the topic table's consumers are exactly the services that subscribe to each topic")
+    func consumersAgree() {
+        for topic in Topics.all {
+            let subscribed = Set(Services.all.filter { $0.consumedTopics.contains(topic.name) }.map(\.name))
+            let named = Set(topic.consumers.filter { name in Services.all.contains { $0.name == name } })
+            #expect(subscribed == named, "\(topic.name)")
+        }
+    }
+
     @Test("migrations are in increasing order and their checksums are stable")
     func migrations() {
         let migrator = Migrator()
