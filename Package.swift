@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "BillingKafka", dependencies: ["CRdKafka", "BillingSupport"], path: "Shared/Kafka"),
         .target(name: "BillingPostgres", dependencies: ["CLibPQ", "BillingSupport"], path: "Shared/Postgres"),
 
+        // The pure domain: money, dates, credit rules, documents, ledger, allocation. No I/O.
+        .target(name: "BillingDomain", path: "Shared/Domain"),
         // Topic contract and CloudEvents envelope.
         .target(name: "BillingContracts", path: "Shared/Contracts"),
         // Versioned SQL migrations and the runner that applies them.
@@ -76,6 +78,7 @@ let package = Package(
             name: "runtime-probe", dependencies: ["BillingRuntime", "BillingSupport"], path: "Services/runtime-probe"),
         .executableTarget(name: "runtime-bench", dependencies: ["BillingRuntime"], path: "Services/runtime-bench"),
 
+        .testTarget(name: "DomainTests", dependencies: ["BillingDomain"], path: "Tests/DomainTests"),
         .testTarget(
             name: "RuntimeTests",
             dependencies: [
