@@ -18,7 +18,8 @@ let package = Package(
         .executable(name: "runtime-bench", targets: ["runtime-bench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // C libraries, bound through pkg-config (Debian: librdkafka-dev, libpq-dev).
@@ -78,7 +79,10 @@ let package = Package(
             name: "runtime-probe", dependencies: ["BillingRuntime", "BillingSupport"], path: "Services/runtime-probe"),
         .executableTarget(name: "runtime-bench", dependencies: ["BillingRuntime"], path: "Services/runtime-bench"),
 
-        .testTarget(name: "DomainTests", dependencies: ["BillingDomain"], path: "Tests/DomainTests"),
+        .testTarget(
+            name: "DomainTests",
+            dependencies: ["BillingDomain", .product(name: "PropertyBased", package: "swift-property-based")],
+            path: "Tests/DomainTests"),
         .testTarget(
             name: "RuntimeTests",
             dependencies: [
