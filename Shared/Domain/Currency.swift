@@ -32,7 +32,6 @@ public struct Currency: Sendable, Hashable, Codable, CustomStringConvertible {
     public static let usd = Currency(known: "USD")
     public static let jpy = Currency(known: "JPY")
     public static let bhd = Currency(known: "BHD")
-    public static let byn = Currency(known: "BYN")
 
     /// ISO 4217 active codes and their minor-unit exponents.
     static let exponents: [String: Int] = [

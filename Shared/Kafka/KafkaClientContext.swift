@@ -10,7 +10,6 @@ final class KafkaClientContext: @unchecked Sendable {
     /// Set by the consumer; called from `rd_kafka_consumer_poll` on the polling thread.
     var rebalanceCallback:
         ((OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
-    let lastTransportError = Locked<(code: Int32, atMs: Int64)?>(nil)
 
     init(logger: Logger?) {
         self.logger = logger
@@ -35,11 +34,6 @@ final class KafkaClientContext: @unchecked Sendable {
         rd_kafka_conf_set_error_cb(conf) { client, code, reason, opaque in
             guard let context = KafkaClientContext.from(opaque) else { return }
             let error = rd_kafka_resp_err_t(rawValue: code)
-            if error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || error == RD_KAFKA_RESP_ERR__TRANSPORT
-                || error == RD_KAFKA_RESP_ERR__RESOLVE
-            {
-                context.lastTransportError.withLock { $0 = (code, monotonicMs()) }
-            }
             context.logger?.warn(
                 "kafka client error",
                 [

@@ -97,9 +97,6 @@ public final class KafkaProducer: @unchecked Sendable {
         try throwIfFatal()
     }
 
-    /// Messages queued or in flight in this producer.
-    public var outstandingCount: Int { Int(rd_kafka_outq_len(client)) }
-
     /// Hands one message to librdkafka (which copies it). The receipt is retained until its report.
     private func enqueue(_ message: KafkaOutgoingMessage, receipt: KafkaDeliveryTicket) -> rd_kafka_resp_err_t {
         let headers = rd_kafka_headers_new(message.headers.count)!

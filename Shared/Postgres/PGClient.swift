@@ -47,9 +47,6 @@ public final class PGClient: @unchecked Sendable {
         }
     }
 
-    /// Whether the last known state of the connection is usable (no I/O).
-    public var isConnected: Bool { current.map { !$0.isBroken } ?? false }
-
     /// Runs `body` in a transaction, running it again on serialization failure or deadlock.
     ///
     /// Connection failures are thrown (after the connection is dropped); the caller decides whether

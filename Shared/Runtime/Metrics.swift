@@ -68,11 +68,6 @@ public final class Metrics: @unchecked Sendable {
         collectors.withLock { $0.append(collector) }
     }
 
-    public func counter(_ name: String, labels: [(String, String)] = []) -> Int64 {
-        let series = Self.series(name, labels)
-        return state.withLock { $0.counters[series] ?? 0 }
-    }
-
     /// Prometheus text exposition format 0.0.4.
     public func render() -> String {
         let snapshot = state.current

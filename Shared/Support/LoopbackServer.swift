@@ -17,7 +17,6 @@ public struct TCPConnection: Sendable {
             if count < 0, errno == EINTR { continue }
             if count <= 0 { break }
             received.append(contentsOf: chunk[0..<count])
-            if received.count >= terminator.count, Array(received.suffix(terminator.count)) == terminator { break }
             if let range = received.firstRange(of: terminator) {
                 return Array(received[..<range.upperBound])
             }
