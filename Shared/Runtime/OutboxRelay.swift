@@ -15,7 +15,10 @@ final class OutboxRelay: @unchecked Sendable {
     private let logger: Logger
     private let stop: Locked<Bool>
     private let schema: String
-    private var producer: KafkaProducer
+    /// The relay owns its producer: it replaces it after a fatal error and closes it when it stops.
+    /// Readiness checks read it from the ops thread, hence the lock.
+    private let currentProducer: Locked<KafkaProducer>
+    private var producer: KafkaProducer { currentProducer.current }
     private let database: PGClient
     private var holdsLockOnBackend: Int32?
     private var inFlight: [Int64: KafkaDeliveryTicket] = [:]
@@ -25,12 +28,9 @@ final class OutboxRelay: @unchecked Sendable {
     /// The NOTIFY channel a worker signals after committing outbox rows.
     static func channel(_ schema: String) -> String { "billing_outbox_\(schema)" }
 
-    init(
-        configuration: WorkerConfiguration, producer: KafkaProducer, metrics: Metrics, logger: Logger,
-        stop: Locked<Bool>
-    ) {
+    init(configuration: WorkerConfiguration, metrics: Metrics, logger: Logger, stop: Locked<Bool>) throws {
         self.configuration = configuration
-        self.producer = producer
+        self.currentProducer = Locked(try KafkaProducer(configuration: configuration.kafka, logger: logger))
         self.metrics = metrics
         self.logger = logger
         self.stop = stop
@@ -39,6 +39,13 @@ final class OutboxRelay: @unchecked Sendable {
             conninfo: configuration.databaseURL, applicationName: "\(configuration.service.name)-relay")
     }
 
+    /// Whether a broker answers this relay's producer within `timeoutMs` (for readiness).
+    func isBrokerReachable(timeoutMs: Int32) -> Bool {
+        producer.isBrokerReachable(timeoutMs: timeoutMs)
+    }
+
+    /// Relays until `stop` is set, then gives what is in flight a bounded chance to be marked and
+    /// closes the producer (bounded as well).
     func run() {
         var backoff = Backoff(initialMs: configuration.retryBackoffInitialMs, maxMs: configuration.retryBackoffMaxMs)
         while !stop.current {
@@ -50,8 +57,9 @@ final class OutboxRelay: @unchecked Sendable {
                 metrics.increment("billing_retries_total", labels: [("stage", "relay")])
                 inFlight.removeAll()
                 if let fresh = try? KafkaProducer(configuration: configuration.kafka, logger: logger) {
-                    producer.close(timeoutMs: 2_000)
-                    producer = fresh
+                    let failed = producer
+                    currentProducer.withLock { $0 = fresh }
+                    failed.close(timeoutMs: 2_000)
                 }
                 sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
             } catch {
@@ -67,6 +75,9 @@ final class OutboxRelay: @unchecked Sendable {
             try? producer.poll(timeoutMs: 50)
             try? markCompleted()
             if inFlight.values.allSatisfy({ !$0.isPending }) { break }
+        }
+        if !producer.close(timeoutMs: min(2_000, configuration.shutdownTimeoutMs / 2)) {
+            logger.warn("producer close abandoned after its time bound")
         }
     }
 

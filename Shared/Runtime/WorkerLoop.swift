@@ -9,6 +9,14 @@ struct PartitionOwnership: Sendable {
     var nextOffset: Int64
 }
 
+/// A jump in a partition's offsets: messages that can no longer be read, recorded in `offset_gaps`.
+struct OffsetGap: Sendable {
+    let partition: TopicPartition
+    let expected: Int64
+    let resumed: Int64
+    let detail: String
+}
+
 /// The batch has partitions whose ownership moved to another replica since we claimed them.
 struct FencedOut: Error {
     let partitions: [TopicPartition]
@@ -169,6 +177,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         var applied: Int
         var duplicates: Int
         var rejected: [(KafkaMessage, MessageRejection)]
+        var gaps: [OffsetGap]
         var nextOffsets: [TopicPartition: Int64]
     }
 
@@ -260,20 +269,9 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
     }
 
     private func commit(_ attempt: Attempt, batch: [KafkaMessage]) throws -> Committed {
-        // Per partition: where we expected to resume, and where the batch ends.
-        var ranges: [TopicPartition: (first: Int64, last: Int64)] = [:]
-        for message in batch {
-            let partition = message.topicPartition
-            if let range = ranges[partition] {
-                ranges[partition] = (min(range.first, message.offset), max(range.last, message.offset))
-            } else {
-                ranges[partition] = (message.offset, message.offset)
-            }
-        }
-        let partitions = ranges.keys.sorted()
         let connection = try database.connection()
         do {
-            return try commitInTransaction(attempt, connection: connection, partitions: partitions, ranges: ranges)
+            return try commitInTransaction(attempt, batch: batch, connection: connection)
         } catch {
             connection.rollbackIfOpen()
             throw error
@@ -283,16 +281,27 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
     /// The batch's transaction: BEGIN travels with the first statements and COMMIT with the last,
     /// so a batch costs two round trips plus the handler's own.
     private func commitInTransaction(
-        _ attempt: Attempt, connection: PGConnection, partitions: [TopicPartition],
-        ranges: [TopicPartition: (first: Int64, last: Int64)]
+        _ attempt: Attempt, batch: [KafkaMessage], connection: PGConnection
     ) throws -> Committed {
         let group = configuration.consumerGroup
+        // Per owned partition: the recorded ownership, where the batch ends, and any jump between
+        // the recorded offset and the batch's first message.
+        var ranges: [TopicPartition: (first: Int64, last: Int64)] = [:]
+        for message in batch {
+            let range = ranges[message.topicPartition] ?? (message.offset, message.offset)
+            ranges[message.topicPartition] = (min(range.first, message.offset), max(range.last, message.offset))
+        }
         var fence: [(TopicPartition, PartitionOwnership, Int64)] = []
-        var gaps: [(TopicPartition, Int64, Int64)] = []
-        for partition in partitions {
-            guard let ownership = owned[partition], let range = ranges[partition] else { continue }
+        var gaps: [OffsetGap] = []
+        for (partition, range) in ranges.sorted(by: { $0.key < $1.key }) {
+            guard let ownership = owned[partition] else { continue }
             fence.append((partition, ownership, range.last + 1))
-            if range.first > ownership.nextOffset { gaps.append((partition, ownership.nextOffset, range.first)) }
+            if range.first > ownership.nextOffset {
+                gaps.append(
+                    OffsetGap(
+                        partition: partition, expected: ownership.nextOffset, resumed: range.first,
+                        detail: "messages missing between the recorded offset and the next message read"))
+            }
         }
         let withIDs = attempt.decoded.filter { $0.eventID != nil }
         var statements = [
@@ -373,10 +382,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         }
 
         var closing = context.deferred
-        if !gaps.isEmpty {
-            closing.append(
-                gapStatement(gaps, detail: "messages missing between the recorded offset and the next message read"))
-        }
+        if !gaps.isEmpty { closing.append(gapStatement(gaps)) }
         for (message, rejection) in rejected {
             context.outbox.append(deadLetterCopy(message, rejection))
         }
@@ -390,14 +396,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
 
         var nextOffsets: [TopicPartition: Int64] = [:]
         for (partition, _, next) in fence { nextOffsets[partition] = next }
-        if !gaps.isEmpty {
-            for (partition, expected, found) in gaps {
-                logger.error(
-                    "offset gap: messages were lost before this worker read them",
-                    ["partition": .string(partition.description), "expected": .of(expected), "found": .of(found)])
-            }
-        }
-        return Committed(applied: fresh.count, duplicates: duplicates, rejected: rejected, nextOffsets: nextOffsets)
+        return Committed(
+            applied: fresh.count, duplicates: duplicates, rejected: rejected, gaps: gaps, nextOffsets: nextOffsets)
     }
 
     /// After COMMIT: advance local ownership, store offsets in Kafka, record metrics.
@@ -413,6 +413,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         if committed.duplicates > 0 {
             metrics.increment("billing_messages_duplicate_total", by: Int64(committed.duplicates))
         }
+        for gap in committed.gaps { reportGap(gap) }
         for (message, rejection) in committed.rejected {
             metrics.increment(
                 "billing_messages_dead_lettered_total", labels: [("topic", message.topic), ("reason", rejection.code)])
@@ -435,18 +436,27 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
 
     // MARK: SQL for the closing round trip
 
-    private func gapStatement(_ gaps: [(TopicPartition, Int64, Int64)], detail: String) -> PGStatement {
-        metrics.increment("billing_offset_gaps_total", by: Int64(gaps.count))
-        return PGStatement(
+    /// Loud, after the gap's row committed: an error line and the gap counter.
+    private func reportGap(_ gap: OffsetGap) {
+        metrics.increment("billing_offset_gaps_total")
+        logger.error(
+            "offset gap: messages were lost before this worker read them",
+            [
+                "partition": .string(gap.partition.description), "expected": .of(gap.expected),
+                "resumed": .of(gap.resumed), "detail": .string(gap.detail),
+            ])
+    }
+
+    private func gapStatement(_ gaps: [OffsetGap]) -> PGStatement {
+        PGStatement(
             sql: """
                 INSERT INTO \(schema).offset_gaps (consumer_group, topic, partition, expected_offset, resumed_offset, detail)
                 SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::text[])
                 """,
             parameters: [
-                .text(configuration.consumerGroup), PGArray.strings(gaps.map(\.0.topic)),
-                PGArray.integers(gaps.map(\.0.partition)), PGArray.integers(gaps.map(\.1)),
-                PGArray.integers(gaps.map(\.2)),
-                PGArray.strings(gaps.map { _ in detail }),
+                .text(configuration.consumerGroup), PGArray.strings(gaps.map(\.partition.topic)),
+                PGArray.integers(gaps.map(\.partition.partition)), PGArray.integers(gaps.map(\.expected)),
+                PGArray.integers(gaps.map(\.resumed)), PGArray.strings(gaps.map(\.detail)),
             ])
     }
 
@@ -516,6 +526,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                     ownership.nextOffset > marks.high
                     ? "log restarted: recorded progress \(ownership.nextOffset) is beyond the log end \(marks.high)"
                     : "retention removed messages before they were read (\(detail))"
+                let gap = OffsetGap(partition: partition, expected: ownership.nextOffset, resumed: resume, detail: note)
                 if resume != ownership.nextOffset {
                     let changed = try database.transaction { connection in
                         let updated = try connection.query(
@@ -528,20 +539,15 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                                 resume, ownership.nextOffset,
                             ])
                         guard updated.affectedRowCount == 1 else { return false }
-                        try connection.run(gapStatement([(partition, ownership.nextOffset, resume)], detail: note))
+                        try connection.run(gapStatement([gap]))
                         return true
                     }
                     guard changed else {
                         owned[partition] = nil
                         return
                     }
+                    reportGap(gap)
                 }
-                logger.error(
-                    "offset out of range: resuming at the log start",
-                    [
-                        "partition": .string(partition.description), "expected": .of(ownership.nextOffset),
-                        "resumed": .of(resume), "detail": .string(note),
-                    ])
                 owned[partition]?.nextOffset = resume
                 publishProgress()
                 try consumer.seek(partition, to: resume, timeoutMs: 5_000)

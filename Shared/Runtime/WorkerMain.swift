@@ -10,9 +10,10 @@ import BillingSupport
 
 /// Starts a worker in order and stops it in reverse order on SIGTERM/SIGINT, within bounds.
 ///
-/// Start: configuration (exit 2 with one line naming the variable) → migrations → ops endpoint →
-/// producer and outbox relay → consumer loop. Stop: the loop finishes or abandons its batch,
-/// the relay marks what was acknowledged, the consumer leaves its group, all within
+/// Start: configuration (exit 2 with one line naming the variable) → migrations → outbox relay
+/// (with its producer) and consumer → ops endpoint → threads. Stop: the loop finishes or abandons
+/// its batch, the consumer leaves its group, the relay marks what was acknowledged and closes its
+/// producer, all within
 /// `WORKER_SHUTDOWN_TIMEOUT_MS`; the process exits 0.
 public enum WorkerMain {
     public static func run<Handler: WorkerHandler>(
@@ -38,10 +39,10 @@ public enum WorkerMain {
 
         let metrics = Metrics()
         describeMetrics(metrics)
-        let producer: KafkaProducer
+        let relay: OutboxRelay
         let loop: WorkerLoop<Handler>
         do {
-            producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
+            relay = try OutboxRelay(configuration: configuration, metrics: metrics, logger: logger, stop: stop)
             loop = WorkerLoop(
                 configuration: configuration, handler: handler, metrics: metrics, logger: logger, stop: stop)
             try loop.makeConsumer()
@@ -61,18 +62,16 @@ public enum WorkerMain {
             }
         }
 
+        // Readiness runs only on the ops server's single thread, which is this client's one user.
         let health = PGClient(
             conninfo: configuration.databaseURL, applicationName: "\(service.name)-health", ioTimeoutMs: 2_000)
-        let healthLock = Locked(())
         let ops: OpsServer
         do {
             ops = try OpsServer(
                 host: configuration.opsHost, port: configuration.opsPort, metrics: metrics,
                 checks: [
-                    OpsServer.Check(name: "database") {
-                        healthLock.withLock { _ in (try? health.query("SELECT 1")) != nil }
-                    },
-                    OpsServer.Check(name: "kafka") { producer.isBrokerReachable(timeoutMs: 1_000) },
+                    OpsServer.Check(name: "database") { (try? health.query("SELECT 1")) != nil },
+                    OpsServer.Check(name: "kafka") { relay.isBrokerReachable(timeoutMs: 1_000) },
                 ])
         } catch {
             failStart("\(service.name): OPS_PORT \(configuration.opsPort): \(error)", code: 2)
@@ -80,8 +79,6 @@ public enum WorkerMain {
         ops.start()
         logger.info("ops endpoint listening", ["host": .string(configuration.opsHost), "port": .of(ops.port)])
 
-        let relay = OutboxRelay(
-            configuration: configuration, producer: producer, metrics: metrics, logger: logger, stop: stop)
         let relayThread = DedicatedThread.start(name: "outbox-relay") { relay.run() }
         let loopThread = DedicatedThread.start(name: "worker-loop") { loop.run() }
 
@@ -96,9 +93,6 @@ public enum WorkerMain {
         if !loopThread.join(timeoutMs: remaining()) { logger.warn("worker loop did not stop in time") }
         if !consumer.close(timeoutMs: remaining()) { logger.warn("consumer close abandoned after its time bound") }
         if !relayThread.join(timeoutMs: remaining()) { logger.warn("outbox relay did not stop in time") }
-        if !producer.close(timeoutMs: min(remaining(), 2_000)) {
-            logger.warn("producer close abandoned after its time bound")
-        }
         ops.stop()
         logger.info("stopped")
         exit(signal == nil ? 1 : 0)
@@ -180,8 +174,7 @@ public enum WorkerMain {
     }
 
     private static func failStart(_ line: String, code: Int32) -> Never {
-        var text = Array((line + "\n").utf8)
-        text.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+        writeStandardError(line)
         exit(code)
     }
 }

@@ -84,17 +84,8 @@ public struct Logger: Sendable {
             case .bool(let flag): line += flag ? "true" : "false"
             }
         }
-        line += "}\n"
-        // One write per line keeps lines whole when several threads log.
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if written <= 0 { if errno == EINTR { continue } else { return } }
-                offset += written
-            }
-        }
+        line += "}"
+        writeStandardError(line)
     }
 
     /// UTC time as `2026-05-20T10:00:00.123Z`.
@@ -139,5 +130,20 @@ public enum JSONText {
         var output = ""
         appendString(text, to: &output)
         return output
+    }
+}
+
+/// Writes `text` and a newline to standard error in one write where possible, so that lines from
+/// several threads stay whole. Retries short writes and EINTR; gives up silently if stderr is gone.
+public func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    if bytes.last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }
+    bytes.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let written = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+            if written <= 0 { if errno == EINTR { continue } else { return } }
+            offset += written
+        }
     }
 }
