@@ -89,19 +89,7 @@ public final class PGConnection: @unchecked Sendable {
         }
         guard sent == 1 else { throw connectionFailure("sending a statement") }
         try flushOutput(connection)
-        var rows: PGRows?
-        var failure: PGError?
-        while let result = try nextResult(connection) {
-            defer { PQclear(result) }
-            if failure == nil {
-                switch Self.extract(result) {
-                case .success(let value): rows = value
-                case .failure(let error): failure = error
-                }
-            }
-        }
-        if let failure { throw failure }
-        return rows ?? PGRows(columns: [], values: [], affectedRowCount: 0)
+        return try drainResults(connection).get()
     }
 
     /// Sends every statement in one pipeline (one round trip) and returns each one's rows, in order.
@@ -136,17 +124,12 @@ public final class PGConnection: @unchecked Sendable {
         output.reserveCapacity(statements.count)
         var failure: PGError?
         for _ in statements {
-            var rows = PGRows(columns: [], values: [], affectedRowCount: 0)
-            while let result = try nextResult(connection) {
-                defer { PQclear(result) }
-                let status = PQresultStatus(result)
-                if status == PGRES_PIPELINE_ABORTED { continue }
-                switch Self.extract(result) {
-                case .success(let value): rows = value
-                case .failure(let error): if failure == nil { failure = error }
-                }
+            switch try drainResults(connection) {
+            case .success(let rows): output.append(rows)
+            case .failure(let error):
+                output.append(PGRows(columns: [], values: [], affectedRowCount: 0))
+                if failure == nil { failure = error }
             }
-            output.append(rows)
         }
         // The sync point's own result closes the pipeline.
         guard let sync = try nextResult(connection) else {
@@ -166,12 +149,7 @@ public final class PGConnection: @unchecked Sendable {
         let connection = try liveHandle()
         guard PQsendQuery(connection, sql) == 1 else { throw connectionFailure("sending a script") }
         try flushOutput(connection)
-        var failure: PGError?
-        while let result = try nextResult(connection) {
-            defer { PQclear(result) }
-            if failure == nil, case .failure(let error) = Self.extract(result) { failure = error }
-        }
-        if let failure { throw failure }
+        _ = try drainResults(connection).get()
     }
 
     // MARK: Transactions
@@ -247,6 +225,19 @@ public final class PGConnection: @unchecked Sendable {
             let readable = try waitSocket(connection, forWrite: true, timeoutMs: ioTimeoutMs)
             if readable, PQconsumeInput(connection) != 1 { throw connectionFailure("reading from the server") }
         }
+    }
+
+    /// Reads one statement's results up to libpq's end marker: its rows (the last result's), or the
+    /// server's first error. Connection failures are thrown; results of statements a pipeline
+    /// skipped after an earlier error are passed over.
+    private func drainResults(_ connection: OpaquePointer) throws -> Result<PGRows, PGError> {
+        var outcome: Result<PGRows, PGError> = .success(PGRows(columns: [], values: [], affectedRowCount: 0))
+        while let result = try nextResult(connection) {
+            defer { PQclear(result) }
+            guard PQresultStatus(result) != PGRES_PIPELINE_ABORTED, case .success = outcome else { continue }
+            outcome = Self.extract(result)
+        }
+        return outcome
     }
 
     /// The next result, waiting (bounded) for it to arrive; `nil` marks the end of a statement's results.
