@@ -29,7 +29,7 @@ struct BillingCtl: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let failure as CtlFailure {
-            writeError(failure.message)
+            writeStandardError(failure.message)
             Glibc.exit(failure.exitCode)
         } catch {
             let code = exitCode(for: error)
@@ -38,18 +38,13 @@ struct BillingCtl: ParsableCommand {
                 Glibc.exit(0)
             }
             if code == .validationFailure {
-                writeError(fullMessage(for: error))
+                writeStandardError(fullMessage(for: error))
                 Glibc.exit(CtlFailure.usageExitCode)
             }
             if let exitCode = error as? ExitCode { Glibc.exit(exitCode.rawValue) }
             let failure = CtlFailure(error)
-            writeError(failure.message)
+            writeStandardError(failure.message)
             Glibc.exit(failure.exitCode)
         }
     }
-}
-
-func writeError(_ text: String) {
-    var bytes = Array((text.hasSuffix("\n") ? text : text + "\n").utf8)
-    bytes.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
 }

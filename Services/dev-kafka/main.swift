@@ -62,7 +62,7 @@ struct Serve: ParsableCommand {
         let commands = ControlCommands(cluster: cluster, brokerCount: brokers)
         control.start(name: "dev-kafka-control") { connection in
             guard let request = connection.read(until: [UInt8(ascii: "\n")], byteCountMax: 4096) else { return }
-            let line = String(decoding: request, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let line = String(decoding: request, as: UTF8.self).trimmingWhitespace()
             connection.write(commands.execute(line) + "\n")
         }
         if let controlFile { try writeAtomically(controlFile, "\(control.port)\n") }
@@ -237,12 +237,10 @@ private func writeAtomically(_ path: String, _ text: String) throws {
 }
 
 extension String {
-    fileprivate func trimmingCharacters(in _: CharacterSetWhitespace) -> String {
+    fileprivate func trimmingWhitespace() -> String {
         var text = Substring(self)
         while let first = text.first, first.isWhitespace { text.removeFirst() }
         while let last = text.last, last.isWhitespace { text.removeLast() }
         return String(text)
     }
 }
-
-enum CharacterSetWhitespace { case whitespacesAndNewlines }

@@ -72,14 +72,12 @@ struct Options {
 }
 
 func fail(_ message: String, code: Int32) -> Never {
-    var bytes = Array("runtime-bench: \(message)\n".utf8)
-    bytes.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+    writeStandardError("runtime-bench: \(message)")
     exit(code)
 }
 
 func progress(_ text: String) {
-    var bytes = Array("runtime-bench: \(text)\n".utf8)
-    bytes.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+    writeStandardError("runtime-bench: \(text)")
 }
 
 struct Results: Encodable {
