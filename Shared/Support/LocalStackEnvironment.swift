@@ -13,7 +13,8 @@ public struct LocalStackEnvironment: Sendable {
         let environment = ProcessEnvironment.current()
         func need(_ name: String) throws -> String {
             guard let value = environment.optional(name) else {
-                throw ConfigurationError(variable: name, problem: "is not set: source .local/stack.env (Deploy/local/stack up)")
+                throw ConfigurationError(
+                    variable: name, problem: "is not set: source .local/stack.env (Deploy/local/stack up)")
             }
             return value
         }
