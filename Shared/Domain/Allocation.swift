@@ -28,12 +28,17 @@ public struct LedgerItem: Sendable, Hashable {
     /// Credits: the invoices (numbers or references) the payer named, in the order named.
     public let namedItems: [String]
     /// An item that exists to close one specific other item, whatever the principle: an invoice
-    /// cancellation closes its invoice, a payment reversal closes its payment.
+    /// cancellation closes its invoice, a payment reversal closes its payment, a write-off the
+    /// invoice it writes off.
     public let closes: String?
+    /// Whether posting this item first releases everything allocated to the item it closes (a
+    /// cancellation or a reversal undoes what was applied; a write-off only covers what is open).
+    public let releasesClosedItem: Bool
 
     public init(
         id: String, side: Side, amount: Money, postedOn: LocalDate, sequence: Int64, dueOn: LocalDate? = nil,
-        number: String? = nil, reference: String? = nil, namedItems: [String] = [], closes: String? = nil
+        number: String? = nil, reference: String? = nil, namedItems: [String] = [], closes: String? = nil,
+        releasesClosedItem: Bool = true
     ) throws(DomainError) {
         guard amount.isPositive else { throw .invalidDocument("amount \(amount.decimalText) must be positive") }
         self.id = id
@@ -46,6 +51,7 @@ public struct LedgerItem: Sendable, Hashable {
         self.reference = reference
         self.namedItems = namedItems
         self.closes = closes
+        self.releasesClosedItem = closes != nil && releasesClosedItem
     }
 
     func isNamed(by name: String) -> Bool { name == number || name == reference || name == id }
@@ -66,6 +72,24 @@ public struct Allocation: Sendable, Hashable {
             case .closesItem: return "closes the item it was made for"
             case .namedItem(let name): return "the payer named \(name)"
             case .fifo: return "oldest open debit first"
+            }
+        }
+
+        /// Stable text for storage and events: `closes-item`, `named:<item>`, `fifo`.
+        public var code: String {
+            switch self {
+            case .closesItem: return "closes-item"
+            case .namedItem(let name): return "named:\(name)"
+            case .fifo: return "fifo"
+            }
+        }
+
+        public init(code: String) throws(DomainError) {
+            switch code {
+            case "closes-item": self = .closesItem
+            case "fifo": self = .fifo
+            case _ where code.hasPrefix("named:") && code.count > 6: self = .namedItem(String(code.dropFirst(6)))
+            default: throw .invalidDocument("'\(code)' is not an allocation reason")
             }
         }
     }

@@ -1,12 +1,18 @@
-/// One account's posted items and the allocations between them: what is open, what is free,
-/// and what changes when something is posted, cancelled or reversed.
+/// One account's items and the allocations between them: what is open, what is free, and what
+/// changes when something is posted, cancelled or reversed.
 ///
-/// Pure state: the allocator loads it, applies a document, persists the changes it returns.
+/// Pure state: the allocator loads it, applies documents, persists the changes it returns.
+/// A book may hold only part of an account's history, as long as it holds every item that can
+/// still take part: all open debits, all free credits (when something could use them), and,
+/// for an item about to be closed, that item with every allocation in force that involves it and
+/// their other sides. What a partial book decides is then exactly what the whole history would.
 public struct AllocationBook: Sendable {
     public let currency: Currency
     public let principle: AllocationPrinciple
     public private(set) var items: [String: LedgerItem] = [:]
-    /// Allocations in force.
+    /// Per item: the open part of a debit, or the free part of a credit, in minor units.
+    public private(set) var remaining: [String: Int64] = [:]
+    /// Allocations in force between the items held.
     public private(set) var allocations: [Allocation] = []
 
     public init(currency: Currency, principle: AllocationPrinciple) {
@@ -14,15 +20,21 @@ public struct AllocationBook: Sendable {
         self.principle = principle
     }
 
-    /// A book restored from storage. Its invariants are checked as it is read: every allocation
-    /// joins a credit to a debit of this book, in its currency, and none over-allocates.
+    /// A book restored from storage: items with what remains of each, and the allocations in force
+    /// among them. Invariants are checked as it is read: amounts in this currency, every remaining
+    /// amount within 0...amount, every allocation joining a credit to a debit held here.
     public init(
-        currency: Currency, principle: AllocationPrinciple, items: [LedgerItem], allocations: [Allocation]
+        currency: Currency, principle: AllocationPrinciple, items: [(item: LedgerItem, remaining: Int64)],
+        allocations: [Allocation]
     ) throws(DomainError) {
         self.init(currency: currency, principle: principle)
-        for item in items {
+        for (item, remaining) in items {
             guard item.amount.currency == currency else { throw .currencyMismatch(currency, item.amount.currency) }
+            guard (0...item.amount.minor).contains(remaining) else {
+                throw .invalidDocument("\(item.id) has \(remaining) remaining of \(item.amount.minor)")
+            }
             self.items[item.id] = item
+            self.remaining[item.id] = remaining
         }
         for allocation in allocations {
             guard self.items[allocation.creditID]?.side == .credit, self.items[allocation.debitID]?.side == .debit,
@@ -32,9 +44,6 @@ public struct AllocationBook: Sendable {
                     "allocation \(allocation.creditID) → \(allocation.debitID) does not fit this account")
             }
             self.allocations.append(allocation)
-        }
-        for id in self.items.keys where open(id).isNegative || available(id).isNegative {
-            throw .invalidDocument("\(id) is allocated beyond its amount")
         }
     }
 
@@ -46,37 +55,35 @@ public struct AllocationBook: Sendable {
 
     /// The part of a debit not yet covered by credits.
     public func open(_ id: String) -> Money {
-        guard let item = items[id], item.side == .debit else { return .zero(currency) }
-        let covered = allocations.filter { $0.debitID == id }.reduce(Int64(0)) { $0 + $1.amount.minor }
-        return Money(minor: item.amount.minor - covered, currency: currency)
+        guard items[id]?.side == .debit else { return .zero(currency) }
+        return Money(minor: remaining[id] ?? 0, currency: currency)
     }
 
     /// The part of a credit not yet used.
     public func available(_ id: String) -> Money {
-        guard let item = items[id], item.side == .credit else { return .zero(currency) }
-        let used = allocations.filter { $0.creditID == id }.reduce(Int64(0)) { $0 + $1.amount.minor }
-        return Money(minor: item.amount.minor - used, currency: currency)
+        guard items[id]?.side == .credit else { return .zero(currency) }
+        return Money(minor: remaining[id] ?? 0, currency: currency)
     }
 
-    /// Positive: the client owes; negative: the client is in credit.
+    /// Debits minus credits over the items held (the account's balance when the book holds all of them).
     public var balance: Money {
         let minor = items.values.reduce(Int64(0)) { $0 + ($1.side == .debit ? $1.amount.minor : -$1.amount.minor) }
         return Money(minor: minor, currency: currency)
     }
 
-    public var openDebitTotal: Money {
-        Money(minor: items.values.filter { $0.side == .debit }.reduce(0) { $0 + open($1.id).minor }, currency: currency)
-    }
+    public var openDebitTotal: Money { total(of: .debit) }
 
-    public var unallocatedCreditTotal: Money {
+    public var unallocatedCreditTotal: Money { total(of: .credit) }
+
+    private func total(of side: LedgerItem.Side) -> Money {
         Money(
-            minor: items.values.filter { $0.side == .credit }.reduce(0) { $0 + available($1.id).minor },
+            minor: items.values.filter { $0.side == side }.reduce(0) { $0 + (remaining[$1.id] ?? 0) },
             currency: currency)
     }
 
-    /// Adds a posted item and allocates. An item that closes another (a cancellation or a
-    /// reversal) first releases that item's allocations, so what they freed is allocated again
-    /// after the item itself is closed.
+    /// Adds a posted item and allocates. An item that closes another by undoing it (a cancellation
+    /// or a reversal) first releases that item's allocations, so what they freed is allocated
+    /// again after the item itself is closed.
     public mutating func post(_ item: LedgerItem) throws(DomainError) -> Change {
         guard item.amount.currency == currency else { throw .currencyMismatch(currency, item.amount.currency) }
         guard items[item.id] == nil else { throw .invalidDocument("\(item.id) is already posted on this account") }
@@ -88,36 +95,49 @@ public struct AllocationBook: Sendable {
             guard closed.side != item.side else {
                 throw .invalidDocument("\(item.id) and \(target) are on the same side")
             }
-            change.released = release(target)
+            if item.releasesClosedItem { change.released = try release(target) }
         }
         items[item.id] = item
+        remaining[item.id] = item.amount.minor
         change.made = allocateAll()
         return change
     }
 
     /// Runs allocation over everything open and free; returns the new allocations.
     public mutating func allocateAll() -> [Allocation] {
-        let debits = items.values.filter { $0.side == .debit }.map { ($0, open($0.id)) }.filter { $0.1.isPositive }
-        let credits = items.values.filter { $0.side == .credit }.map { ($0, available($0.id)) }.filter {
-            $0.1.isPositive
+        var debits: [(item: LedgerItem, open: Money)] = []
+        var credits: [(item: LedgerItem, available: Money)] = []
+        for (id, left) in remaining where left > 0 {
+            let item = items[id]!
+            let money = Money(minor: left, currency: currency)
+            if item.side == .debit { debits.append((item, money)) } else { credits.append((item, money)) }
         }
-        let made = AllocationEngine.allocate(
-            debits: debits.map { (item: $0.0, open: $0.1) }, credits: credits.map { (item: $0.0, available: $0.1) },
-            principle: principle)
+        guard !debits.isEmpty, !credits.isEmpty else { return [] }
+        let made = AllocationEngine.allocate(debits: debits, credits: credits, principle: principle)
         for allocation in made {
-            precondition(allocation.amount.minor <= open(allocation.debitID).minor, "allocation above the open amount")
+            precondition(allocation.amount.minor <= remaining[allocation.debitID]!, "allocation above the open amount")
             precondition(
-                allocation.amount.minor <= available(allocation.creditID).minor, "allocation above the available credit"
-            )
+                allocation.amount.minor <= remaining[allocation.creditID]!, "allocation above the available credit")
+            remaining[allocation.debitID]! -= allocation.amount.minor
+            remaining[allocation.creditID]! -= allocation.amount.minor
             allocations.append(allocation)
         }
         return made
     }
 
-    /// Releases every allocation that involves `id`.
-    private mutating func release(_ id: String) -> [Allocation] {
+    /// Releases every allocation that involves `id`. The book must hold all of them: what is
+    /// allocated of the item has to equal the allocations held, or the load was incomplete.
+    private mutating func release(_ id: String) throws(DomainError) -> [Allocation] {
         let released = allocations.filter { $0.creditID == id || $0.debitID == id }
+        let allocatedMinor = released.reduce(Int64(0)) { $0 + $1.amount.minor }
+        guard let item = items[id], allocatedMinor == item.amount.minor - (remaining[id] ?? 0) else {
+            throw .invalidDocument("the allocations of \(id) are not all known; cannot release them")
+        }
         allocations.removeAll { $0.creditID == id || $0.debitID == id }
+        for allocation in released {
+            remaining[allocation.creditID]! += allocation.amount.minor
+            remaining[allocation.debitID]! += allocation.amount.minor
+        }
         return released
     }
 }

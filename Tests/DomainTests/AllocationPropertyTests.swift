@@ -132,4 +132,46 @@ struct AllocationPropertyTests {
             #expect(book.openDebitTotal.isZero || book.unallocatedCreditTotal.isZero)
         }
     }
+
+    @Test("a book restored from open items and the closed item's allocations decides as the whole history does")
+    func partialBookMatchesWhole() async {
+        await propertyCheck(count: 300, input: History.generator, Gen.int(in: 0...24)) { history, pick in
+            let items = try history.items()
+            var whole = try history.book(.fifo, items: items)
+            guard !items.isEmpty else { return }
+            let target = items[pick % items.count]
+            let involved = whole.allocations.filter { $0.creditID == target.id || $0.debitID == target.id }
+            let neededIDs = Set(involved.flatMap { [$0.creditID, $0.debitID] } + [target.id])
+            let loaded = whole.items.values.filter { (whole.remaining[$0.id] ?? 0) > 0 || neededIDs.contains($0.id) }
+            var partial = try AllocationBook(
+                currency: .eur, principle: .fifo, items: loaded.map { ($0, whole.remaining[$0.id]!) },
+                allocations: involved)
+            let closer = try LedgerItem(
+                id: "CLOSE-\(target.id)", side: target.side == .debit ? .credit : .debit, amount: target.amount,
+                postedOn: LocalDate.parse("2026-06-30"), sequence: 1_000, closes: target.id)
+            let wholeChange = try whole.post(closer)
+            let partialChange = try partial.post(closer)
+            #expect(Set(wholeChange.released) == Set(partialChange.released))
+            #expect(wholeChange.made == partialChange.made)
+            for id in partial.items.keys { #expect(partial.remaining[id] == whole.remaining[id], "\(id)") }
+        }
+    }
+
+    @Test("restoring refuses a book whose allocations do not account for a closed item")
+    func incompleteBookRefusesRelease() throws {
+        let invoice = try LedgerItem(
+            id: "INV-1", side: .debit, amount: Money(minor: 3000, currency: .eur),
+            postedOn: LocalDate.parse("2026-05-01"), sequence: 1)
+        var book = try AllocationBook(
+            currency: .eur, principle: .fifo, items: [(invoice, 1000)], allocations: [])
+        #expect(throws: DomainError.self) {
+            try book.post(
+                LedgerItem(
+                    id: "CAN-1", side: .credit, amount: invoice.amount, postedOn: LocalDate.parse("2026-05-02"),
+                    sequence: 2, closes: "INV-1"))
+        }
+        #expect(throws: DomainError.self) {
+            try AllocationBook(currency: .eur, principle: .fifo, items: [(invoice, 4000)], allocations: [])
+        }
+    }
 }
