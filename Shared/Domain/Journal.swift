@@ -35,6 +35,18 @@ public enum LedgerAccount: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Where a payment's money is, from its channel: `desk:<id>` is a cash desk, `suspense` is money
+    /// moved out of suspense, anything else (`bank:<iban>`, `gateway:<name>`, `manual`, ...) is cash
+    /// received through that channel.
+    public static func forPaymentChannel(_ channel: String) throws(DomainError) -> LedgerAccount {
+        guard (1...70).contains(channel.count), channel.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+            throw .invalidDocument("payment channel '\(channel)' must be 1 to 70 visible ASCII characters")
+        }
+        if channel == "suspense" { return .suspense }
+        if channel.hasPrefix("desk:"), channel.count > 5 { return .cashDesk(String(channel.dropFirst(5))) }
+        return .cash(channel: channel)
+    }
+
     /// The client sub-account, for AR postings.
     public var client: String? {
         if case .accountsReceivable(let client) = self { return client }
@@ -65,6 +77,8 @@ public enum JournalSource: Sendable, Hashable {
     case unidentifiedPayment(amount: Money, channel: LedgerAccount)
     case paymentReversal(client: String, amount: Money, channel: LedgerAccount)
     case refund(client: String, amount: Money)
+    /// A refund paid out: refunds payable cleared against the cash it left from.
+    case refundPayout(amount: Money, channel: LedgerAccount)
     case transferOut(client: String, amount: Money)
     case transferIn(client: String, amount: Money)
     case writeOff(client: String, amount: Money, category: String)
@@ -120,6 +134,8 @@ public struct JournalEntry: Sendable, Hashable {
             try self.init(postings: [
                 Posting(.accountsReceivable(client: client), amount), Posting(.refundsPayable, try neg(amount)),
             ])
+        case .refundPayout(let amount, let channel):
+            try self.init(postings: [Posting(.refundsPayable, amount), Posting(channel, try neg(amount))])
         case .transferOut(let client, let amount):
             try self.init(postings: [
                 Posting(.accountsReceivable(client: client), amount), Posting(.transferClearing, try neg(amount)),

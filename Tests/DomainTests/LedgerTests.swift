@@ -75,6 +75,7 @@ struct LedgerTests {
             (.transferIn(client: "A", amount: net), -10000),
             (.writeOff(client: "A", amount: net, category: "bad-debt"), -10000),
             (.unidentifiedPayment(amount: net, channel: bank), 0),
+            (.refundPayout(amount: net, channel: bank), 0),
         ]
         for (source, change) in cases {
             let entry = try JournalEntry(for: source)
@@ -83,6 +84,19 @@ struct LedgerTests {
         }
         let suspense = try JournalEntry(for: .unidentifiedPayment(amount: net, channel: bank))
         #expect(suspense.postings.contains(Posting(.suspense, try net.negated())))
+        let payout = try JournalEntry(for: .refundPayout(amount: net, channel: bank))
+        #expect(payout.postings == [Posting(.refundsPayable, net), Posting(bank, try net.negated())])
+    }
+
+    @Test("a payment's channel names where its money is")
+    func paymentChannels() throws {
+        #expect(try LedgerAccount.forPaymentChannel("desk:D1") == .cashDesk("D1"))
+        #expect(try LedgerAccount.forPaymentChannel("suspense") == .suspense)
+        #expect(try LedgerAccount.forPaymentChannel("bank:DE89370400440532013000").code == "CASH:bank:DE89370400440532013000")
+        #expect(throws: DomainError.self) { try LedgerAccount.forPaymentChannel("") }
+        #expect(throws: DomainError.self) { try LedgerAccount.forPaymentChannel("bank account") }
+        #expect(try WriteOffCategory.parse("small-balance").ledgerAccount.code == "WRITE_OFF:small-balance")
+        #expect(throws: DomainError.self) { try WriteOffCategory.parse("because") }
     }
 
     @Test("an unbalanced set of postings is refused")
