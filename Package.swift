@@ -50,7 +50,8 @@ let package = Package(
 
         // The five workers.
         .executableTarget(name: "payment-ingest", dependencies: ["BillingRuntime"], path: "Services/payment-ingest"),
-        .executableTarget(name: "allocator", dependencies: ["BillingRuntime"], path: "Services/allocator"),
+        .executableTarget(
+            name: "allocator", dependencies: ["BillingRuntime", "BillingDomain"], path: "Services/allocator"),
         .executableTarget(name: "invoicer", dependencies: ["BillingRuntime"], path: "Services/invoicer"),
         .executableTarget(name: "bill-sender", dependencies: ["BillingRuntime"], path: "Services/bill-sender"),
         .executableTarget(

@@ -1,9 +1,26 @@
 import BillingContracts
+import BillingDomain
+import BillingKafka
 import BillingRuntime
+import BillingSupport
 
-// allocator: the owner of accounts receivable, the ledger and allocation.
-// This build routes no event types yet: every message on its topics is dead-lettered with the
-// reason "event type … is not handled on this topic" (never dropped, never blocking a partition).
-WorkerMain.run(service: Services.allocator, defaults: .init(opsPort: 9102)) { _ in
-    RoutedEventHandler<Never>(router: EventRouter([:])) { _, _ in }
+/// The allocator: owner of accounts receivable, the journal and allocation.
+///
+/// Consumes identified and unidentified payments, reversals, posted documents and ledger commands;
+/// posts each document once as a balanced journal entry, allocates credits to debits by the
+/// account's principle, and publishes what changed on `billing.ledger.events` and command outcomes
+/// on `billing.command-outcomes`. Deduplication is by business identity (document id, command id),
+/// so the runtime's event-id inbox is not used.
+struct AllocatorHandler: WorkerHandler {
+    func decode(_ message: KafkaMessage) throws(MessageRejection) -> (eventID: String?, payload: LedgerInput) {
+        let (_, input) = try LedgerInputDecoder.router.decode(message)
+        return (nil, input)
+    }
+
+    func apply(_ batch: [DecodedMessage<LedgerInput>], in context: BatchContext) throws {
+        let today = LocalDate(daysSinceEpoch: Int(wallClockMs() / 86_400_000))
+        try LedgerBatch(context: context, today: today).apply(batch)
+    }
 }
+
+WorkerMain.run(service: Services.allocator, defaults: .init(opsPort: 9102)) { _ in AllocatorHandler() }

@@ -1,0 +1,541 @@
+import BillingContracts
+import BillingDomain
+import BillingPostgres
+import BillingRuntime
+import FoundationEssentials
+
+extension LedgerBatch {
+    // MARK: Reading
+
+    /// First round trip: which commands were carried out before, where account-less reversals'
+    /// payments are, and which reversals wait for the batch's payments; then opens new accounts,
+    /// so the lock below takes them like any other.
+    func prepare(_ inputs: [LedgerInput]) throws {
+        var commandIDs: [String] = []
+        var lookups: [String] = []
+        var paymentIDs: [String] = []
+        var reversalIDs: [String] = []
+        for input in inputs {
+            switch input {
+            case .command(let command): commandIDs.append(command.id)
+            case .reversal(let reversal):
+                reversalIDs.append(reversal.reversalId)
+                if reversal.account == nil { lookups.append(reversal.paymentId) }
+            case .payment(let payment): paymentIDs.append(payment.paymentId)
+            default: break
+            }
+        }
+        let results = try connection.pipeline([
+            PGStatement(
+                "SELECT command_id FROM ledger.command_outcomes WHERE command_id = ANY($1::text[])",
+                [PGArray.strings(commandIDs)]),
+            PGStatement(
+                """
+                SELECT i.document_id, a.number FROM ledger.items AS i JOIN ledger.accounts AS a USING (account_id)
+                WHERE i.document_id = ANY($1::text[]) AND i.document_kind = 'payment'
+                """, [PGArray.strings(lookups)]),
+            PGStatement(
+                """
+                SELECT reversal_id, payment_id, event::text FROM ledger.parked_reversals
+                WHERE resolved_at IS NULL AND (payment_id = ANY($1::text[]) OR reversal_id = ANY($2::text[]))
+                ORDER BY parked_at, reversal_id
+                """, [PGArray.strings(paymentIDs), PGArray.strings(reversalIDs)]),
+        ])
+        finishedCommands = Set(results[0].values.compactMap { $0[0] })
+        for row in results[1].rows { paymentAccounts[try row.string(0)] = try row.string(1) }
+        for row in results[2].rows {
+            parkedIDs.insert(try row.string(0))
+            let reversal = try ContractJSON.decoder().decode(PaymentReversed.self, from: Data(try row.string(2).utf8))
+            parkedByPayment[try row.string(1), default: []].append(reversal)
+        }
+        try openAccounts(inputs)
+    }
+
+    /// Inserts the accounts of fresh `account open` commands; refusals are kept for their outcomes.
+    private func openAccounts(_ inputs: [LedgerInput]) throws {
+        var opening: [(command: LedgerCommand, account: Account)] = []
+        var numbers: Set<String> = []
+        for case .command(let command) in inputs where command.type == LedgerTypes.accountOpen {
+            guard !finishedCommands.contains(command.id), case .settings(let settings) = command.body else { continue }
+            do {
+                let account = try AccountSettings.opening(settings)
+                guard numbers.insert(account.number).inserted else {
+                    openRefusals[command.id] = Refusal(
+                        code: "account_exists", reason: "account \(account.number) is already being opened")
+                    continue
+                }
+                opening.append((command, account))
+            } catch {
+                openRefusals[command.id] = error
+            }
+        }
+        guard !opening.isEmpty else { return }
+        let accounts = opening.map(\.account)
+        let inserted = try connection.query(
+            """
+            INSERT INTO ledger.accounts (number, name, currency, credit_limit_minor, credit_rule, allocation_principle,
+                presentment, email, phone, owning_group)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+                $8::text[], $9::text[], $10::text[])
+            ON CONFLICT (number) DO NOTHING
+            RETURNING number
+            """,
+            [
+                PGArray.strings(accounts.map(\.number)), PGArray.strings(accounts.map(\.name)),
+                PGArray.strings(accounts.map(\.currency.code)),
+                PGArray.strings(accounts.map { $0.creditLimit.map { String($0.minor) } }),
+                PGArray.strings(accounts.map(\.creditRule.specification)),
+                PGArray.strings(accounts.map(\.allocationPrinciple.rawValue)),
+                PGArray.strings(accounts.map(\.presentment.rawValue)), PGArray.strings(accounts.map(\.email)),
+                PGArray.strings(accounts.map(\.phone)), PGArray.strings(accounts.map(\.owningGroup)),
+            ])
+        let created = Set(inserted.values.compactMap { $0[0] })
+        for (command, account) in opening where !created.contains(account.number) {
+            openRefusals[command.id] = Refusal(code: "account_exists", reason: "account \(account.number) already exists")
+        }
+        openedNumbers = created
+    }
+
+    /// The main read: locks every account the batch names (in account-id order, so replicas never
+    /// deadlock), and reads what allocation needs: open debits always; free credits only where the
+    /// batch posts a debit or undoes something (elsewhere a new credit has nothing to meet them);
+    /// items about to be closed with their allocations in force and the other sides of those.
+    func load(_ inputs: [LedgerInput]) throws {
+        var numbers: Set<String> = openedNumbers
+        var needCredits: Set<String> = []
+        var documentKeys: [(String, String)] = []
+        var targets: [(String, String)] = []
+        var refundIDs: [String] = []
+        for input in inputs {
+            let named = input.accountNumbers
+            numbers.formUnion(named)
+            switch input {
+            case .payment(let payment):
+                documentKeys.append(("payment", payment.paymentId))
+                documentKeys.append(("unidentified-payment", payment.paymentId))
+                if parkedByPayment[payment.paymentId] != nil { needCredits.insert(payment.account) }
+            case .unidentified(let payment):
+                documentKeys.append(("unidentified-payment", payment.paymentId))
+            case .reversal(let reversal):
+                documentKeys.append(("payment-reversal", reversal.reversalId))
+                documentKeys.append(("unidentified-payment", reversal.paymentId))
+                if let number = reversal.account ?? paymentAccounts[reversal.paymentId] {
+                    numbers.insert(number)
+                    needCredits.insert(number)
+                    targets.append((number, reversal.paymentId))
+                }
+            case .document(let document):
+                documentKeys.append((document.kind, document.documentId))
+                if document.kind != "credit-note" { needCredits.insert(document.account) }
+                if let related = document.relatedDocumentId, document.kind == "invoice-cancellation" {
+                    targets.append((document.account, related))
+                }
+            case .command(let command):
+                switch command.type {
+                case LedgerTypes.refund, LedgerTypes.transfer, LedgerTypes.accountTerminate:
+                    if let account = command.account { needCredits.insert(account) }
+                case LedgerTypes.writeOff:
+                    if case .money(let money) = command.body, let invoice = money.against?.first {
+                        targets.append((money.account, invoice))
+                    }
+                case LedgerTypes.refundsExported, LedgerTypes.refundPaid:
+                    if case .payout(let payout) = command.body { refundIDs += payout.refundIds }
+                default: break
+                }
+            }
+        }
+        var statements = [
+            PGStatement(
+                """
+                SELECT account_id, number, name, currency, state, credit_limit_minor, credit_rule,
+                       allocation_principle, presentment, email, phone, owning_group, balance_minor, item_sequence
+                FROM ledger.accounts WHERE number = ANY($1::text[]) ORDER BY account_id FOR UPDATE
+                """, [PGArray.strings(numbers.sorted())]),
+            PGStatement(
+                """
+                SELECT document_kind, document_id FROM ledger.journal_entries
+                WHERE (document_kind, document_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+                """, [PGArray.strings(documentKeys.map(\.0)), PGArray.strings(documentKeys.map(\.1))]),
+            PGStatement(
+                """
+                SELECT a.number AS account_number, \(Self.itemColumns)
+                FROM ledger.accounts AS a JOIN ledger.items AS i ON i.account_id = a.account_id AND i.open_minor > 0
+                WHERE a.number = ANY($1::text[]) AND (i.side = 'debit' OR a.number = ANY($2::text[]))
+                """, [PGArray.strings(numbers.sorted()), PGArray.strings(needCredits.sorted())]),
+        ]
+        let targetQueries = !targets.isEmpty
+        if targetQueries {
+            let parameters: [any PGParameterConvertible] = [
+                PGArray.strings(targets.map(\.0)), PGArray.strings(targets.map(\.1)),
+            ]
+            statements.append(
+                PGStatement(
+                    sql: "\(Self.targetAllocations) SELECT DISTINCT * FROM found", parameters: parameters.map(\.pgParameter)))
+            statements.append(
+                PGStatement(
+                    sql: """
+                        \(Self.targetAllocations)
+                        SELECT a.number AS account_number, \(Self.itemColumns)
+                        FROM ledger.items AS i JOIN ledger.accounts AS a USING (account_id)
+                        WHERE (i.account_id, i.document_id) IN (
+                            SELECT account_id, document_id FROM targets
+                            UNION SELECT account_id, credit_document_id FROM found
+                            UNION SELECT account_id, debit_document_id FROM found)
+                        """, parameters: parameters.map(\.pgParameter)))
+        }
+        if !refundIDs.isEmpty {
+            statements.append(
+                PGStatement(
+                    """
+                    SELECT r.refund_id, r.account_id, a.number, r.currency, r.amount_minor, r.state, r.export_batch,
+                           r.requested_by, r.note, r.payee_reference
+                    FROM ledger.refunds AS r JOIN ledger.accounts AS a USING (account_id)
+                    WHERE r.refund_id = ANY($1::text[]) ORDER BY r.refund_id FOR UPDATE OF r
+                    """, [PGArray.strings(refundIDs)]))
+        }
+        let results = try connection.pipeline(statements)
+        for row in results[0].rows {
+            let account = LockedAccount(
+                id: try row.int64("account_id"), number: try row.string("number"), name: try row.string("name"),
+                currency: try Currency(code: try row.string("currency")),
+                state: AccountState(rawValue: try row.string("state")) ?? .active,
+                creditLimitMinor: try row.optionalInt64("credit_limit_minor"),
+                creditRule: try row.string("credit_rule"),
+                principle: AllocationPrinciple(rawValue: try row.string("allocation_principle")) ?? .fifo,
+                presentment: try row.string("presentment"), email: try row.optionalString("email"),
+                phone: try row.optionalString("phone"), owningGroup: try row.optionalString("owning_group"),
+                balance: try row.int64("balance_minor"), itemSequence: try row.int64("item_sequence"))
+            account.opened = openedNumbers.contains(account.number)
+            accounts[account.number] = account
+            accountsByID[account.id] = account
+        }
+        for row in results[1].rows { posted.insert("\(try row.string(0))|\(try row.string(1))") }
+        var loadedItems: [String: [String: (LedgerItem, Int64)]] = [:]
+        var allocations: [String: [Int64: Allocation]] = [:]
+        var itemRows = results[2].rows
+        if targetQueries {
+            for row in results[3].rows {
+                guard let account = accountsByID[try row.int64("account_id")] else { continue }
+                allocations[account.number, default: [:]][try row.int64("allocation_id")] = Allocation(
+                    creditID: try row.string("credit_document_id"), debitID: try row.string("debit_document_id"),
+                    amount: Money(minor: try row.int64("amount_minor"), currency: account.currency),
+                    reason: try Allocation.Reason(code: try row.string("reason")))
+            }
+            itemRows += results[4].rows
+        }
+        for row in itemRows {
+            let number = try row.string("account_number")
+            guard let account = accounts[number] else { continue }
+            let id = try row.string("document_id")
+            guard let kind = DocumentKind(rawValue: try row.string("document_kind")) else { continue }
+            let namedJSON = try row.optionalString("named_items_json") ?? "[]"
+            let item = try LedgerItem(
+                id: id, side: kind.side, amount: Money(minor: try row.int64("amount_minor"), currency: account.currency),
+                postedOn: try LocalDate.parse(try row.string("posted_on")), sequence: try row.int64("sequence"),
+                dueOn: try row.optionalString("due_on").map { text throws(DomainError) in try LocalDate.parse(text) },
+                number: try row.optionalString("number"), reference: try row.optionalString("reference"),
+                namedItems: try ContractJSON.decoder().decode([String].self, from: Data(namedJSON.utf8)),
+                closes: try row.optionalString("closes"),
+                releasesClosedItem: kind == .invoiceCancellation || kind == .paymentReversal)
+            let remaining = try row.int64("open_minor")
+            loadedItems[number, default: [:]][id] = (item, remaining)
+            account.kinds[id] = kind
+            let closedBy = try row.optionalString("closed_by")
+            account.stored[id] = LockedAccount.StoredItem(remaining: remaining, closedBy: closedBy)
+            if let closedBy { account.closedBy[id] = closedBy }
+        }
+        for account in accounts.values {
+            let items = (loadedItems[account.number] ?? [:]).values.map { (item: $0.0, remaining: $0.1) }
+            account.book = try AllocationBook(
+                currency: account.currency, principle: account.principle, items: items,
+                allocations: (allocations[account.number] ?? [:]).sorted { $0.key < $1.key }.map(\.value))
+        }
+        if !refundIDs.isEmpty {
+            for row in results[results.count - 1].rows {
+                let refund = RefundRow(
+                    id: try row.string(0), accountID: try row.int64(1), accountNumber: try row.string(2),
+                    currency: try Currency(code: try row.string(3)), amountMinor: try row.int64(4),
+                    state: try row.string(5), exportBatch: try row.optionalString("export_batch"),
+                    requestedBy: try row.string(7), note: try row.optionalString("note"),
+                    payeeReference: try row.optionalString("payee_reference"))
+                refunds[refund.id] = refund
+            }
+        }
+    }
+
+    static let itemColumns = """
+        i.account_id, i.document_id, i.document_kind, i.amount_minor, i.posted_on::text AS posted_on,
+        i.due_on::text AS due_on, i.sequence, i.number, i.reference,
+        array_to_json(i.named_items)::text AS named_items_json, i.closes, i.open_minor, i.closed_by
+        """
+
+    /// Items named as targets (by document id, number or reference) and their allocations in force.
+    static let targetAllocations = """
+        WITH targets AS (
+            SELECT i.account_id, i.document_id
+            FROM unnest($1::text[], $2::text[]) AS v(number, name)
+            JOIN ledger.accounts AS a ON a.number = v.number
+            JOIN ledger.items AS i ON i.account_id = a.account_id
+                AND (i.document_id = v.name OR i.number = v.name OR i.reference = v.name)
+        ), found AS (
+            SELECT al.allocation_id, al.account_id, al.credit_document_id, al.debit_document_id, al.amount_minor,
+                   al.reason
+            FROM ledger.allocations AS al JOIN targets AS t
+                ON al.account_id = t.account_id AND al.credit_document_id = t.document_id
+            WHERE al.released_at IS NULL
+            UNION ALL
+            SELECT al.allocation_id, al.account_id, al.credit_document_id, al.debit_document_id, al.amount_minor,
+                   al.reason
+            FROM ledger.allocations AS al JOIN targets AS t
+                ON al.account_id = t.account_id AND al.debit_document_id = t.document_id
+            WHERE al.released_at IS NULL
+        )
+        """
+
+    // MARK: Writing
+
+    /// Everything the batch decided, netted per account, as statements that travel with COMMIT.
+    func persist() throws {
+        if !journal.isEmpty { context.deferStatement(journalStatement()) }
+        var releaseAccounts: [Int64] = []
+        var releaseTargets: [String] = []
+        var newItems: [(LockedAccount, LedgerItem)] = []
+        var changedItems: [(LockedAccount, String)] = []
+        var newAllocations: [(LockedAccount, Allocation, Bool)] = []
+        for account in accounts.values.sorted(by: { $0.id < $1.id }) {
+            for target in account.releaseTargets {
+                releaseAccounts.append(account.id)
+                releaseTargets.append(target)
+            }
+            for id in account.newItems { newItems.append((account, account.book.items[id]!)) }
+            for (id, stored) in account.stored
+            where stored.remaining != account.book.remaining[id] || stored.closedBy != account.closedBy[id] {
+                changedItems.append((account, id))
+            }
+            for (allocation, released) in account.newAllocations { newAllocations.append((account, allocation, released)) }
+        }
+        if !releaseTargets.isEmpty {
+            context.deferStatement(
+                PGStatement(
+                    """
+                    UPDATE ledger.allocations AS al SET released_at = now()
+                    FROM unnest($1::bigint[], $2::text[]) AS v(account_id, target)
+                    WHERE al.account_id = v.account_id AND al.released_at IS NULL
+                      AND (al.credit_document_id = v.target OR al.debit_document_id = v.target)
+                    """, [PGArray.integers(releaseAccounts), PGArray.strings(releaseTargets)]))
+        }
+        if !newItems.isEmpty {
+            context.deferStatement(
+                PGStatement(
+                    """
+                    INSERT INTO ledger.items (account_id, document_id, document_kind, side, currency, amount_minor,
+                        posted_on, due_on, sequence, number, reference, named_items, closes, open_minor, closed_by)
+                    SELECT v.account_id, v.document_id, v.kind, v.side, v.currency, v.amount, v.posted_on, v.due_on,
+                           v.sequence, v.number, v.reference,
+                           ARRAY(SELECT json_array_elements_text(v.named::json)), v.closes, v.open, v.closed_by
+                    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::date[],
+                        $8::date[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],
+                        $15::text[])
+                        AS v(account_id, document_id, kind, side, currency, amount, posted_on, due_on, sequence, number,
+                             reference, named, closes, open, closed_by)
+                    """,
+                    [
+                        PGArray.integers(newItems.map(\.0.id)), PGArray.strings(newItems.map(\.1.id)),
+                        PGArray.strings(newItems.map { $0.0.kinds[$0.1.id]!.rawValue }),
+                        PGArray.strings(newItems.map(\.1.side.rawValue)),
+                        PGArray.strings(newItems.map(\.0.currency.code)),
+                        PGArray.integers(newItems.map(\.1.amount.minor)),
+                        PGArray.strings(newItems.map(\.1.postedOn.description)),
+                        PGArray.strings(newItems.map { $0.1.dueOn?.description }),
+                        PGArray.integers(newItems.map(\.1.sequence)), PGArray.strings(newItems.map(\.1.number)),
+                        PGArray.strings(newItems.map(\.1.reference)),
+                        PGArray.strings(newItems.map { String(decoding: ContractJSON.encode($0.1.namedItems), as: UTF8.self) }),
+                        PGArray.strings(newItems.map(\.1.closes)),
+                        PGArray.integers(newItems.map { $0.0.book.remaining[$0.1.id]! }),
+                        PGArray.strings(newItems.map { $0.0.closedBy[$0.1.id] }),
+                    ]))
+        }
+        if !changedItems.isEmpty {
+            context.deferStatement(
+                PGStatement(
+                    """
+                    UPDATE ledger.items AS i SET open_minor = v.open, closed_by = v.closed_by
+                    FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[])
+                        AS v(account_id, document_id, open, closed_by)
+                    WHERE i.account_id = v.account_id AND i.document_id = v.document_id
+                    """,
+                    [
+                        PGArray.integers(changedItems.map(\.0.id)), PGArray.strings(changedItems.map(\.1)),
+                        PGArray.integers(changedItems.map { $0.0.book.remaining[$0.1]! }),
+                        PGArray.strings(changedItems.map { $0.0.closedBy[$0.1] }),
+                    ]))
+        }
+        if !newAllocations.isEmpty {
+            context.deferStatement(
+                PGStatement(
+                    """
+                    INSERT INTO ledger.allocations (account_id, credit_document_id, debit_document_id, currency,
+                        amount_minor, reason, released_at)
+                    SELECT v.account_id, v.credit, v.debit, v.currency, v.amount, v.reason,
+                           CASE WHEN v.released THEN now() END
+                    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bool[])
+                        AS v(account_id, credit, debit, currency, amount, reason, released)
+                    """,
+                    [
+                        PGArray.integers(newAllocations.map(\.0.id)),
+                        PGArray.strings(newAllocations.map(\.1.creditID)),
+                        PGArray.strings(newAllocations.map(\.1.debitID)),
+                        PGArray.strings(newAllocations.map(\.0.currency.code)),
+                        PGArray.integers(newAllocations.map(\.1.amount.minor)),
+                        PGArray.strings(newAllocations.map(\.1.reason.code)),
+                        PGArray.strings(newAllocations.map { $0.2 ? "true" : "false" }),
+                    ]))
+        }
+        let changedAccounts = accounts.values.filter(\.isChanged).sorted { $0.id < $1.id }
+        if !changedAccounts.isEmpty {
+            context.deferStatement(accountStatement(changedAccounts))
+        }
+        if !newRefunds.isEmpty || !changedRefunds.isEmpty { context.deferStatement(refundStatement()) }
+        if !newParked.isEmpty {
+            context.deferStatement(
+                PGStatement(
+                    """
+                    INSERT INTO ledger.parked_reversals (reversal_id, payment_id, account_number, currency,
+                        amount_minor, event, reason)
+                    SELECT v.id, v.payment, v.account, v.currency, v.amount, v.event::jsonb, v.reason
+                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
+                        AS v(id, payment, account, currency, amount, event, reason)
+                    ON CONFLICT (reversal_id) DO NOTHING
+                    """,
+                    [
+                        PGArray.strings(newParked.map(\.reversal.reversalId)),
+                        PGArray.strings(newParked.map(\.reversal.paymentId)),
+                        PGArray.strings(newParked.map(\.reversal.account)),
+                        PGArray.strings(newParked.map(\.reversal.currency)),
+                        PGArray.integers(newParked.map(\.reversal.amountMinor)),
+                        PGArray.strings(newParked.map { String(decoding: ContractJSON.encode($0.reversal), as: UTF8.self) }),
+                        PGArray.strings(newParked.map(\.reason)),
+                    ]))
+        }
+        if !resolvedParked.isEmpty {
+            context.deferStatement(
+                PGStatement(
+                    "UPDATE ledger.parked_reversals SET resolved_at = now() WHERE reversal_id = ANY($1::text[])",
+                    [PGArray.strings(resolvedParked)]))
+        }
+        if !outcomes.isEmpty {
+            context.deferStatement(
+                PGStatement(
+                    """
+                    INSERT INTO ledger.command_outcomes (command_id, command_type, account_number, status, reason_code,
+                        reason, result, requested_by)
+                    SELECT v.id, v.type, v.account, v.status, v.code, v.reason, v.result::jsonb, v.requested_by
+                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                        $8::text[]) AS v(id, type, account, status, code, reason, result, requested_by)
+                    """,
+                    [
+                        PGArray.strings(outcomes.map(\.commandId)), PGArray.strings(outcomes.map(\.commandType)),
+                        PGArray.strings(outcomes.map(\.account)), PGArray.strings(outcomes.map(\.status)),
+                        PGArray.strings(outcomes.map(\.reasonCode)), PGArray.strings(outcomes.map(\.reason)),
+                        PGArray.strings(outcomes.map { String(decoding: ContractJSON.encode($0.result), as: UTF8.self) }),
+                        PGArray.strings(outcomeRequesters),
+                    ]))
+        }
+    }
+
+    /// Journal entries and their postings in one statement: the entries' ids come back from the
+    /// INSERT and join their postings by document.
+    private func journalStatement() -> PGStatement {
+        var postingKinds: [String] = []
+        var postingDocuments: [String] = []
+        var postingAccounts: [String?] = []
+        var ledgerAccounts: [String] = []
+        var currencies: [String] = []
+        var amounts: [Int64] = []
+        for row in journal {
+            for posting in row.entry.postings {
+                postingKinds.append(row.kind)
+                postingDocuments.append(row.documentID)
+                postingAccounts.append(posting.account.client.flatMap { accounts[$0] }.map { String($0.id) })
+                ledgerAccounts.append(posting.account.code)
+                currencies.append(posting.amount.currency.code)
+                amounts.append(posting.amount.minor)
+            }
+        }
+        return PGStatement(
+            """
+            WITH entries AS (
+                INSERT INTO ledger.journal_entries (account_id, document_kind, document_id, requested_by, note, command_id)
+                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                RETURNING entry_id, document_kind, document_id
+            )
+            INSERT INTO ledger.postings (entry_id, account_id, ledger_account, currency, amount_minor)
+            SELECT e.entry_id, p.account_id, p.ledger_account, p.currency, p.amount
+            FROM unnest($7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[])
+                AS p(kind, document_id, account_id, ledger_account, currency, amount)
+            JOIN entries AS e ON e.document_kind = p.kind AND e.document_id = p.document_id
+            """,
+            [
+                PGArray.strings(journal.map { $0.accountID.map(String.init) }), PGArray.strings(journal.map(\.kind)),
+                PGArray.strings(journal.map(\.documentID)), PGArray.strings(journal.map(\.origin?.requestedBy)),
+                PGArray.strings(journal.map(\.origin?.note)), PGArray.strings(journal.map(\.commandID)),
+                PGArray.strings(postingKinds), PGArray.strings(postingDocuments), PGArray.strings(postingAccounts),
+                PGArray.strings(ledgerAccounts), PGArray.strings(currencies), PGArray.integers(amounts),
+            ])
+    }
+
+    private func accountStatement(_ changed: [LockedAccount]) -> PGStatement {
+        PGStatement(
+            """
+            UPDATE ledger.accounts AS a SET balance_minor = v.balance, item_sequence = v.item_sequence, name = v.name,
+                state = v.state, credit_limit_minor = v.credit_limit, credit_rule = v.credit_rule,
+                allocation_principle = v.principle, presentment = v.presentment, email = v.email, phone = v.phone,
+                owning_group = v.owning_group, updated_at = now(),
+                terminated_at = CASE WHEN v.state = 'terminated' THEN coalesce(a.terminated_at, now()) END
+            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+                $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                AS v(account_id, balance, item_sequence, name, state, credit_limit, credit_rule, principle, presentment,
+                     email, phone, owning_group)
+            WHERE a.account_id = v.account_id
+            """,
+            [
+                PGArray.integers(changed.map(\.id)), PGArray.integers(changed.map(\.balance)),
+                PGArray.integers(changed.map(\.itemSequence)), PGArray.strings(changed.map(\.name)),
+                PGArray.strings(changed.map(\.state.rawValue)),
+                PGArray.strings(changed.map { $0.creditLimitMinor.map(String.init) }),
+                PGArray.strings(changed.map(\.creditRule)), PGArray.strings(changed.map(\.principle.rawValue)),
+                PGArray.strings(changed.map(\.presentment)), PGArray.strings(changed.map(\.email)),
+                PGArray.strings(changed.map(\.phone)), PGArray.strings(changed.map(\.owningGroup)),
+            ])
+    }
+
+    private func refundStatement() -> PGStatement {
+        var ids: [String] = []
+        for id in newRefunds + changedRefunds where !ids.contains(id) { ids.append(id) }
+        let all = ids.compactMap { refunds[$0] }
+        return PGStatement(
+            """
+            INSERT INTO ledger.refunds AS r (refund_id, account_id, currency, amount_minor, state, payee_reference,
+                requested_by, note, exported_at, export_batch, paid_at, paid_on, bank_reference)
+            SELECT v.id, v.account_id, v.currency, v.amount, v.state, v.payee_reference, v.requested_by, v.note,
+                   CASE WHEN v.state <> 'due' THEN now() END, v.export_batch,
+                   CASE WHEN v.state = 'paid' THEN now() END, v.paid_on, v.bank_reference
+            FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+                $8::text[], $9::text[], $10::date[], $11::text[])
+                AS v(id, account_id, currency, amount, state, payee_reference, requested_by, note, export_batch,
+                     paid_on, bank_reference)
+            ON CONFLICT (refund_id) DO UPDATE SET state = excluded.state,
+                exported_at = CASE WHEN excluded.state = 'exported' THEN now() ELSE r.exported_at END,
+                export_batch = coalesce(excluded.export_batch, r.export_batch),
+                paid_at = excluded.paid_at, paid_on = excluded.paid_on, bank_reference = excluded.bank_reference
+            """,
+            [
+                PGArray.strings(all.map(\.id)), PGArray.integers(all.map(\.accountID)),
+                PGArray.strings(all.map(\.currency.code)), PGArray.integers(all.map(\.amountMinor)),
+                PGArray.strings(all.map(\.state)), PGArray.strings(all.map(\.payeeReference)),
+                PGArray.strings(all.map(\.requestedBy)), PGArray.strings(all.map(\.note)),
+                PGArray.strings(all.map(\.exportBatch)), PGArray.strings(all.map(\.paidOn)),
+                PGArray.strings(all.map(\.bankReference)),
+            ])
+    }
+}

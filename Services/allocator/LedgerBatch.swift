@@ -1,0 +1,402 @@
+import BillingContracts
+import BillingDomain
+import BillingPostgres
+import BillingRuntime
+import BillingSupport
+import FoundationEssentials
+
+/// A refusal of an operator command by a business rule: recorded as the command's outcome, nothing
+/// posted, the worker carries on.
+struct Refusal: Error {
+    let code: String
+    let reason: String
+}
+
+/// One batch of the allocator's inputs, applied inside the batch transaction.
+///
+/// Round trips: (only when the batch has commands or reversals without an account) one to read
+/// earlier outcomes and open accounts; one pipeline that locks every account the batch touches,
+/// in account-id order, and reads what allocation needs; then the handler decides everything in
+/// memory, and the writes travel, netted per account, with the COMMIT.
+final class LedgerBatch {
+    let context: BatchContext
+    let today: LocalDate
+    let source: String
+    var accounts: [String: LockedAccount] = [:]
+    var accountsByID: [Int64: LockedAccount] = [:]
+    /// `kind|document id` of everything posted, stored or in this batch.
+    var posted: Set<String> = []
+    var finishedCommands: Set<String> = []
+    var openRefusals: [String: Refusal] = [:]
+    var paymentAccounts: [String: String] = [:]
+    var parkedByPayment: [String: [PaymentReversed]] = [:]
+    var parkedIDs: Set<String> = []
+    var refunds: [String: RefundRow] = [:]
+
+    var journal: [JournalRow] = []
+    var outcomes: [CommandOutcome] = []
+    var newParked: [(reversal: PaymentReversed, reason: String)] = []
+    var resolvedParked: [String] = []
+    var newRefunds: [String] = []
+    var openedNumbers: Set<String> = []
+    var outcomeRequesters: [String?] = []
+    var changedRefunds: [String] = []
+    var duplicates = 0
+
+    struct JournalRow {
+        let accountID: Int64?
+        let kind: String
+        let documentID: String
+        let entry: JournalEntry
+        let origin: CommandOrigin?
+        let commandID: String?
+    }
+
+    struct RefundRow {
+        let id: String
+        let accountID: Int64
+        let accountNumber: String
+        let currency: Currency
+        let amountMinor: Int64
+        var state: String
+        var exportBatch: String?
+        var paidOn: String?
+        var bankReference: String?
+        let requestedBy: String
+        let note: String?
+        let payeeReference: String?
+    }
+
+    init(context: BatchContext, today: LocalDate) {
+        self.context = context
+        self.today = today
+        self.source = context.service.eventSource
+    }
+
+    var connection: PGConnection { context.connection }
+
+    // MARK: Applying
+
+    func apply(_ batch: [DecodedMessage<LedgerInput>]) throws {
+        try prepare(batch.map(\.payload))
+        try load(batch.map(\.payload))
+        for (index, decoded) in batch.enumerated() {
+            do {
+                try applyOne(decoded.payload)
+            } catch let error as DomainError {
+                throw BatchFailure.rejected(index: index, MessageRejection(code: error.code, reason: error.description))
+            } catch let rejection as MessageRejection {
+                throw BatchFailure.rejected(index: index, rejection)
+            }
+        }
+        try persist()
+        publishEvents()
+    }
+
+    private func applyOne(_ input: LedgerInput) throws {
+        switch input {
+        case .payment(let payment): try postPayment(payment)
+        case .unidentified(let payment): try postUnidentified(payment)
+        case .reversal(let reversal): try postReversal(reversal, parked: false)
+        case .document(let document): try postDocument(document)
+        case .command(let command): try run(command)
+        }
+    }
+
+    func postPayment(_ payment: PaymentIdentified) throws {
+        let fromSuspense = payment.channel == "suspense"
+        let inSuspense = posted.contains("unidentified-payment|\(payment.paymentId)")
+        // Money held in suspense is only moved out of it (channel "suspense"), never booked twice.
+        guard fromSuspense == inSuspense, posted.insert("payment|\(payment.paymentId)").inserted else {
+            if fromSuspense && !inSuspense {
+                throw DomainError.invalidDocument("payment \(payment.paymentId) is not held in suspense")
+            }
+            duplicates += 1
+            return
+        }
+        let currency = try Currency(code: payment.currency)
+        let reason: String?
+        if let account = accounts[payment.account] {
+            if account.state == .terminated {
+                reason = "account \(payment.account) is terminated"
+            } else if account.currency != currency {
+                reason = "payment is in \(currency.code), account \(payment.account) in \(account.currency.code)"
+            } else {
+                reason = nil
+            }
+        } else {
+            reason = "account \(payment.account) does not exist"
+        }
+        if let reason, fromSuspense {
+            throw DomainError.invalidAccount("cannot move \(payment.paymentId) out of suspense: \(reason)")
+        }
+        if let reason {
+            // The money is here: the books hold it in suspense until someone matches it.
+            posted.remove("payment|\(payment.paymentId)")
+            let unidentified = PaymentUnidentified(
+                paymentId: payment.paymentId, amountMinor: payment.amountMinor, currency: payment.currency,
+                channel: payment.channel, receivedOn: payment.receivedOn, reference: payment.reference,
+                payerName: payment.payerName, account: payment.account, reason: reason)
+            if try postUnidentified(unidentified) {
+                publish(Topics.unidentifiedPayments.name, key: payment.paymentId,
+                    type: LedgerTypes.paymentUnidentified, unidentified)
+            }
+            return
+        }
+        let account = accounts[payment.account]!
+        let amount = Money(minor: payment.amountMinor, currency: currency)
+        let item = try LedgerItem(
+            id: payment.paymentId, side: .credit, amount: amount, postedOn: try LocalDate.parse(payment.receivedOn),
+            sequence: account.itemSequence + 1, reference: payment.reference, namedItems: payment.namedItems ?? [])
+        try post(
+            item, kind: .payment, on: account,
+            source: .payment(
+                client: account.number, amount: amount, channel: try LedgerAccount.forPaymentChannel(payment.channel)),
+            origin: nil, commandID: nil)
+        for reversal in parkedByPayment.removeValue(forKey: payment.paymentId) ?? [] {
+            try postReversal(reversal, parked: true)
+        }
+    }
+
+    /// Posts money nobody could tie to an account against suspense; false if it was posted before.
+    @discardableResult
+    func postUnidentified(_ payment: PaymentUnidentified) throws -> Bool {
+        guard posted.insert("unidentified-payment|\(payment.paymentId)").inserted else {
+            duplicates += 1
+            return false
+        }
+        let amount = Money(minor: payment.amountMinor, currency: try Currency(code: payment.currency))
+        journal.append(
+            JournalRow(
+                accountID: nil, kind: "unidentified-payment", documentID: payment.paymentId,
+                entry: try JournalEntry(
+                    for: .unidentifiedPayment(
+                        amount: amount, channel: try LedgerAccount.forPaymentChannel(payment.channel))),
+                origin: nil, commandID: nil))
+        return true
+    }
+
+    func postReversal(_ reversal: PaymentReversed, parked: Bool) throws {
+        if posted.contains("payment-reversal|\(reversal.reversalId)") || (!parked && parkedIDs.contains(reversal.reversalId)) {
+            duplicates += 1
+            return
+        }
+        let number = reversal.account ?? paymentAccounts[reversal.paymentId]
+        guard let account = number.flatMap({ accounts[$0] }), let payment = account.book.items[reversal.paymentId],
+            account.kinds[reversal.paymentId] == .payment
+        else {
+            let reason =
+                posted.contains("unidentified-payment|\(reversal.paymentId)")
+                ? "payment \(reversal.paymentId) is held in suspense: return it through the suspense-resolver"
+                : "payment \(reversal.paymentId) is not posted on \(number.map { "account \($0)" } ?? "any account")"
+            parkedIDs.insert(reversal.reversalId)
+            newParked.append((reversal, reason))
+            parkedByPayment[reversal.paymentId, default: []].append(reversal)
+            return
+        }
+        let currency = try Currency(code: reversal.currency)
+        guard currency == account.currency else {
+            throw DomainError.currencyMismatch(account.currency, currency)
+        }
+        guard account.closedBy[reversal.paymentId] == nil else {
+            throw DomainError.invalidDocument(
+                "payment \(reversal.paymentId) was already reversed by \(account.closedBy[reversal.paymentId]!)")
+        }
+        guard reversal.amountMinor <= payment.amount.minor else {
+            throw DomainError.invalidDocument(
+                "reversal of \(reversal.amountMinor) is above the payment's \(payment.amount.minor)")
+        }
+        posted.insert("payment-reversal|\(reversal.reversalId)")
+        if parked { resolvedParked.append(reversal.reversalId) }
+        let amount = Money(minor: reversal.amountMinor, currency: currency)
+        let item = try LedgerItem(
+            id: reversal.reversalId, side: .debit, amount: amount, postedOn: try LocalDate.parse(reversal.reversedOn),
+            sequence: account.itemSequence + 1, closes: reversal.paymentId)
+        try post(
+            item, kind: .paymentReversal, on: account,
+            source: .paymentReversal(
+                client: account.number, amount: amount, channel: try LedgerAccount.forPaymentChannel(reversal.channel)),
+            origin: nil, commandID: nil)
+    }
+
+    func postDocument(_ document: DocumentPosted) throws {
+        guard let kind = DocumentKind(rawValue: document.kind) else {
+            throw DomainError.invalidDocument("kind \(document.kind)")
+        }
+        guard posted.insert("\(kind.rawValue)|\(document.documentId)").inserted else {
+            duplicates += 1
+            return
+        }
+        guard let account = accounts[document.account] else {
+            throw DomainError.invalidAccount("account \(document.account) does not exist")
+        }
+        let currency = try Currency(code: document.currency)
+        guard currency == account.currency else { throw DomainError.currencyMismatch(account.currency, currency) }
+        let net = Money(minor: document.netMinor, currency: currency)
+        let tax = Money(minor: document.taxMinor, currency: currency)
+        let total = Money(minor: document.totalMinor, currency: currency)
+        let postedOn = try LocalDate.parse(document.postedOn)
+        let item: LedgerItem
+        let source: JournalSource
+        switch kind {
+        case .invoice:
+            item = try LedgerItem(
+                id: document.documentId, side: .debit, amount: total, postedOn: postedOn,
+                sequence: account.itemSequence + 1, dueOn: try document.dueOn.map(LocalDate.parse),
+                number: document.number, reference: document.reference)
+            source = .invoice(client: account.number, net: net, tax: tax)
+        case .creditNote:
+            item = try LedgerItem(
+                id: document.documentId, side: .credit, amount: total, postedOn: postedOn,
+                sequence: account.itemSequence + 1, number: document.number, reference: document.reference,
+                namedItems: document.relatedDocumentId.map { [$0] } ?? [])
+            source = .creditNote(client: account.number, net: net, tax: tax)
+        case .invoiceCancellation:
+            let target = document.relatedDocumentId!
+            guard let invoice = account.book.items[target], account.kinds[target] == .invoice else {
+                throw DomainError.invalidDocument("invoice \(target) is not posted on account \(account.number)")
+            }
+            guard account.closedBy[target] == nil else {
+                throw DomainError.invalidDocument("invoice \(target) is already cancelled")
+            }
+            guard invoice.amount == total else {
+                throw DomainError.invalidDocument(
+                    "the cancellation's total \(total.decimalText) is not the invoice's \(invoice.amount.decimalText)")
+            }
+            item = try LedgerItem(
+                id: document.documentId, side: .credit, amount: total, postedOn: postedOn,
+                sequence: account.itemSequence + 1, number: document.number, reference: document.reference,
+                closes: target)
+            source = .invoiceCancellation(client: account.number, net: net, tax: tax)
+        default:
+            throw DomainError.invalidDocument("\(kind.rawValue) is not a document the invoicer posts")
+        }
+        try post(item, kind: kind, on: account, source: source, origin: nil, commandID: nil)
+    }
+
+    /// Posts one item: its journal entry, the book's allocation, the balance.
+    func post(
+        _ item: LedgerItem, kind: DocumentKind, on account: LockedAccount, source: JournalSource,
+        origin: CommandOrigin?, commandID: String?
+    ) throws {
+        let entry = try JournalEntry(for: source)
+        let change = try account.book.post(item)
+        account.itemSequence = item.sequence
+        account.kinds[item.id] = kind
+        account.newItems.append(item.id)
+        if let target = item.closes, item.releasesClosedItem {
+            account.closedBy[target] = item.id
+            if account.stored[target] != nil { account.releaseTargets.append(target) }
+        }
+        account.record(change)
+        let delta = entry.balanceChange(of: account.number)
+        let (balance, overflow) = account.balance.addingReportingOverflow(delta)
+        guard !overflow else { throw DomainError.overflow("the balance of \(account.number)") }
+        account.balance = balance
+        account.movements.append(.init(kind: kind.rawValue, document: item.number ?? item.id, amountMinor: delta))
+        journal.append(
+            JournalRow(
+                accountID: account.id, kind: kind.rawValue, documentID: item.id, entry: entry, origin: origin,
+                commandID: commandID))
+        posted.insert("\(kind.rawValue)|\(item.id)")
+    }
+
+    // MARK: Events
+
+    func publish<T: Encodable>(_ topic: String, key: String, type: String, _ body: T) {
+        context.publish(
+            topic: topic, key: key,
+            event: CloudEvent(
+                id: UUID().uuidString.lowercased(), type: type, source: source, time: Logger.timestamp(),
+                data: ContractJSON.encode(body)))
+    }
+
+    private func publishEvents() {
+        let topic = Topics.ledgerEvents.name
+        for account in accounts.values.sorted(by: { $0.id < $1.id }) where account.isChanged {
+            if account.opened {
+                publish(topic, key: account.number, type: LedgerTypes.accountOpened, account.snapshot)
+            } else if account.settingsChanged {
+                publish(topic, key: account.number, type: LedgerTypes.accountUpdated, account.snapshot)
+            }
+            if account.stateChanged {
+                publish(topic, key: account.number, type: LedgerTypes.accountStateChanged, account.snapshot)
+            }
+            if !account.released.isEmpty {
+                publish(
+                    topic, key: account.number, type: LedgerTypes.allocationsReleased,
+                    allocationLines(account, account.released))
+            }
+            if !account.applied.isEmpty {
+                publish(
+                    topic, key: account.number, type: LedgerTypes.allocationsApplied,
+                    allocationLines(account, account.applied))
+            }
+            for change in debitStateChanges(account) {
+                publish(
+                    topic, key: account.number,
+                    type: change.state == "paid" ? LedgerTypes.invoiceSettled : LedgerTypes.invoiceReopened, change)
+            }
+            if !account.movements.isEmpty {
+                publish(
+                    topic, key: account.number, type: LedgerTypes.balanceChanged,
+                    BalanceChanged(
+                        account: account.number, currency: account.currency.code,
+                        previousMinor: account.balanceBefore, balanceMinor: account.balance,
+                        movements: account.movements))
+            }
+        }
+        for refund in changedRefunds.compactMap({ refunds[$0] }) {
+            publish(
+                topic, key: refund.accountNumber, type: LedgerTypes.refundStateChanged,
+                RefundStateChanged(
+                    refundId: refund.id, account: refund.accountNumber, amountMinor: refund.amountMinor,
+                    currency: refund.currency.code, state: refund.state))
+        }
+        for (reversal, reason) in newParked {
+            publish(
+                topic, key: reversal.account ?? reversal.paymentId, type: LedgerTypes.reversalParked,
+                ParkedReversal(reversal: reversal, reason: reason))
+        }
+        for outcome in outcomes {
+            publish(Topics.commandOutcomes.name, key: outcome.commandId, type: LedgerTypes.commandOutcome, outcome)
+        }
+    }
+
+    private func allocationLines(_ account: LockedAccount, _ allocations: [Allocation]) -> AllocationsChanged {
+        AllocationsChanged(
+            account: account.number, currency: account.currency.code,
+            allocations: allocations.map {
+                .init(
+                    credit: account.book.items[$0.creditID]?.number ?? $0.creditID,
+                    debit: account.book.items[$0.debitID]?.number ?? $0.debitID, amountMinor: $0.amount.minor,
+                    reason: $0.reason.code)
+            })
+    }
+
+    /// Debits that became paid, or stopped being paid, in this batch.
+    private func debitStateChanges(_ account: LockedAccount) -> [DebitStateChanged] {
+        var changes: [DebitStateChanged] = []
+        let touched = Set(account.applied.map(\.debitID) + account.released.map(\.debitID))
+        for id in touched.sorted() {
+            guard let item = account.book.items[id], let kind = account.kinds[id] else { continue }
+            let before =
+                account.stored[id].map { account.debitState(id, remaining: $0.remaining, closedBy: $0.closedBy) }
+                ?? "open"
+            let remaining = account.book.remaining[id] ?? 0
+            let after = account.debitState(id, remaining: remaining, closedBy: account.closedBy[id])
+            guard before != after, after == "paid" || (before == "paid" && after != "cancelled") else { continue }
+            changes.append(
+                DebitStateChanged(
+                    account: account.number, document: id, number: item.number, kind: kind.rawValue, state: after,
+                    totalMinor: item.amount.minor, openMinor: remaining))
+        }
+        return changes
+    }
+}
+
+/// A reversal kept until its payment is posted, and why.
+struct ParkedReversal: Codable, Sendable {
+    let reversal: PaymentReversed
+    let reason: String
+}
