@@ -62,7 +62,7 @@ let package = Package(
             name: "billing-ctl",
             dependencies: [
                 "BillingRuntime", "BillingSupport", "BillingContracts", "BillingKafka", "BillingPostgres",
-                "BillingSchema",
+                "BillingSchema", "BillingDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Services/billing-ctl"),

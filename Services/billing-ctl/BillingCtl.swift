@@ -14,14 +14,18 @@ import BillingSupport
 struct BillingCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "billing-ctl",
-        abstract: "Operate the billing backend: schema, topics, dead letters.",
+        abstract: "Operate the billing backend: accounts, balances, statements, money movements, checks, schema, topics.",
         discussion: """
             Configuration: DATABASE_URL (libpq connection string), KAFKA_BOOTSTRAP_SERVERS and any
             KAFKA_* librdkafka property, as for the workers.
 
             Exit codes: 0 done, 1 refused by a business rule, 2 usage error, 3 infrastructure unavailable.
             """,
-        subcommands: [MigrateCommand.self, TopicsCommand.self, DeadLettersCommand.self])
+        subcommands: [
+            AccountCommand.self, BalanceCommand.self, StatementCommand.self, PaymentCommand.self, RefundCommand.self,
+            RefundsCommand.self, TransferCommand.self, WriteOffCommand.self, VerifyCommand.self, MigrateCommand.self,
+            TopicsCommand.self, DeadLettersCommand.self,
+        ])
 
     static func main() {
         TerminationSignals.ignoreBrokenPipe()

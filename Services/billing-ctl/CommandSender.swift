@@ -1,0 +1,113 @@
+import ArgumentParser
+import BillingContracts
+import BillingKafka
+import BillingPostgres
+import BillingSupport
+import FoundationEssentials
+
+/// Who asks and why: every command that moves money or changes an account names both.
+struct OriginOptions: ParsableArguments {
+    @Option(name: .long, help: "Who asks for this (default: $BILLING_OPERATOR, else $USER).")
+    var requestedBy: String?
+
+    @Option(name: .long, help: "Why, in words for the audit trail.")
+    var note: String?
+
+    func origin(defaultNote: String) -> CommandOrigin {
+        let environment = ProcessEnvironment.current()
+        let who = requestedBy ?? environment.optional("BILLING_OPERATOR") ?? environment.optional("USER")
+        return CommandOrigin(requestedBy: who ?? "operator", note: note ?? defaultNote)
+    }
+}
+
+/// Sends a command as a CloudEvent (its id is the command id) and, with `--wait`, waits for the
+/// outcome the handling worker records in PostgreSQL, prints it, and exits 0 (done) or 1 (refused).
+struct CommandSender {
+    let topic: TopicContract
+    /// The table where the handling service records outcomes, e.g. `ledger.command_outcomes`.
+    let outcomes: String
+
+    static let ledger = CommandSender(topic: Topics.ledgerCommands, outcomes: "ledger.command_outcomes")
+
+    func send<Body: Encodable>(
+        type: String, key: String, body: Body, wait: WaitOptions, output: OutputOptions
+    ) throws {
+        let commandID = UUID().uuidString.lowercased()
+        let event = CloudEvent(
+            id: commandID, type: type, source: "billing/billing-ctl", time: Logger.timestamp(), subject: key,
+            data: ContractJSON.encode(body))
+        let message = KafkaOutgoingMessage(
+            topic: topic.name, key: Array(key.utf8), value: event.data,
+            headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
+        let environment = ProcessEnvironment.current()
+        let producer: KafkaProducer
+        do {
+            producer = try KafkaProducer(configuration: try KafkaConfiguration.fromEnvironment(environment))
+        } catch let error as ConfigurationError {
+            throw CtlFailure.usage(error.description)
+        }
+        defer { _ = producer.close(timeoutMs: 2_000) }
+        let result = try producer.send([message], timeoutMs: 15_000)
+        guard let delivery = result.first, delivery.isDelivered else {
+            throw CtlFailure.unavailable("kafka: command not delivered to \(topic.name): \(String(describing: result.first))")
+        }
+        guard wait.wait else {
+            if output.json {
+                try printContractJSON(["command_id": commandID, "command_type": type, "status": "sent"])
+            } else {
+                print("sent \(type) as command \(commandID) (use --wait to see its outcome)")
+            }
+            return
+        }
+        let outcome = try awaitOutcome(commandID, timeoutSeconds: wait.waitTimeoutSeconds)
+        if output.json {
+            try printContractJSON(outcome)
+        } else if outcome.status == "done" {
+            let details = outcome.result.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            print((["done:", type] + details).joined(separator: " "))
+        }
+        if outcome.status != "done" {
+            throw CtlFailure.refused("\(outcome.reason ?? "no reason given") [\(outcome.reasonCode ?? "refused")]")
+        }
+    }
+
+    /// Polls the outcome table until the command's row appears or the time is up (exit 3).
+    func awaitOutcome(_ commandID: String, timeoutSeconds: Int) throws -> CommandOutcome {
+        let connection = try connectDatabase()
+        defer { connection.close() }
+        let deadline = monotonicMs() + Int64(timeoutSeconds) * 1_000
+        var announced = false
+        while true {
+            let rows = try connection.query(
+                """
+                SELECT command_type, account_number, status, reason_code, reason, result::text
+                FROM \(outcomes) WHERE command_id = $1
+                """, [commandID])
+            if let row = rows.rows.first {
+                let result = try ContractJSON.decoder().decode(
+                    [String: String].self, from: Data(try row.string("result").utf8))
+                return CommandOutcome(
+                    commandId: commandID, commandType: try row.string("command_type"),
+                    account: try row.optionalString("account_number"), status: try row.string("status"),
+                    reasonCode: try row.optionalString("reason_code"), reason: try row.optionalString("reason"),
+                    result: result)
+            }
+            if monotonicMs() >= deadline {
+                throw CtlFailure.unavailable(
+                    "no outcome for command \(commandID) after \(timeoutSeconds) s: is the \(topic.consumers.joined(separator: ", ")) worker running?")
+            }
+            if !announced, monotonicMs() + Int64(timeoutSeconds) * 1_000 - deadline > 3_000 {
+                writeStandardError("waiting for the outcome of command \(commandID)…")
+                announced = true
+            }
+            sleepThread(milliseconds: 100)
+        }
+    }
+}
+
+/// Prints a contract value as indented JSON with snake_case keys.
+func printContractJSON<T: Encodable>(_ value: T) throws {
+    let encoder = ContractJSON.encoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}

@@ -1,0 +1,162 @@
+import ArgumentParser
+import BillingPostgres
+
+/// Checks the ledger's invariants over the whole database, in one snapshot.
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check the ledger's invariants over the whole database; exit 1 on any violation.",
+        discussion: """
+            Checks: every journal entry balances; AR control equals the sum of client balances (and each
+            balance its postings); no allocation exceeds its debit or credit; each item's open amount equals
+            its amount minus its allocations; each balance equals open debits minus unallocated credit;
+            every posted document has exactly one journal entry; every refund has its entries.
+            """)
+
+    @OptionGroup var output: OutputOptions
+
+    struct Check: Encodable {
+        let name: String
+        let ok: Bool
+        let detail: String
+    }
+
+    struct Report: Encodable {
+        let ok: Bool
+        let checks: [Check]
+    }
+
+    /// A check is a query returning (violations, detail); zero violations passes.
+    static let checks: [(name: String, sql: String)] = [
+        (
+            "journal entries balance",
+            """
+            SELECT count(*) FILTER (WHERE off <> 0 OR postings = 0),
+                   format('%s entries checked; %s do not balance or have no postings', count(*),
+                          count(*) FILTER (WHERE off <> 0 OR postings = 0))
+            FROM (SELECT e.entry_id, coalesce(max(abs(s.off)), 0) AS off, coalesce(sum(s.n), 0) AS postings
+                  FROM ledger.journal_entries AS e
+                  LEFT JOIN (SELECT entry_id, currency, sum(amount_minor) AS off, count(*) AS n
+                             FROM ledger.postings GROUP BY entry_id, currency) AS s USING (entry_id)
+                  GROUP BY e.entry_id) AS t
+            """
+        ),
+        (
+            "AR control equals the sum of client balances",
+            """
+            WITH control AS (SELECT currency, sum(amount_minor) AS total FROM ledger.postings
+                             WHERE ledger_account = 'AR' GROUP BY currency),
+                 balances AS (SELECT currency, sum(balance_minor) AS total FROM ledger.accounts GROUP BY currency),
+                 per_account AS (SELECT a.account_id FROM ledger.accounts AS a
+                                 LEFT JOIN (SELECT account_id, sum(amount_minor) AS total FROM ledger.postings
+                                            WHERE ledger_account = 'AR' GROUP BY account_id) AS p USING (account_id)
+                                 WHERE a.balance_minor <> coalesce(p.total, 0)),
+                 currencies AS (SELECT coalesce(c.currency, b.currency) AS currency,
+                                       coalesce(c.total, 0) AS control, coalesce(b.total, 0) AS balances
+                                FROM control AS c FULL JOIN balances AS b USING (currency))
+            SELECT (SELECT count(*) FROM currencies WHERE control <> balances) + (SELECT count(*) FROM per_account),
+                   coalesce((SELECT string_agg(format('%s: control %s, balances %s', currency, control, balances), '; '
+                                               ORDER BY currency) FROM currencies), 'no postings')
+                   || format('; %s accounts whose balance differs from their postings',
+                             (SELECT count(*) FROM per_account))
+            """
+        ),
+        (
+            "no allocation exceeds its debit or credit",
+            """
+            WITH used AS (
+                SELECT account_id, credit_document_id AS document_id, sum(amount_minor) AS total
+                FROM ledger.allocations WHERE released_at IS NULL GROUP BY 1, 2
+                UNION ALL
+                SELECT account_id, debit_document_id, sum(amount_minor)
+                FROM ledger.allocations WHERE released_at IS NULL GROUP BY 1, 2)
+            SELECT count(*), format('%s items over-allocated', count(*))
+            FROM used AS u JOIN ledger.items AS i USING (account_id, document_id)
+            WHERE u.total > i.amount_minor
+            """
+        ),
+        (
+            "each item's open amount equals its amount minus allocations",
+            """
+            WITH used AS (
+                SELECT account_id, document_id, sum(total) AS total FROM (
+                    SELECT account_id, credit_document_id AS document_id, amount_minor AS total
+                    FROM ledger.allocations WHERE released_at IS NULL
+                    UNION ALL
+                    SELECT account_id, debit_document_id, amount_minor
+                    FROM ledger.allocations WHERE released_at IS NULL) AS a GROUP BY 1, 2)
+            SELECT count(*) FILTER (WHERE i.open_minor <> i.amount_minor - coalesce(u.total, 0)),
+                   format('%s items checked (%s invoices); %s differ', count(*),
+                          count(*) FILTER (WHERE i.document_kind = 'invoice'),
+                          count(*) FILTER (WHERE i.open_minor <> i.amount_minor - coalesce(u.total, 0)))
+            FROM ledger.items AS i LEFT JOIN used AS u USING (account_id, document_id)
+            """
+        ),
+        (
+            "each balance equals open debits minus unallocated credit",
+            """
+            SELECT count(*), format('%s accounts differ', count(*))
+            FROM ledger.accounts AS a
+            LEFT JOIN (SELECT account_id,
+                              sum(CASE WHEN side = 'debit' THEN open_minor ELSE -open_minor END) AS net
+                       FROM ledger.items WHERE open_minor > 0 GROUP BY account_id) AS i USING (account_id)
+            WHERE a.balance_minor <> coalesce(i.net, 0)
+            """
+        ),
+        (
+            "every posted document has exactly one journal entry",
+            """
+            WITH missing_items AS (
+                SELECT count(*) AS n FROM ledger.journal_entries AS e
+                WHERE e.account_id IS NOT NULL AND e.document_kind NOT IN ('refund-payout')
+                  AND NOT EXISTS (SELECT 1 FROM ledger.items AS i
+                                  WHERE i.account_id = e.account_id AND i.document_id = e.document_id)),
+            missing_entries AS (
+                SELECT count(*) AS n FROM ledger.items AS i
+                WHERE NOT EXISTS (SELECT 1 FROM ledger.journal_entries AS e
+                                  WHERE e.document_kind = i.document_kind AND e.document_id = i.document_id)),
+            unposted AS (
+                SELECT count(*) AS n FROM documents.documents AS d
+                WHERE d.state = 'posted' AND NOT EXISTS (
+                    SELECT 1 FROM ledger.journal_entries AS e WHERE e.document_kind = d.kind AND e.document_id = d.document_id)),
+            repeated AS (
+                SELECT count(*) AS n FROM (SELECT 1 FROM ledger.journal_entries
+                                           GROUP BY document_kind, document_id HAVING count(*) > 1) AS r)
+            SELECT m.n + x.n + u.n + r.n,
+                   format('%s entries without their item, %s items without an entry, %s posted documents not in the ledger, %s repeated',
+                          m.n, x.n, u.n, r.n)
+            FROM missing_items AS m, missing_entries AS x, unposted AS u, repeated AS r
+            """
+        ),
+        (
+            "every refund has its journal entries",
+            """
+            SELECT count(*), format('%s refunds checked; %s lack their refund or payout entry', (SELECT count(*) FROM ledger.refunds), count(*))
+            FROM ledger.refunds AS r
+            WHERE NOT EXISTS (SELECT 1 FROM ledger.journal_entries AS e WHERE e.document_kind = 'refund' AND e.document_id = r.refund_id)
+               OR (r.state = 'paid') <> EXISTS (SELECT 1 FROM ledger.journal_entries AS e
+                                               WHERE e.document_kind = 'refund-payout' AND e.document_id = r.refund_id)
+            """
+        ),
+    ]
+
+    func run() throws {
+        let connection = try connectDatabase()
+        defer { connection.close() }
+        let report: Report = try connection.transaction(isolation: .repeatableRead) { connection in
+            var checks: [Check] = []
+            for (name, sql) in Self.checks {
+                let row = try connection.query(sql)[0]
+                checks.append(Check(name: name, ok: try row.int64(0) == 0, detail: try row.string(1)))
+            }
+            return Report(ok: checks.allSatisfy(\.ok), checks: checks)
+        }
+        if output.json {
+            try printContractJSON(report)
+        } else {
+            for check in report.checks { print("\(check.ok ? "ok  " : "FAIL") \(check.name): \(check.detail)") }
+            print(report.ok ? "all checks passed" : "VIOLATIONS FOUND")
+        }
+        if !report.ok { throw CtlFailure(message: "verify: ledger invariants are violated", exitCode: 1) }
+    }
+}
