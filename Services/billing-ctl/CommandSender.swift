@@ -24,20 +24,29 @@ struct OriginOptions: ParsableArguments {
 /// outcome the handling worker records in PostgreSQL, prints it, and exits 0 (done) or 1 (refused).
 struct CommandSender {
     let topic: TopicContract
+    /// The topic name used: the contract's, unless the environment names another (tests, staging).
+    let topicName: String
     /// The table where the handling service records outcomes, e.g. `ledger.command_outcomes`.
     let outcomes: String
 
-    static let ledger = CommandSender(topic: Topics.ledgerCommands, outcomes: "ledger.command_outcomes")
+    /// Ledger commands go to `BILLING_LEDGER_COMMANDS_TOPIC` (default `billing.ledger.commands`).
+    static var ledger: CommandSender {
+        CommandSender(
+            topic: Topics.ledgerCommands,
+            topicName: ProcessEnvironment.current().string(
+                "BILLING_LEDGER_COMMANDS_TOPIC", default: Topics.ledgerCommands.name),
+            outcomes: "ledger.command_outcomes")
+    }
 
     func send<Body: Encodable>(
-        type: String, key: String, body: Body, wait: WaitOptions, output: OutputOptions
+        type: String, key: String, body: Body, wait: WaitOptions, output: OutputOptions, printsOutcome: Bool = true
     ) throws {
         let commandID = UUID().uuidString.lowercased()
         let event = CloudEvent(
             id: commandID, type: type, source: "billing/billing-ctl", time: Logger.timestamp(), subject: key,
             data: ContractJSON.encode(body))
         let message = KafkaOutgoingMessage(
-            topic: topic.name, key: Array(key.utf8), value: event.data,
+            topic: topicName, key: Array(key.utf8), value: event.data,
             headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
         let environment = ProcessEnvironment.current()
         let producer: KafkaProducer
@@ -49,10 +58,12 @@ struct CommandSender {
         defer { _ = producer.close(timeoutMs: 2_000) }
         let result = try producer.send([message], timeoutMs: 15_000)
         guard let delivery = result.first, delivery.isDelivered else {
-            throw CtlFailure.unavailable("kafka: command not delivered to \(topic.name): \(String(describing: result.first))")
+            throw CtlFailure.unavailable("kafka: command not delivered to \(topicName): \(String(describing: result.first))")
         }
         guard wait.wait else {
-            if output.json {
+            if !printsOutcome {
+                writeStandardError("sent \(type) as command \(commandID)")
+            } else if output.json {
                 try printContractJSON(["command_id": commandID, "command_type": type, "status": "sent"])
             } else {
                 print("sent \(type) as command \(commandID) (use --wait to see its outcome)")
@@ -60,7 +71,9 @@ struct CommandSender {
             return
         }
         let outcome = try awaitOutcome(commandID, timeoutSeconds: wait.waitTimeoutSeconds)
-        if output.json {
+        if !printsOutcome {
+            if outcome.status == "done" { writeStandardError("done: \(type)") }
+        } else if output.json {
             try printContractJSON(outcome)
         } else if outcome.status == "done" {
             let details = outcome.result.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }

@@ -242,7 +242,7 @@ struct RefundsCommand: ParsableCommand {
                 body: RefundPayoutCommand(
                     origin: origin.origin(defaultNote: "refunds exported for payment"), refundIds: due.map(\.refund),
                     exportBatch: batch),
-                wait: wait, output: OutputOptions())
+                wait: wait, output: output, printsOutcome: false)
         }
     }
 
