@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "dev-kafka", targets: ["dev-kafka"]),
         .executable(name: "runtime-probe", targets: ["runtime-probe"]),
         .executable(name: "runtime-bench", targets: ["runtime-bench"]),
+        .executable(name: "allocator-bench", targets: ["allocator-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -78,7 +79,12 @@ let package = Package(
         // they exercise the runtime's full path in integration tests and benchmarks.
         .executableTarget(
             name: "runtime-probe", dependencies: ["BillingRuntime", "BillingSupport"], path: "Services/runtime-probe"),
-        .executableTarget(name: "runtime-bench", dependencies: ["BillingRuntime"], path: "Services/runtime-bench"),
+        .target(name: "BillingBench", dependencies: ["BillingSupport"], path: "Shared/Bench"),
+        .executableTarget(
+            name: "runtime-bench", dependencies: ["BillingRuntime", "BillingBench"], path: "Services/runtime-bench"),
+        .executableTarget(
+            name: "allocator-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts"],
+            path: "Services/allocator-bench"),
 
         .testTarget(
             name: "DomainTests",

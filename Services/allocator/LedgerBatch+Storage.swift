@@ -465,8 +465,10 @@ extension LedgerBatch {
         return PGStatement(
             """
             WITH entries AS (
-                INSERT INTO ledger.journal_entries (account_id, document_kind, document_id, requested_by, note, command_id)
-                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                INSERT INTO ledger.journal_entries (account_id, document_kind, document_id, requested_by, note, command_id,
+                    posted_at)
+                SELECT *, clock_timestamp()  -- this runs in COMMIT's round trip: the time it is posted
+                FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
                 RETURNING entry_id, document_kind, document_id
             )
             INSERT INTO ledger.postings (entry_id, account_id, ledger_account, currency, amount_minor)

@@ -1,3 +1,4 @@
+import BillingBench
 import BillingContracts
 import BillingKafka
 import BillingPostgres
@@ -162,12 +163,6 @@ func commitHistogram(port: Int) -> [(boundMicros: Int64, cumulative: Int64)] {
     return result
 }
 
-/// Microseconds as milliseconds text with three decimals, without floating point.
-func millisecondsText(_ micros: Int64) -> String {
-    let fraction = String(micros % 1_000)
-    return "\(micros / 1_000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
-}
-
 /// The smallest bucket bound at or below which `permille`/1000 of the observations (between two
 /// scrapes) fall, in milliseconds.
 func histogramQuantile(
@@ -228,26 +223,11 @@ do {
         "WORKER_TOPICS": "\(drainTopic),\(sustainTopic)", "PROBE_OUTPUT_TOPIC": outputTopic,
         "WORKER_CONSUMER_GROUP": "bench-\(tag)", "OPS_PORT": "0", "LOG_LEVEL": "info",
     ]) { _, new in new }
-    let worker = try ChildProcess(
-        path: "\(stack.binDirectory)/runtime-probe", arguments: [], environment: environment, outputPath: logPath)
-    defer {
-        worker.send(SIGTERM)
-        _ = worker.wait(timeoutMs: 20_000)
-    }
-    var opsPort = 0
-    let portDeadline = monotonicMs() + 30_000
-    while opsPort == 0 {
-        guard monotonicMs() < portDeadline, worker.isRunning else {
-            fail("the worker did not start; see \(logPath)", code: 3)
-        }
-        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        if let line = log.split(separator: "\n").first(where: { $0.contains("ops endpoint listening") }),
-            let range = line.firstRange(of: "\"port\":")
-        {
-            opsPort = Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
-        }
-        sleepThread(milliseconds: 100)
-    }
+    let bench = try BenchWorker.start(
+        executable: "\(stack.binDirectory)/runtime-probe", environment: environment, logPath: logPath)
+    let worker = bench.process
+    let opsPort = bench.opsPort
+    defer { bench.stop() }
     progress("worker started (pid \(worker.pid), ops port \(opsPort)); draining")
     var lastReport = monotonicMs()
     while true {

@@ -1,0 +1,342 @@
+import BillingBench
+import BillingContracts
+import BillingKafka
+import BillingPostgres
+import BillingSchema
+import BillingSupport
+import FoundationEssentials
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// allocator-bench: measures the allocator on a ledger of many accounts with open invoices.
+//
+//   BILLING_BUILD_CONFIGURATION=release Deploy/local/stack up
+//   . .local/stack.env && allocator-bench [--accounts 100000] [--payments 100000] [--rate 5000] [--seconds 15]
+//
+// Setup: a database of its own with N accounts, each holding 3 open invoices (posted by SQL as
+// the allocator would: journal entries, postings, items). Then, with one allocator process:
+//  1. drain: a backlog of payments (random accounts, random amounts) produced before the worker
+//     starts; payments/s from the first posting to the last, each allocated and committed;
+//  2. sustained: payments at a fixed rate; latency from produce time to the payment's posting
+//     (taken inside the committing round trip), p50/p99/p99.9;
+//  3. hot accounts: a backlog where half the payments go to 10 accounts; payments/s;
+// and the worker's peak and current RSS.
+
+struct Options {
+    var accounts = 100_000
+    var payments = 100_000
+    var rate = 5_000
+    var seconds = 15
+    var hotPayments = 30_000
+    var partitions = 12
+    var json = false
+
+    static func parse(_ arguments: [String]) -> Options {
+        var options = Options()
+        var index = 0
+        func value() -> Int {
+            index += 1
+            guard index < arguments.count, let number = Int(arguments[index]), number > 0 else {
+                fail("\(arguments[index - 1]) needs a positive whole number", code: 2)
+            }
+            return number
+        }
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--accounts": options.accounts = value()
+            case "--payments": options.payments = value()
+            case "--rate": options.rate = value()
+            case "--seconds": options.seconds = value()
+            case "--hot-payments": options.hotPayments = value()
+            case "--partitions": options.partitions = value()
+            case "--json": options.json = true
+            case "-h", "--help":
+                print(
+                    """
+                    USAGE: allocator-bench [--accounts N] [--payments N] [--rate PER_SECOND] [--seconds S]
+                                           [--hot-payments N] [--partitions P] [--json]
+
+                    Measures the allocator against the local stack (source .local/stack.env first).
+                      --accounts      accounts, each with 3 open invoices (default 100000)
+                      --payments      backlog of the drain phase (default 100000)
+                      --rate          payments/s of the sustained phase (default 5000)
+                      --seconds       length of the sustained phase (default 15)
+                      --hot-payments  backlog of the hot-account phase, half on 10 accounts (default 30000)
+                      --partitions    partitions of the benchmark's payment topic (default 12)
+                      --json          print the results as JSON
+                    Exit codes: 0 done, 2 usage, 3 stack unavailable or the worker failed.
+                    """)
+                exit(0)
+            default: fail("unknown option \(arguments[index]) (try --help)", code: 2)
+            }
+            index += 1
+        }
+        return options
+    }
+}
+
+func fail(_ message: String, code: Int32) -> Never {
+    writeStandardError("allocator-bench: \(message)")
+    exit(code)
+}
+
+func progress(_ text: String) {
+    writeStandardError("allocator-bench: \(text)")
+}
+
+struct Results: Encodable {
+    var accounts: Int
+    var openInvoices: Int
+    var drainPayments: Int
+    var drainPaymentsPerSecond: Int
+    var sustainedTargetPerSecond: Int
+    var sustainedAchievedPerSecond: Int
+    var latencyP50Ms: String
+    var latencyP99Ms: String
+    var latencyP999Ms: String
+    var latencyMaxMs: String
+    var hotPayments: Int
+    var hotPaymentsPerSecond: Int
+    var workerPeakRSSKiB: Int
+    var workerRSSAfterKiB: Int
+    var verifyOK: Bool
+}
+
+func accountNumber(_ index: Int) -> String {
+    let digits = String(index)
+    return "BENCH-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+}
+
+/// A SplitMix64 generator: reproducible payment streams from a seed.
+struct Random {
+    var state: UInt64
+    mutating func next(_ bound: Int) -> Int {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int((z ^ (z >> 31)) % UInt64(bound))
+    }
+}
+
+func paymentMessage(topic: String, id: String, account: String, minor: Int64, phase: String) -> KafkaOutgoingMessage {
+    let payment = PaymentIdentified(
+        paymentId: id, account: account, amountMinor: minor, currency: "EUR", channel: "bank:BENCH",
+        receivedOn: "2026-06-01", reference: "\(phase):\(wallClockMs())")
+    let event = CloudEvent(
+        id: id, type: LedgerTypes.paymentIdentified, source: "allocator-bench", time: Logger.timestamp(),
+        data: ContractJSON.encode(payment))
+    return KafkaOutgoingMessage(
+        topic: topic, key: Array(account.utf8), value: event.data,
+        headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
+}
+
+func produceAll(_ producer: KafkaProducer, _ messages: [KafkaOutgoingMessage]) throws {
+    var pending = messages
+    var rounds = 0
+    while !pending.isEmpty {
+        rounds += 1
+        guard rounds <= 10 else { throw BenchFailure("could not produce \(pending.count) payments") }
+        var failed: [KafkaOutgoingMessage] = []
+        for start in stride(from: 0, to: pending.count, by: 20_000) {
+            let chunk = Array(pending[start..<min(pending.count, start + 20_000)])
+            let results = try producer.send(chunk, timeoutMs: 120_000)
+            failed += zip(chunk, results).filter { !$0.1.isDelivered }.map(\.0)
+        }
+        pending = failed
+    }
+}
+
+func scalar(_ connection: PGConnection, _ sql: String, _ parameters: [any PGParameterConvertible] = []) throws -> Int64 {
+    try connection.query(sql, parameters)[0].int64(0)
+}
+
+/// Payments of `phase` posted so far, and the span from the first posting to the last (ms).
+func postedSpan(_ connection: PGConnection, phase: String) throws -> (count: Int64, spanMs: Int64) {
+    let row = try connection.query(
+        """
+        SELECT count(*), coalesce((extract(epoch FROM max(e.posted_at) - min(e.posted_at)) * 1000)::bigint, 0)
+        FROM ledger.items AS i JOIN ledger.journal_entries AS e
+            ON e.document_kind = 'payment' AND e.document_id = i.document_id
+        WHERE i.document_kind = 'payment' AND i.reference LIKE $1
+        """, ["\(phase):%"])[0]
+    return (try row.int64(0), try row.int64(1))
+}
+
+func waitForPostings(_ connection: PGConnection, phase: String, count: Int, worker: BenchWorker) throws -> Int64 {
+    var lastReport = monotonicMs()
+    while true {
+        let (posted, span) = try postedSpan(connection, phase: phase)
+        if posted >= count { return span }
+        guard worker.process.isRunning else { throw BenchFailure("the worker exited; see \(worker.logPath)") }
+        if monotonicMs() - lastReport >= 2_000 {
+            lastReport = monotonicMs()
+            progress("\(phase): \(posted)/\(count) payments posted")
+        }
+        sleepThread(milliseconds: 200)
+    }
+}
+
+TerminationSignals.ignoreBrokenPipe()
+let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+let stack: LocalStackEnvironment
+do {
+    stack = try LocalStackEnvironment.current()
+} catch {
+    fail("\(error)", code: 3)
+}
+let tag = UUID().uuidString.prefix(8).lowercased()
+let databaseName = "allocbench_\(tag)"
+let topic = "billing.bench.payments.\(tag)"
+
+do {
+    let admin = try PGConnection(conninfo: stack.ownerURL, applicationName: "allocator-bench")
+    try admin.query("CREATE DATABASE \(databaseName)")
+    defer {
+        _ = try? admin.query("DROP DATABASE IF EXISTS \(databaseName) WITH (FORCE)")
+        admin.close()
+    }
+    let database = try PGConnection(
+        conninfo: stack.url(database: databaseName, role: "billing_owner"), applicationName: "allocator-bench",
+        ioTimeoutMs: 600_000)
+    _ = try Migrator().migrate(database)
+    try stack.devKafka("create-topic \(topic) \(options.partitions)")
+
+    // Setup: accounts with three open invoices each, written as the allocator writes them.
+    progress("setup: \(options.accounts) accounts with 3 open invoices each")
+    let chunk = 10_000
+    for first in stride(from: 1, through: options.accounts, by: chunk) {
+        let last = min(options.accounts, first + chunk - 1)
+        try database.runScript(
+            """
+            BEGIN;
+            INSERT INTO ledger.accounts (number, name, currency, credit_rule, item_sequence, balance_minor)
+            SELECT 'BENCH-' || lpad(n::text, 6, '0'), 'Bench client ' || n, 'EUR', 'days:14', 3,
+                   (1000 + n % 50 * 100) * 3
+            FROM generate_series(\(first), \(last)) AS n;
+            CREATE TEMP TABLE seed ON COMMIT DROP AS
+            SELECT a.account_id, a.number, k, 'inv-' || a.number || '-' || k AS document_id,
+                   1000 + (substring(a.number FROM 7)::int % 50) * 100 AS total
+            FROM ledger.accounts AS a, generate_series(1, 3) AS k
+            WHERE a.number BETWEEN 'BENCH-' || lpad('\(first)', 6, '0') AND 'BENCH-' || lpad('\(last)', 6, '0');
+            WITH entries AS (
+                INSERT INTO ledger.journal_entries (account_id, document_kind, document_id)
+                SELECT account_id, 'invoice', document_id FROM seed RETURNING entry_id, account_id, document_id)
+            INSERT INTO ledger.postings (entry_id, account_id, ledger_account, currency, amount_minor)
+            SELECT e.entry_id, v.account_id, v.ledger_account, 'EUR', v.amount
+            FROM entries AS e JOIN seed AS s USING (document_id),
+                 LATERAL (VALUES (e.account_id, 'AR', s.total), (NULL::bigint, 'REVENUE', -s.total))
+                     AS v(account_id, ledger_account, amount);
+            INSERT INTO ledger.items (account_id, document_id, document_kind, side, currency, amount_minor, posted_on,
+                due_on, sequence, number, open_minor)
+            SELECT account_id, document_id, 'invoice', 'debit', 'EUR', total, date '2026-05-01',
+                   date '2026-05-15' + k * 30, k, 'INV-' || number || '-' || k, total
+            FROM seed;
+            COMMIT;
+            """)
+        progress("setup: \(last)/\(options.accounts) accounts")
+    }
+    try database.query("ANALYZE")
+
+    let producer = try KafkaProducer(configuration: KafkaConfiguration(["bootstrap.servers": stack.bootstrapServers]))
+    var random = Random(state: 42)
+    func payments(_ phase: String, count: Int, hot: Bool) -> [KafkaOutgoingMessage] {
+        (0..<count).map { index in
+            let account =
+                hot && index % 2 == 0 ? accountNumber(1 + random.next(10)) : accountNumber(1 + random.next(options.accounts))
+            return paymentMessage(
+                topic: topic, id: "\(phase)-\(index)", account: account, minor: Int64(100 + random.next(2_000)),
+                phase: phase)
+        }
+    }
+
+    progress("drain: producing \(options.payments) payments")
+    try produceAll(producer, payments("drain", count: options.payments, hot: false))
+    var environment = ProcessEnvironment.current().values
+    environment.merge([
+        "DATABASE_URL": stack.url(database: databaseName, role: "billing_allocator"),
+        "BILLING_MIGRATE_ON_START": "false", "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers,
+        "WORKER_TOPICS": topic, "WORKER_CONSUMER_GROUP": "allocbench-\(tag)", "OPS_PORT": "0", "LOG_LEVEL": "info",
+    ]) { _, new in new }
+    let worker = try BenchWorker.start(
+        executable: "\(stack.binDirectory)/allocator", environment: environment,
+        logPath: "/tmp/allocator-bench-\(tag).log")
+    defer { worker.stop() }
+    let drainSpan = try waitForPostings(database, phase: "drain", count: options.payments, worker: worker)
+    let drainRate = options.payments * 1000 / max(1, Int(drainSpan))
+    progress("drain: \(drainRate) payments/s allocated and committed")
+
+    let target = options.rate * options.seconds
+    progress("sustained: \(options.rate) payments/s for \(options.seconds) s")
+    let start = monotonicMs()
+    var sent = 0
+    var tickets: [KafkaDeliveryTicket] = []
+    while sent < target {
+        let due = min(target, Int(monotonicMs() - start) * options.rate / 1000)
+        while sent < due {
+            let account = accountNumber(1 + random.next(options.accounts))
+            tickets.append(
+                producer.enqueue(
+                    paymentMessage(
+                        topic: topic, id: "sustain-\(sent)", account: account, minor: Int64(100 + random.next(2_000)),
+                        phase: "sustain"), deadlineMs: monotonicMs() + 60_000))
+            sent += 1
+        }
+        try producer.poll(timeoutMs: 0)
+        sleepThread(milliseconds: 2)
+    }
+    let achieved = target * 1000 / max(1, Int(monotonicMs() - start))
+    while tickets.contains(where: \.isPending) { try producer.poll(timeoutMs: 50) }
+    _ = try waitForPostings(database, phase: "sustain", count: target, worker: worker)
+    let latency = try database.query(
+        """
+        SELECT (percentile_disc(0.5) WITHIN GROUP (ORDER BY d))::bigint, (percentile_disc(0.99) WITHIN GROUP (ORDER BY d))::bigint,
+               (percentile_disc(0.999) WITHIN GROUP (ORDER BY d))::bigint, max(d)::bigint
+        FROM (SELECT (extract(epoch FROM e.posted_at) * 1000000)::bigint
+                     - substring(i.reference FROM 9)::bigint * 1000 AS d
+              FROM ledger.items AS i JOIN ledger.journal_entries AS e
+                  ON e.document_kind = 'payment' AND e.document_id = i.document_id
+              WHERE i.document_kind = 'payment' AND i.reference LIKE 'sustain:%') AS x
+        """)[0]
+
+    progress("hot accounts: producing \(options.hotPayments) payments, half on 10 accounts")
+    try produceAll(producer, payments("hotacct", count: options.hotPayments, hot: true))
+    let hotSpan = try waitForPostings(database, phase: "hotacct", count: options.hotPayments, worker: worker)
+    let hotRate = options.hotPayments * 1000 / max(1, Int(hotSpan))
+    let memory = worker.process.memoryKiB() ?? (0, 0)
+    _ = producer.close(timeoutMs: 5_000)
+
+    let verify = try ChildProcess(
+        path: "\(stack.binDirectory)/billing-ctl", arguments: ["verify"],
+        environment: environment.merging(["DATABASE_URL": stack.url(database: databaseName, role: "billing_owner")]) {
+            _, new in new
+        }, outputPath: "/tmp/allocator-bench-\(tag)-verify.txt")
+    let verifyOK = verify.wait() == 0
+    let results = Results(
+        accounts: options.accounts, openInvoices: options.accounts * 3, drainPayments: options.payments,
+        drainPaymentsPerSecond: drainRate, sustainedTargetPerSecond: options.rate, sustainedAchievedPerSecond: achieved,
+        latencyP50Ms: millisecondsText(try latency.int64(0)), latencyP99Ms: millisecondsText(try latency.int64(1)),
+        latencyP999Ms: millisecondsText(try latency.int64(2)), latencyMaxMs: millisecondsText(try latency.int64(3)),
+        hotPayments: options.hotPayments, hotPaymentsPerSecond: hotRate, workerPeakRSSKiB: memory.peak,
+        workerRSSAfterKiB: memory.current, verifyOK: verifyOK)
+    database.close()
+    if options.json {
+        try print(String(decoding: ContractJSON.encoder().encode(results), as: UTF8.self))
+    } else {
+        print(
+            """
+            allocator benchmark (\(results.accounts) accounts, \(results.openInvoices) open invoices)
+              backlog drain, \(results.drainPayments) payments:  \(results.drainPaymentsPerSecond) payments/s allocated and committed
+              sustained \(results.sustainedTargetPerSecond)/s for \(options.seconds) s (achieved \(results.sustainedAchievedPerSecond)/s):
+                produce → posted: p50 \(results.latencyP50Ms) ms, p99 \(results.latencyP99Ms) ms, p99.9 \(results.latencyP999Ms) ms, max \(results.latencyMaxMs) ms
+              hot accounts (half of \(results.hotPayments) payments on 10 accounts): \(results.hotPaymentsPerSecond) payments/s
+              worker RSS: peak \(results.workerPeakRSSKiB / 1024) MiB, after \(results.workerRSSAfterKiB / 1024) MiB
+              billing-ctl verify: \(results.verifyOK ? "all checks passed" : "FAILED (see /tmp/allocator-bench-\(tag)-verify.txt)")
+            """)
+    }
+    if !verifyOK { exit(1) }
+} catch {
+    fail("\(error)", code: 3)
+}
