@@ -149,7 +149,8 @@ func produceAll(_ producer: KafkaProducer, _ messages: [KafkaOutgoingMessage]) t
     }
 }
 
-func scalar(_ connection: PGConnection, _ sql: String, _ parameters: [any PGParameterConvertible] = []) throws -> Int64 {
+func scalar(_ connection: PGConnection, _ sql: String, _ parameters: [any PGParameterConvertible] = []) throws -> Int64
+{
     try connection.query(sql, parameters)[0].int64(0)
 }
 
@@ -245,7 +246,8 @@ do {
     func payments(_ phase: String, count: Int, hot: Bool) -> [KafkaOutgoingMessage] {
         (0..<count).map { index in
             let account =
-                hot && index % 2 == 0 ? accountNumber(1 + random.next(10)) : accountNumber(1 + random.next(options.accounts))
+                hot && index % 2 == 0
+                ? accountNumber(1 + random.next(10)) : accountNumber(1 + random.next(options.accounts))
             return paymentMessage(
                 topic: topic, id: "\(phase)-\(index)", account: account, minor: Int64(100 + random.next(2_000)),
                 phase: phase)

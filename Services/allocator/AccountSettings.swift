@@ -40,7 +40,8 @@ enum AccountSettings {
             return try Account(
                 number: account.number, name: command.name ?? account.name, currency: account.currency,
                 state: account.state,
-                creditLimit: command.creditLimit == nil ? currentLimit : try limit(command.creditLimit, account.currency),
+                creditLimit: command.creditLimit == nil
+                    ? currentLimit : try limit(command.creditLimit, account.currency),
                 creditRule: try CreditRule.parse(command.creditRule ?? account.creditRule),
                 allocationPrinciple: try principle(command.allocation) ?? account.allocationSetting,
                 presentment: try presentment(command.presentment)

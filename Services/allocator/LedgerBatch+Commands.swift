@@ -11,13 +11,17 @@ extension LedgerBatch {
         }
         do {
             let result = try carryOut(command)
-            finish(command, CommandOutcome(
-                commandId: command.id, commandType: command.type, account: command.account, status: "done",
-                result: result))
+            finish(
+                command,
+                CommandOutcome(
+                    commandId: command.id, commandType: command.type, account: command.account, status: "done",
+                    result: result))
         } catch let refusal as Refusal {
-            finish(command, CommandOutcome(
-                commandId: command.id, commandType: command.type, account: command.account, status: "refused",
-                reasonCode: refusal.code, reason: refusal.reason))
+            finish(
+                command,
+                CommandOutcome(
+                    commandId: command.id, commandType: command.type, account: command.account, status: "refused",
+                    reasonCode: refusal.code, reason: refusal.reason))
         }
     }
 
@@ -108,7 +112,9 @@ extension LedgerBatch {
             guard let target = change.transferTo else {
                 throw Refusal(
                     code: "balance_not_zero",
-                    reason: "account \(account.number) holds \(balance.negatedText) of credit: refund it or give transfer_to")
+                    reason:
+                        "account \(account.number) holds \(balance.negatedText) of credit: refund it or give transfer_to"
+                )
             }
             let receiver = try receivingAccount(target, from: account)
             try moveCredit(account.creditMinor, from: account, to: receiver, command: command)
@@ -116,15 +122,20 @@ extension LedgerBatch {
             guard let categoryText = change.writeOffCategory else {
                 throw Refusal(
                     code: "balance_not_zero",
-                    reason: "account \(account.number) owes \(balance.decimalText): collect it or give a write-off reason")
+                    reason:
+                        "account \(account.number) owes \(balance.decimalText): collect it or give a write-off reason")
             }
             let category = try writeOffCategory(categoryText)
-            let open = account.book.items.values.filter { $0.side == .debit && (account.book.remaining[$0.id] ?? 0) > 0 }
+            let open = account.book.items.values.filter {
+                $0.side == .debit && (account.book.remaining[$0.id] ?? 0) > 0
+            }
             let openMinor = open.reduce(Int64(0)) { $0 + account.book.remaining[$1.id]! }
             guard openMinor == account.balance else {
                 throw Refusal(
                     code: "balance_not_zero",
-                    reason: "account \(account.number) owes \(balance.decimalText) but its open items add up to \(openMinor) minor units")
+                    reason:
+                        "account \(account.number) owes \(balance.decimalText) but its open items add up to \(openMinor) minor units"
+                )
             }
             for debit in open.sorted(by: { $0.sequence < $1.sequence }) {
                 try postWriteOff(
@@ -164,7 +175,9 @@ extension LedgerBatch {
         guard amount.minor <= account.creditMinor else {
             throw Refusal(
                 code: "insufficient_credit",
-                reason: "refund of \(amount.decimalText) is above the credit of \(creditText(account)) on \(account.number)")
+                reason:
+                    "refund of \(amount.decimalText) is above the credit of \(creditText(account)) on \(account.number)"
+            )
         }
         let id = "RF-\(command.id)"
         let item = try LedgerItem(
@@ -192,7 +205,8 @@ extension LedgerBatch {
         guard amount.minor <= from.creditMinor else {
             throw Refusal(
                 code: "insufficient_credit",
-                reason: "transfer of \(amount.decimalText) is above the credit of \(creditText(from)) on \(from.number)")
+                reason: "transfer of \(amount.decimalText) is above the credit of \(creditText(from)) on \(from.number)"
+            )
         }
         try moveCredit(amount.minor, from: from, to: receiver, command: command)
         return [
@@ -253,7 +267,9 @@ extension LedgerBatch {
         guard amount.minor <= open else {
             throw Refusal(
                 code: "above_open_amount",
-                reason: "write-off of \(amount.decimalText) is above the \(Money(minor: open, currency: account.currency).decimalText) open on \(name)")
+                reason:
+                    "write-off of \(amount.decimalText) is above the \(Money(minor: open, currency: account.currency).decimalText) open on \(name)"
+            )
         }
         let id = try postWriteOff(amount, of: invoice, category: category, on: account, command: command, suffix: nil)
         return [
@@ -288,11 +304,15 @@ extension LedgerBatch {
 
     // MARK: Refund payouts
 
-    private func payOut(_ type: String, _ payout: RefundPayoutCommand, command: LedgerCommand) throws -> [String: String] {
+    private func payOut(_ type: String, _ payout: RefundPayoutCommand, command: LedgerCommand) throws -> [String:
+        String]
+    {
         guard !payout.refundIds.isEmpty else { throw Refusal(code: "invalid_command", reason: "no refunds named") }
         var found: [RefundRow] = []
         for id in payout.refundIds {
-            guard let refund = refunds[id] else { throw Refusal(code: "unknown_refund", reason: "refund \(id) does not exist") }
+            guard let refund = refunds[id] else {
+                throw Refusal(code: "unknown_refund", reason: "refund \(id) does not exist")
+            }
             found.append(refund)
         }
         if type == LedgerTypes.refundsExported {
@@ -309,7 +329,9 @@ extension LedgerBatch {
         guard found.count == 1, let refund = found.first else {
             throw Refusal(code: "invalid_command", reason: "confirm one refund at a time")
         }
-        guard refund.state != "paid" else { throw Refusal(code: "invalid_state", reason: "refund \(refund.id) is already paid") }
+        guard refund.state != "paid" else {
+            throw Refusal(code: "invalid_state", reason: "refund \(refund.id) is already paid")
+        }
         let paidOn: LocalDate
         let channel: LedgerAccount
         do {
@@ -322,7 +344,8 @@ extension LedgerBatch {
             JournalRow(
                 accountID: refund.accountID, kind: "refund-payout", documentID: refund.id,
                 entry: try JournalEntry(
-                    for: .refundPayout(amount: Money(minor: refund.amountMinor, currency: refund.currency), channel: channel)),
+                    for: .refundPayout(
+                        amount: Money(minor: refund.amountMinor, currency: refund.currency), channel: channel)),
                 origin: command.origin, commandID: command.id))
         refunds[refund.id]!.state = "paid"
         refunds[refund.id]!.paidOn = paidOn.description
@@ -337,7 +360,8 @@ extension LedgerBatch {
     private func amount(_ money: MoneyCommand, for account: LockedAccount) throws(Refusal) -> Money {
         if let currency = money.currency, currency != account.currency.code {
             throw Refusal(
-                code: "currency_mismatch", reason: "amount is in \(currency), account \(account.number) in \(account.currency.code)")
+                code: "currency_mismatch",
+                reason: "amount is in \(currency), account \(account.number) in \(account.currency.code)")
         }
         guard let text = money.amount else { throw Refusal(code: "invalid_amount", reason: "the amount is missing") }
         let amount: Money

@@ -91,7 +91,8 @@ extension LedgerBatch {
             ])
         let created = Set(inserted.values.compactMap { $0[0] })
         for (command, account) in opening where !created.contains(account.number) {
-            openRefusals[command.id] = Refusal(code: "account_exists", reason: "account \(account.number) already exists")
+            openRefusals[command.id] = Refusal(
+                code: "account_exists", reason: "account \(account.number) already exists")
         }
         openedNumbers = created
     }
@@ -170,7 +171,8 @@ extension LedgerBatch {
             ]
             statements.append(
                 PGStatement(
-                    sql: "\(Self.targetAllocations) SELECT DISTINCT * FROM found", parameters: parameters.map(\.pgParameter)))
+                    sql: "\(Self.targetAllocations) SELECT DISTINCT * FROM found",
+                    parameters: parameters.map(\.pgParameter)))
             statements.append(
                 PGStatement(
                     sql: """
@@ -230,7 +232,8 @@ extension LedgerBatch {
             guard let kind = DocumentKind(rawValue: try row.string("document_kind")) else { continue }
             let namedJSON = try row.optionalString("named_items_json") ?? "[]"
             let item = try LedgerItem(
-                id: id, side: kind.side, amount: Money(minor: try row.int64("amount_minor"), currency: account.currency),
+                id: id, side: kind.side,
+                amount: Money(minor: try row.int64("amount_minor"), currency: account.currency),
                 postedOn: try LocalDate.parse(try row.string("posted_on")), sequence: try row.int64("sequence"),
                 dueOn: try row.optionalString("due_on").map { text throws(DomainError) in try LocalDate.parse(text) },
                 number: try row.optionalString("number"), reference: try row.optionalString("reference"),
@@ -312,7 +315,9 @@ extension LedgerBatch {
             where stored.remaining != account.book.remaining[id] || stored.closedBy != account.closedBy[id] {
                 changedItems.append((account, id))
             }
-            for (allocation, released) in account.newAllocations { newAllocations.append((account, allocation, released)) }
+            for (allocation, released) in account.newAllocations {
+                newAllocations.append((account, allocation, released))
+            }
         }
         if !releaseTargets.isEmpty {
             context.deferStatement(
@@ -349,7 +354,8 @@ extension LedgerBatch {
                         PGArray.strings(newItems.map { $0.1.dueOn?.description }),
                         PGArray.integers(newItems.map(\.1.sequence)), PGArray.strings(newItems.map(\.1.number)),
                         PGArray.strings(newItems.map(\.1.reference)),
-                        PGArray.strings(newItems.map { String(decoding: ContractJSON.encode($0.1.namedItems), as: UTF8.self) }),
+                        PGArray.strings(
+                            newItems.map { String(decoding: ContractJSON.encode($0.1.namedItems), as: UTF8.self) }),
                         PGArray.strings(newItems.map(\.1.closes)),
                         PGArray.integers(newItems.map { $0.0.book.remaining[$0.1.id]! }),
                         PGArray.strings(newItems.map { $0.0.closedBy[$0.1.id] }),
@@ -413,7 +419,8 @@ extension LedgerBatch {
                         PGArray.strings(newParked.map(\.reversal.account)),
                         PGArray.strings(newParked.map(\.reversal.currency)),
                         PGArray.integers(newParked.map(\.reversal.amountMinor)),
-                        PGArray.strings(newParked.map { String(decoding: ContractJSON.encode($0.reversal), as: UTF8.self) }),
+                        PGArray.strings(
+                            newParked.map { String(decoding: ContractJSON.encode($0.reversal), as: UTF8.self) }),
                         PGArray.strings(newParked.map(\.reason)),
                     ]))
         }
@@ -437,7 +444,8 @@ extension LedgerBatch {
                         PGArray.strings(outcomes.map(\.commandId)), PGArray.strings(outcomes.map(\.commandType)),
                         PGArray.strings(outcomes.map(\.account)), PGArray.strings(outcomes.map(\.status)),
                         PGArray.strings(outcomes.map(\.reasonCode)), PGArray.strings(outcomes.map(\.reason)),
-                        PGArray.strings(outcomes.map { String(decoding: ContractJSON.encode($0.result), as: UTF8.self) }),
+                        PGArray.strings(
+                            outcomes.map { String(decoding: ContractJSON.encode($0.result), as: UTF8.self) }),
                         PGArray.strings(outcomeRequesters),
                     ]))
         }

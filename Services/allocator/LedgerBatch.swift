@@ -138,7 +138,8 @@ final class LedgerBatch {
                 channel: payment.channel, receivedOn: payment.receivedOn, reference: payment.reference,
                 payerName: payment.payerName, account: payment.account, reason: reason)
             if try postUnidentified(unidentified) {
-                publish(Topics.unidentifiedPayments.name, key: payment.paymentId,
+                publish(
+                    Topics.unidentifiedPayments.name, key: payment.paymentId,
                     type: LedgerTypes.paymentUnidentified, unidentified)
             }
             return
@@ -177,7 +178,9 @@ final class LedgerBatch {
     }
 
     func postReversal(_ reversal: PaymentReversed, parked: Bool) throws {
-        if posted.contains("payment-reversal|\(reversal.reversalId)") || (!parked && parkedIDs.contains(reversal.reversalId)) {
+        if posted.contains("payment-reversal|\(reversal.reversalId)")
+            || (!parked && parkedIDs.contains(reversal.reversalId))
+        {
             duplicates += 1
             return
         }

@@ -153,7 +153,8 @@ enum LedgerInputDecoder {
         } catch let DecodingError.keyNotFound(key, _) {
             throw invalid("field \(key.stringValue.snakeCased) is missing")
         } catch let DecodingError.typeMismatch(_, context) {
-            throw invalid("field \(context.codingPath.map(\.stringValue.snakeCased).joined(separator: ".")) has the wrong type")
+            throw invalid(
+                "field \(context.codingPath.map(\.stringValue.snakeCased).joined(separator: ".")) has the wrong type")
         } catch let DecodingError.valueNotFound(_, context) {
             throw invalid("field \(context.codingPath.map(\.stringValue.snakeCased).joined(separator: ".")) is null")
         } catch {
@@ -171,7 +172,9 @@ enum LedgerInputDecoder {
         } catch {
             throw MessageRejection(code: error.code, reason: error.description)
         }
-        guard minor > 0 else { throw MessageRejection(code: "invalid_amount", reason: "amount \(minor) must be positive") }
+        guard minor > 0 else {
+            throw MessageRejection(code: "invalid_amount", reason: "amount \(minor) must be positive")
+        }
     }
 
     static func checkDate(_ text: String, _ field: String) throws(MessageRejection) {

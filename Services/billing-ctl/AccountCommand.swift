@@ -16,7 +16,10 @@ struct AccountCommand: ParsableCommand {
         @Option(help: "Most the client may owe, decimal in the account's currency ('none' removes it).")
         var creditLimit: String?
 
-        @Option(help: "When invoices fall due: \"day:15,months:1\", \"days:10\" or \"days:10,proximity:-5\" (default days:14).")
+        @Option(
+            help:
+                "When invoices fall due: \"day:15,months:1\", \"days:10\" or \"days:10,proximity:-5\" (default days:14)."
+        )
         var creditRule: String?
 
         @Option(help: "How credits meet debits: fifo or against-item.")
@@ -63,7 +66,8 @@ struct AccountCommand: ParsableCommand {
         func run() throws {
             try CommandSender.ledger.send(
                 type: LedgerTypes.accountOpen, key: number,
-                body: settings.command(number: number, currency: currency, origin: origin.origin(defaultNote: "account opened")),
+                body: settings.command(
+                    number: number, currency: currency, origin: origin.origin(defaultNote: "account opened")),
                 wait: wait, output: output)
         }
     }
@@ -82,7 +86,8 @@ struct AccountCommand: ParsableCommand {
         func run() throws {
             try CommandSender.ledger.send(
                 type: LedgerTypes.accountUpdate, key: number,
-                body: settings.command(number: number, currency: nil, origin: origin.origin(defaultNote: "settings changed")),
+                body: settings.command(
+                    number: number, currency: nil, origin: origin.origin(defaultNote: "settings changed")),
                 wait: wait, output: output)
         }
     }
@@ -133,7 +138,10 @@ struct AccountCommand: ParsableCommand {
         @Option(help: "Move a credit balance to this account first.")
         var transferTo: String?
 
-        @Option(help: "Write a debt off first, with this reason: uncollectible, small-balance, goodwill, dispute, bankruptcy.")
+        @Option(
+            help:
+                "Write a debt off first, with this reason: uncollectible, small-balance, goodwill, dispute, bankruptcy."
+        )
         var writeOff: String?
 
         @OptionGroup var origin: OriginOptions

@@ -14,7 +14,8 @@ import BillingSupport
 struct BillingCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "billing-ctl",
-        abstract: "Operate the billing backend: accounts, balances, statements, money movements, checks, schema, topics.",
+        abstract:
+            "Operate the billing backend: accounts, balances, statements, money movements, checks, schema, topics.",
         discussion: """
             Configuration: DATABASE_URL (libpq connection string), KAFKA_BOOTSTRAP_SERVERS and any
             KAFKA_* librdkafka property, as for the workers.

@@ -58,7 +58,8 @@ struct CommandSender {
         defer { _ = producer.close(timeoutMs: 2_000) }
         let result = try producer.send([message], timeoutMs: 15_000)
         guard let delivery = result.first, delivery.isDelivered else {
-            throw CtlFailure.unavailable("kafka: command not delivered to \(topicName): \(String(describing: result.first))")
+            throw CtlFailure.unavailable(
+                "kafka: command not delivered to \(topicName): \(String(describing: result.first))")
         }
         guard wait.wait else {
             if !printsOutcome {
@@ -107,7 +108,8 @@ struct CommandSender {
             }
             if monotonicMs() >= deadline {
                 throw CtlFailure.unavailable(
-                    "no outcome for command \(commandID) after \(timeoutSeconds) s: is the \(topic.consumers.joined(separator: ", ")) worker running?")
+                    "no outcome for command \(commandID) after \(timeoutSeconds) s: is the \(topic.consumers.joined(separator: ", ")) worker running?"
+                )
             }
             if !announced, monotonicMs() + Int64(timeoutSeconds) * 1_000 - deadline > 3_000 {
                 writeStandardError("waiting for the outcome of command \(commandID)…")

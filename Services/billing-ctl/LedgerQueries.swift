@@ -64,8 +64,9 @@ struct BalanceCommand: ParsableCommand {
         }
         if output.json { return try printContractJSON(view) }
         let money = { (minor: Int64) throws -> String in try MoneyText.format(minor, view.currency) }
-        print("account \(view.account): balance \(try money(view.balanceMinor)) \(view.currency)"
-            + (view.balanceMinor < 0 ? " (in credit)" : ""))
+        print(
+            "account \(view.account): balance \(try money(view.balanceMinor)) \(view.currency)"
+                + (view.balanceMinor < 0 ? " (in credit)" : ""))
         print("unallocated credit: \(try money(view.unallocatedCreditMinor)) \(view.currency)")
         if view.openInvoices.isEmpty {
             print("no open invoices")
@@ -82,7 +83,8 @@ struct BalanceCommand: ParsableCommand {
 struct StatementCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "statement",
-        abstract: "Every ledger event of an account with its signed amount and the running balance, like a bank statement.")
+        abstract:
+            "Every ledger event of an account with its signed amount and the running balance, like a bank statement.")
 
     @Argument(help: "Account number.")
     var account: String

@@ -56,7 +56,8 @@ struct PaymentCommand: ParsableCommand {
 struct RefundCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "refund",
-        abstract: "Refund part or all of a client's credit: a refund due to the client, paid out later (see `refunds`).")
+        abstract: "Refund part or all of a client's credit: a refund due to the client, paid out later (see `refunds`)."
+    )
 
     @Option(help: "Account number.")
     var account: String
@@ -198,7 +199,10 @@ struct RefundsCommand: ParsableCommand {
         printTable(
             ["refund", "account", "amount", "state", "payee", "requested by", "created"],
             rows.map {
-                [$0.refund, $0.account, "\($0.amount) \($0.currency)", $0.state, $0.payee ?? "", $0.requestedBy, $0.createdAt]
+                [
+                    $0.refund, $0.account, "\($0.amount) \($0.currency)", $0.state, $0.payee ?? "", $0.requestedBy,
+                    $0.createdAt,
+                ]
             })
     }
 

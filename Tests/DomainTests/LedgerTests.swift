@@ -92,7 +92,9 @@ struct LedgerTests {
     func paymentChannels() throws {
         #expect(try LedgerAccount.forPaymentChannel("desk:D1") == .cashDesk("D1"))
         #expect(try LedgerAccount.forPaymentChannel("suspense") == .suspense)
-        #expect(try LedgerAccount.forPaymentChannel("bank:DE89370400440532013000").code == "CASH:bank:DE89370400440532013000")
+        #expect(
+            try LedgerAccount.forPaymentChannel("bank:DE89370400440532013000").code
+                == "CASH:bank:DE89370400440532013000")
         #expect(throws: DomainError.self) { try LedgerAccount.forPaymentChannel("") }
         #expect(throws: DomainError.self) { try LedgerAccount.forPaymentChannel("bank account") }
         #expect(try WriteOffCategory.parse("small-balance").ledgerAccount.code == "WRITE_OFF:small-balance")

@@ -54,11 +54,17 @@ extension Integration {
             #expect(try ledger.balance("B-1").openInvoices.first?.openMinor == 2500)
 
             try ledger.invoice("B-1", "INV-B-3", totalMinor: 1000, dueOn: "2026-07-30")
-            try ledger.done(["payment", "record", "--account", "B-1", "--amount", "10.00", "--against", "INV-B-3", "--desk", "D1"])
+            try ledger.done([
+                "payment", "record", "--account", "B-1", "--amount", "10.00", "--against", "INV-B-3", "--desk", "D1",
+            ])
             #expect(try ledger.itemState("doc-INV-B-3") == "paid")
             #expect(try ledger.balance("B-1").balanceMinor == 2500)
-            #expect(try ledger.database.scalar("SELECT count(*) FROM ledger.postings WHERE ledger_account = 'CASH:desk:D1'") == 0)
-            #expect(try ledger.database.scalar("SELECT count(*) FROM ledger.postings WHERE ledger_account = 'DESK:D1'") == 1)
+            #expect(
+                try ledger.database.scalar("SELECT count(*) FROM ledger.postings WHERE ledger_account = 'CASH:desk:D1'")
+                    == 0)
+            #expect(
+                try ledger.database.scalar("SELECT count(*) FROM ledger.postings WHERE ledger_account = 'DESK:D1'") == 1
+            )
             try ledger.verify()
         }
 
@@ -78,7 +84,8 @@ extension Integration {
             #expect(balance.unallocatedCreditMinor == 500)
             #expect(
                 try ledger.database.scalar(
-                    "SELECT count(*) FROM ledger.allocations WHERE debit_document_id = 'doc-INV-C-1' AND released_at IS NOT NULL") == 1)
+                    "SELECT count(*) FROM ledger.allocations WHERE debit_document_id = 'doc-INV-C-1' AND released_at IS NOT NULL"
+                ) == 1)
             try ledger.verify()
         }
 
@@ -108,7 +115,8 @@ extension Integration {
                     reversalId: "R-E", paymentId: "P-E", account: "D-1", amountMinor: 1000, currency: "EUR",
                     channel: "gateway:stripe", reversedOn: "2026-05-13", reason: "chargeback"))
             try eventually(timeoutMs: 30_000, "reversal parked") {
-                try ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals WHERE reversal_id = 'R-E'") == 1
+                try ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals WHERE reversal_id = 'R-E'")
+                    == 1
             }
             #expect(try ledger.outboxCount(LedgerTypes.reversalParked) == 1)
             #expect(try ledger.balance("D-1").balanceMinor == 5500, "nothing posted for the parked reversal")
@@ -116,7 +124,9 @@ extension Integration {
             try ledger.waitPosted("payment-reversal", "R-E")
             balance = try ledger.balance("D-1")
             #expect(balance.balanceMinor == 5500)
-            #expect(try ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals WHERE resolved_at IS NOT NULL") == 1)
+            #expect(
+                try ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals WHERE resolved_at IS NOT NULL")
+                    == 1)
             try ledger.verify()
         }
 
@@ -127,7 +137,9 @@ extension Integration {
             try ledger.pay("P-E1", "E-1", minor: 5000)
             #expect(try ledger.balance("E-1").balanceMinor == -5000)
             try ledger.refused(["refund", "--account", "E-1", "--amount", "60.00"], code: "insufficient_credit")
-            let output = try ledger.done(["refund", "--account", "E-1", "--amount", "20.00", "--payee", "DE02120300000000202051", "--json"])
+            let output = try ledger.done([
+                "refund", "--account", "E-1", "--amount", "20.00", "--payee", "DE02120300000000202051", "--json",
+            ])
             let refund = try #require(
                 (try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]).flatMap {
                     ($0["result"] as? [String: String])?["refund"]
@@ -142,7 +154,10 @@ extension Integration {
             try ledger.refused(["refunds", "confirm", refund], code: "invalid_state")
             balance = try ledger.balance("E-1")
             #expect(balance.balanceMinor == -3000, "paying out the refund does not move the balance again")
-            #expect(try ledger.database.scalar("SELECT coalesce(sum(amount_minor), 0) FROM ledger.postings WHERE ledger_account = 'REFUNDS_PAYABLE'") == 0)
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT coalesce(sum(amount_minor), 0) FROM ledger.postings WHERE ledger_account = 'REFUNDS_PAYABLE'"
+                ) == 0)
             try ledger.verify()
         }
 
@@ -160,9 +175,12 @@ extension Integration {
             #expect(receiver.balanceMinor == -500)
             #expect(receiver.openInvoices.isEmpty, "the transferred credit paid the open invoice")
             try ledger.refused(["transfer", "--from", "F-1", "--to", "F-1", "--amount", "1.00"], code: "same_account")
-            try ledger.refused(["transfer", "--from", "F-1", "--to", "F-USD", "--amount", "1.00"], code: "currency_mismatch")
-            try ledger.refused(["transfer", "--from", "F-1", "--to", "F-404", "--amount", "1.00"], code: "unknown_account")
-            try ledger.refused(["transfer", "--from", "F-1", "--to", "F-2", "--amount", "30.01"], code: "insufficient_credit")
+            try ledger.refused(
+                ["transfer", "--from", "F-1", "--to", "F-USD", "--amount", "1.00"], code: "currency_mismatch")
+            try ledger.refused(
+                ["transfer", "--from", "F-1", "--to", "F-404", "--amount", "1.00"], code: "unknown_account")
+            try ledger.refused(
+                ["transfer", "--from", "F-1", "--to", "F-2", "--amount", "30.01"], code: "insufficient_credit")
             try ledger.refused(["transfer", "--from", "F-1", "--to", "F-2", "--amount=-1"], code: "invalid_amount")
             #expect(try ledger.balance("F-1").balanceMinor == -3000, "refusals posted nothing")
             try ledger.verify()
@@ -174,14 +192,21 @@ extension Integration {
             try ledger.openAccount("G-1")
             try ledger.invoice("G-1", "INV-G-1", totalMinor: 3000, dueOn: "2026-06-01")
             try ledger.pay("P-G", "G-1", minor: 1000)
-            try ledger.refused(["write-off", "--invoice", "INV-G-1", "--amount", "20.01", "--reason", "small-balance"], code: "above_open_amount")
+            try ledger.refused(
+                ["write-off", "--invoice", "INV-G-1", "--amount", "20.01", "--reason", "small-balance"],
+                code: "above_open_amount")
             try ledger.done(["write-off", "--invoice", "INV-G-1", "--amount", "5.00", "--reason", "goodwill"])
             #expect(try ledger.balance("G-1").openInvoices.first?.openMinor == 1500)
             try ledger.done(["write-off", "--invoice", "INV-G-1", "--reason", "small-balance"])
             #expect(try ledger.itemState("doc-INV-G-1") == "paid")
             #expect(try ledger.balance("G-1").balanceMinor == 0)
-            #expect(try ledger.database.scalar("SELECT sum(amount_minor) FROM ledger.postings WHERE ledger_account = 'WRITE_OFF:small-balance'") == 1500)
-            #expect(try ledger.database.scalar("SELECT sum(amount_minor) FROM ledger.postings WHERE ledger_account = 'WRITE_OFF:goodwill'") == 500)
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT sum(amount_minor) FROM ledger.postings WHERE ledger_account = 'WRITE_OFF:small-balance'")
+                    == 1500)
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT sum(amount_minor) FROM ledger.postings WHERE ledger_account = 'WRITE_OFF:goodwill'") == 500)
             try ledger.refused(["write-off", "--invoice", "INV-G-1", "--reason", "goodwill"], code: "nothing_open")
             try ledger.verify()
         }
@@ -192,11 +217,15 @@ extension Integration {
             try ledger.openAccount("H-1")
             try ledger.invoice("H-1", "INV-H-1", totalMinor: 3000, dueOn: "2026-06-01")
             let payment = ledger.payment("P-H", "H-1", minor: 1000)
-            try ledger.send(ledger.paymentsTopic, key: "H-1", type: LedgerTypes.paymentIdentified, payment, id: "same-event")
-            try ledger.send(ledger.paymentsTopic, key: "H-1", type: LedgerTypes.paymentIdentified, payment, id: "same-event")
+            try ledger.send(
+                ledger.paymentsTopic, key: "H-1", type: LedgerTypes.paymentIdentified, payment, id: "same-event")
+            try ledger.send(
+                ledger.paymentsTopic, key: "H-1", type: LedgerTypes.paymentIdentified, payment, id: "same-event")
             try ledger.send(ledger.paymentsTopic, key: "H-1", type: LedgerTypes.paymentIdentified, payment)
             try ledger.pay("P-H2", "H-1", minor: 1)  // a marker after the three copies on the same partition
-            #expect(try ledger.database.scalar("SELECT count(*) FROM ledger.journal_entries WHERE document_id = 'P-H'") == 1)
+            #expect(
+                try ledger.database.scalar("SELECT count(*) FROM ledger.journal_entries WHERE document_id = 'P-H'") == 1
+            )
             #expect(try ledger.balance("H-1").balanceMinor == 1999)
             let command = MoneyCommand(
                 origin: CommandOrigin(requestedBy: "tests"), account: "H-1", amount: "1.00")
@@ -204,7 +233,8 @@ extension Integration {
                 try ledger.send(ledger.commandsTopic, key: "H-1", type: LedgerTypes.paymentRecord, command, id: "cmd-1")
             }
             try eventually(timeoutMs: 30_000, "command carried out") {
-                try ledger.database.scalar("SELECT count(*) FROM ledger.command_outcomes WHERE command_id = 'cmd-1'") == 1
+                try ledger.database.scalar("SELECT count(*) FROM ledger.command_outcomes WHERE command_id = 'cmd-1'")
+                    == 1
             }
             try ledger.pay("P-H3", "H-1", minor: 1)
             #expect(try ledger.balance("H-1").balanceMinor == 1898)
@@ -216,11 +246,16 @@ extension Integration {
             let ledger = try LedgerScenario()
             try ledger.openAccount("K-1")
             try ledger.openAccount("K-2")
-            try ledger.refused(["account", "open", "--number", "K-1", "--name", "Again", "--currency", "EUR"], code: "account_exists")
-            try ledger.refused(["account", "open", "--number", "K-3", "--name", "X", "--currency", "XYZ"], code: "unknown_currency")
-            try ledger.refused(["payment", "record", "--account", "K-1", "--amount", "5.00", "--currency", "USD"], code: "currency_mismatch")
+            try ledger.refused(
+                ["account", "open", "--number", "K-1", "--name", "Again", "--currency", "EUR"], code: "account_exists")
+            try ledger.refused(
+                ["account", "open", "--number", "K-3", "--name", "X", "--currency", "XYZ"], code: "unknown_currency")
+            try ledger.refused(
+                ["payment", "record", "--account", "K-1", "--amount", "5.00", "--currency", "USD"],
+                code: "currency_mismatch")
             try ledger.refused(["payment", "record", "--account", "K-1", "--amount", "0"], code: "invalid_amount")
-            try ledger.refused(["payment", "record", "--account", "K-1", "--amount", "1.001"], code: "too_many_decimals")
+            try ledger.refused(
+                ["payment", "record", "--account", "K-1", "--amount", "1.001"], code: "too_many_decimals")
             try ledger.refused(["refund", "--account", "K-404", "--amount", "1.00"], code: "unknown_account")
 
             try ledger.pay("P-K", "K-1", minor: 700)
@@ -228,19 +263,27 @@ extension Integration {
             try ledger.done(["account", "terminate", "K-1", "--transfer-to", "K-2"])
             #expect(try ledger.balance("K-1").balanceMinor == 0)
             #expect(try ledger.balance("K-2").balanceMinor == -700)
-            try ledger.refused(["payment", "record", "--account", "K-1", "--amount", "1.00"], code: "account_terminated")
+            try ledger.refused(
+                ["payment", "record", "--account", "K-1", "--amount", "1.00"], code: "account_terminated")
 
             // A payment for a terminated account is money received: it waits in suspense.
-            try ledger.send(ledger.paymentsTopic, key: "K-1", type: LedgerTypes.paymentIdentified, ledger.payment("P-K2", "K-1", minor: 300))
+            try ledger.send(
+                ledger.paymentsTopic, key: "K-1", type: LedgerTypes.paymentIdentified,
+                ledger.payment("P-K2", "K-1", minor: 300))
             try ledger.waitPosted("unidentified-payment", "P-K2")
-            #expect(try ledger.database.scalar("SELECT sum(amount_minor) FROM ledger.postings WHERE ledger_account = 'SUSPENSE'") == -300)
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT sum(amount_minor) FROM ledger.postings WHERE ledger_account = 'SUSPENSE'") == -300)
 
             // Malformed events are dead-lettered with a reason; the partition moves on.
-            try ledger.send(ledger.documentsTopic, key: "K-2", type: LedgerTypes.documentPosted,
+            try ledger.send(
+                ledger.documentsTopic, key: "K-2", type: LedgerTypes.documentPosted,
                 ["document_id": "bad", "kind": "invoice", "account": "K-2"])
-            try ledger.send(ledger.paymentsTopic, key: "K-2", type: LedgerTypes.paymentIdentified,
+            try ledger.send(
+                ledger.paymentsTopic, key: "K-2", type: LedgerTypes.paymentIdentified,
                 ledger.payment("P-K3", "K-2", minor: -5))
-            try ledger.send(ledger.documentsTopic, key: "K-2", type: LedgerTypes.documentPosted,
+            try ledger.send(
+                ledger.documentsTopic, key: "K-2", type: LedgerTypes.documentPosted,
                 DocumentPosted(
                     documentId: "doc-nobody", kind: "invoice", account: "K-404", number: "INV-X", currency: "EUR",
                     netMinor: 100, taxMinor: 0, totalMinor: 100, postedOn: "2026-05-01"))
@@ -248,7 +291,8 @@ extension Integration {
             try eventually(timeoutMs: 30_000, "three dead letters") {
                 try ledger.database.scalar("SELECT count(*) FROM ledger.dead_letters") == 3
             }
-            let reasons = try ledger.database.query("SELECT reason_code, reason FROM ledger.dead_letters ORDER BY id").values
+            let reasons = try ledger.database.query("SELECT reason_code, reason FROM ledger.dead_letters ORDER BY id")
+                .values
             #expect(reasons.contains { $0[0] == "invalid_payload" && ($0[1] ?? "").contains("is missing") })
             #expect(reasons.contains { $0[0] == "invalid_amount" })
             #expect(reasons.contains { $0[0] == "invalid_account" && ($0[1] ?? "").contains("K-404") })

@@ -62,14 +62,18 @@ final class LedgerScenario {
     @discardableResult
     func done(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let result = try ctl(arguments + ["--wait"])
-        #expect(result.status == 0, "billing-ctl \(arguments.joined(separator: " ")): \(result.output)", sourceLocation: sourceLocation)
+        #expect(
+            result.status == 0, "billing-ctl \(arguments.joined(separator: " ")): \(result.output)",
+            sourceLocation: sourceLocation)
         return result.output
     }
 
     /// Runs a command that must be refused (exit 1) with `code`.
     func refused(_ arguments: [String], code: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let result = try ctl(arguments + ["--wait"])
-        #expect(result.status == 1, "billing-ctl \(arguments.joined(separator: " ")): \(result.output)", sourceLocation: sourceLocation)
+        #expect(
+            result.status == 1, "billing-ctl \(arguments.joined(separator: " ")): \(result.output)",
+            sourceLocation: sourceLocation)
         #expect(result.output.contains("[\(code)]"), "\(result.output)", sourceLocation: sourceLocation)
     }
 
@@ -107,7 +111,9 @@ final class LedgerScenario {
 
     // MARK: Events from other services
 
-    func send<T: Encodable>(_ topic: String, key: String, type: String, _ body: T, id: String = UUID().uuidString) throws {
+    func send<T: Encodable>(_ topic: String, key: String, type: String, _ body: T, id: String = UUID().uuidString)
+        throws
+    {
         let event = CloudEvent(
             id: id, type: type, source: "tests", time: Logger.timestamp(), data: ContractJSON.encode(body))
         let results = try producer.send(
@@ -144,19 +150,23 @@ final class LedgerScenario {
 
     func payment(_ id: String, _ account: String, minor: Int64, naming: [String]? = nil) -> PaymentIdentified {
         PaymentIdentified(
-            paymentId: id, account: account, amountMinor: minor, currency: "EUR", channel: "bank:DE89370400440532013000",
+            paymentId: id, account: account, amountMinor: minor, currency: "EUR",
+            channel: "bank:DE89370400440532013000",
             receivedOn: "2026-05-10", reference: "pay \(id)", namedItems: naming)
     }
 
     func pay(_ id: String, _ account: String, minor: Int64, naming: [String]? = nil) throws {
-        try send(paymentsTopic, key: account, type: LedgerTypes.paymentIdentified, payment(id, account, minor: minor, naming: naming))
+        try send(
+            paymentsTopic, key: account, type: LedgerTypes.paymentIdentified,
+            payment(id, account, minor: minor, naming: naming))
         try waitPosted("payment", id)
     }
 
     func waitPosted(_ kind: String, _ id: String) throws {
         try eventually(timeoutMs: 30_000, "\(kind) \(id) posted") {
             try database.scalar(
-                "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = $1 AND document_id = $2", [kind, id]) == 1
+                "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = $1 AND document_id = $2", [kind, id])
+                == 1
         }
     }
 
