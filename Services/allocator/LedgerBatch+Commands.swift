@@ -5,10 +5,7 @@ import BillingDomain
 /// the batch's state as it was; the outcome (done or refused) is recorded once per command id.
 extension LedgerBatch {
     func run(_ command: LedgerCommand) throws {
-        guard finishedCommands.insert(command.id).inserted else {
-            duplicates += 1
-            return
-        }
+        guard finishedCommands.insert(command.id).inserted else { return }
         do {
             let result = try carryOut(command)
             finish(
@@ -26,8 +23,7 @@ extension LedgerBatch {
     }
 
     private func finish(_ command: LedgerCommand, _ outcome: CommandOutcome) {
-        outcomes.append(outcome)
-        outcomeRequesters.append(command.origin.requestedBy)
+        outcomes.append((outcome, command.origin.requestedBy))
     }
 
     private func carryOut(_ command: LedgerCommand) throws -> [String: String] {
@@ -113,7 +109,7 @@ extension LedgerBatch {
                 throw Refusal(
                     code: "balance_not_zero",
                     reason:
-                        "account \(account.number) holds \(balance.negatedText) of credit: refund it or give transfer_to"
+                        "account \(account.number) holds \(creditText(account)) of credit: refund it or give transfer_to"
                 )
             }
             let receiver = try receivingAccount(target, from: account)
@@ -190,8 +186,7 @@ extension LedgerBatch {
             id: id, accountID: account.id, accountNumber: account.number, currency: account.currency,
             amountMinor: amount.minor, state: "due", requestedBy: command.origin.requestedBy, note: command.origin.note,
             payeeReference: money.reference)
-        newRefunds.append(id)
-        changedRefunds.append(id)
+        markRefundChanged(id)
         return ["account": account.number, "refund": id, "state": "due", "balance_minor": String(account.balance)]
     }
 
@@ -322,7 +317,7 @@ extension LedgerBatch {
             for refund in found {
                 refunds[refund.id]!.state = "exported"
                 refunds[refund.id]!.exportBatch = payout.exportBatch
-                changedRefunds.append(refund.id)
+                markRefundChanged(refund.id)
             }
             return ["refunds": String(found.count), "state": "exported"]
         }
@@ -350,7 +345,7 @@ extension LedgerBatch {
         refunds[refund.id]!.state = "paid"
         refunds[refund.id]!.paidOn = paidOn.description
         refunds[refund.id]!.bankReference = payout.bankReference
-        changedRefunds.append(refund.id)
+        markRefundChanged(refund.id)
         return ["refund": refund.id, "state": "paid", "account": refund.accountNumber]
     }
 
@@ -379,9 +374,4 @@ extension LedgerBatch {
     private func creditText(_ account: LockedAccount) -> String {
         Money(minor: account.creditMinor, currency: account.currency).decimalText
     }
-}
-
-extension Money {
-    /// The amount without its sign, as decimal text (for "holds 5.00 of credit").
-    var negatedText: String { Money(minor: minor < 0 ? -minor : minor, currency: currency).decimalText }
 }

@@ -25,6 +25,7 @@ extension LedgerBatch {
             default: break
             }
         }
+        guard !(commandIDs.isEmpty && lookups.isEmpty && paymentIDs.isEmpty && reversalIDs.isEmpty) else { return }
         let results = try connection.pipeline([
             PGStatement(
                 "SELECT command_id FROM ledger.command_outcomes WHERE command_id = ANY($1::text[])",
@@ -43,9 +44,10 @@ extension LedgerBatch {
         ])
         finishedCommands = Set(results[0].values.compactMap { $0[0] })
         for row in results[1].rows { paymentAccounts[try row.string(0)] = try row.string(1) }
+        let decoder = ContractJSON.decoder()
         for row in results[2].rows {
             parkedIDs.insert(try row.string(0))
-            let reversal = try ContractJSON.decoder().decode(PaymentReversed.self, from: Data(try row.string(2).utf8))
+            let reversal = try decoder.decode(PaymentReversed.self, from: Data(try row.string(2).utf8))
             parkedByPayment[try row.string(1), default: []].append(reversal)
         }
         try openAccounts(inputs)
@@ -211,7 +213,8 @@ extension LedgerBatch {
             accounts[account.number] = account
             accountsByID[account.id] = account
         }
-        for row in results[1].rows { posted.insert("\(try row.string(0))|\(try row.string(1))") }
+        for row in results[1].rows { markPosted(try row.string(0), try row.string(1)) }
+        let decoder = ContractJSON.decoder()
         var loadedItems: [String: [String: (LedgerItem, Int64)]] = [:]
         var allocations: [String: [Int64: Allocation]] = [:]
         var itemRows = results[2].rows
@@ -237,7 +240,7 @@ extension LedgerBatch {
                 postedOn: try LocalDate.parse(try row.string("posted_on")), sequence: try row.int64("sequence"),
                 dueOn: try row.optionalString("due_on").map { text throws(DomainError) in try LocalDate.parse(text) },
                 number: try row.optionalString("number"), reference: try row.optionalString("reference"),
-                namedItems: try ContractJSON.decoder().decode([String].self, from: Data(namedJSON.utf8)),
+                namedItems: try decoder.decode([String].self, from: Data(namedJSON.utf8)),
                 closes: try row.optionalString("closes"),
                 releasesClosedItem: kind == .invoiceCancellation || kind == .paymentReversal)
             let remaining = try row.int64("open_minor")
@@ -355,7 +358,7 @@ extension LedgerBatch {
                         PGArray.integers(newItems.map(\.1.sequence)), PGArray.strings(newItems.map(\.1.number)),
                         PGArray.strings(newItems.map(\.1.reference)),
                         PGArray.strings(
-                            newItems.map { String(decoding: ContractJSON.encode($0.1.namedItems), as: UTF8.self) }),
+                            newItems.map { jsonText($0.1.namedItems) }),
                         PGArray.strings(newItems.map(\.1.closes)),
                         PGArray.integers(newItems.map { $0.0.book.remaining[$0.1.id]! }),
                         PGArray.strings(newItems.map { $0.0.closedBy[$0.1.id] }),
@@ -401,7 +404,7 @@ extension LedgerBatch {
         if !changedAccounts.isEmpty {
             context.deferStatement(accountStatement(changedAccounts))
         }
-        if !newRefunds.isEmpty || !changedRefunds.isEmpty { context.deferStatement(refundStatement()) }
+        if !changedRefunds.isEmpty { context.deferStatement(refundStatement()) }
         if !newParked.isEmpty {
             context.deferStatement(
                 PGStatement(
@@ -420,7 +423,7 @@ extension LedgerBatch {
                         PGArray.strings(newParked.map(\.reversal.currency)),
                         PGArray.integers(newParked.map(\.reversal.amountMinor)),
                         PGArray.strings(
-                            newParked.map { String(decoding: ContractJSON.encode($0.reversal), as: UTF8.self) }),
+                            newParked.map { jsonText($0.reversal) }),
                         PGArray.strings(newParked.map(\.reason)),
                     ]))
         }
@@ -441,12 +444,15 @@ extension LedgerBatch {
                         $8::text[]) AS v(id, type, account, status, code, reason, result, requested_by)
                     """,
                     [
-                        PGArray.strings(outcomes.map(\.commandId)), PGArray.strings(outcomes.map(\.commandType)),
-                        PGArray.strings(outcomes.map(\.account)), PGArray.strings(outcomes.map(\.status)),
-                        PGArray.strings(outcomes.map(\.reasonCode)), PGArray.strings(outcomes.map(\.reason)),
+                        PGArray.strings(outcomes.map(\.outcome.commandId)),
+                        PGArray.strings(outcomes.map(\.outcome.commandType)),
+                        PGArray.strings(outcomes.map(\.outcome.account)),
+                        PGArray.strings(outcomes.map(\.outcome.status)),
+                        PGArray.strings(outcomes.map(\.outcome.reasonCode)),
+                        PGArray.strings(outcomes.map(\.outcome.reason)),
                         PGArray.strings(
-                            outcomes.map { String(decoding: ContractJSON.encode($0.result), as: UTF8.self) }),
-                        PGArray.strings(outcomeRequesters),
+                            outcomes.map { jsonText($0.outcome.result) }),
+                        PGArray.strings(outcomes.map(\.requestedBy)),
                     ]))
         }
     }
@@ -520,9 +526,7 @@ extension LedgerBatch {
     }
 
     private func refundStatement() -> PGStatement {
-        var ids: [String] = []
-        for id in newRefunds + changedRefunds where !ids.contains(id) { ids.append(id) }
-        let all = ids.compactMap { refunds[$0] }
+        let all = changedRefunds.compactMap { refunds[$0] }
         return PGStatement(
             """
             INSERT INTO ledger.refunds AS r (refund_id, account_id, currency, amount_minor, state, payee_reference,

@@ -14,17 +14,18 @@ struct Refusal: Error {
 
 /// One batch of the allocator's inputs, applied inside the batch transaction.
 ///
-/// Round trips: (only when the batch has commands or reversals without an account) one to read
-/// earlier outcomes and open accounts; one pipeline that locks every account the batch touches,
-/// in account-id order, and reads what allocation needs; then the handler decides everything in
-/// memory, and the writes travel, netted per account, with the COMMIT.
+/// Round trips: (only when the batch has commands, payments or reversals) one to read earlier
+/// outcomes, the accounts of account-less reversals and the reversals parked for the batch's
+/// payments, then (only for `account open`) one to insert new accounts; one pipeline that locks
+/// every account the batch touches, in account-id order, and reads what allocation needs; then the
+/// handler decides everything in memory, and the writes travel, netted per account, with the COMMIT.
 final class LedgerBatch {
     let context: BatchContext
     let today: LocalDate
     let source: String
     var accounts: [String: LockedAccount] = [:]
     var accountsByID: [Int64: LockedAccount] = [:]
-    /// `kind|document id` of everything posted, stored or in this batch.
+    /// `kind|document id` of everything posted, stored or in this batch (see `isPosted`).
     var posted: Set<String> = []
     var finishedCommands: Set<String> = []
     var openRefusals: [String: Refusal] = [:]
@@ -33,15 +34,16 @@ final class LedgerBatch {
     var parkedIDs: Set<String> = []
     var refunds: [String: RefundRow] = [:]
 
+    var openedNumbers: Set<String> = []
+
     var journal: [JournalRow] = []
-    var outcomes: [CommandOutcome] = []
+    var outcomes: [(outcome: CommandOutcome, requestedBy: String)] = []
     var newParked: [(reversal: PaymentReversed, reason: String)] = []
     var resolvedParked: [String] = []
-    var newRefunds: [String] = []
-    var openedNumbers: Set<String> = []
-    var outcomeRequesters: [String?] = []
+    /// Refunds created or changed in this batch, each once, in the order first touched.
     var changedRefunds: [String] = []
-    var duplicates = 0
+    /// One encoder for the batch's event bodies and JSON parameters.
+    let encoder = ContractJSON.encoder()
 
     struct JournalRow {
         let accountID: Int64?
@@ -75,6 +77,19 @@ final class LedgerBatch {
 
     var connection: PGConnection { context.connection }
 
+    func isPosted(_ kind: String, _ documentID: String) -> Bool { posted.contains("\(kind)|\(documentID)") }
+
+    func markPosted(_ kind: String, _ documentID: String) { posted.insert("\(kind)|\(documentID)") }
+
+    func markRefundChanged(_ id: String) {
+        if !changedRefunds.contains(id) { changedRefunds.append(id) }
+    }
+
+    /// Encodes a contract body; these plain structs (no floats, no throwing encoders) cannot fail.
+    func json<T: Encodable>(_ value: T) -> [UInt8] { Array(try! encoder.encode(value)) }
+
+    func jsonText<T: Encodable>(_ value: T) -> String { String(decoding: json(value), as: UTF8.self) }
+
     // MARK: Applying
 
     func apply(_ batch: [DecodedMessage<LedgerInput>]) throws {
@@ -105,15 +120,12 @@ final class LedgerBatch {
 
     func postPayment(_ payment: PaymentIdentified) throws {
         let fromSuspense = payment.channel == "suspense"
-        let inSuspense = posted.contains("unidentified-payment|\(payment.paymentId)")
-        // Money held in suspense is only moved out of it (channel "suspense"), never booked twice.
-        guard fromSuspense == inSuspense, posted.insert("payment|\(payment.paymentId)").inserted else {
-            if fromSuspense && !inSuspense {
-                throw DomainError.invalidDocument("payment \(payment.paymentId) is not held in suspense")
-            }
-            duplicates += 1
-            return
+        let inSuspense = isPosted("unidentified-payment", payment.paymentId)
+        if fromSuspense && !inSuspense {
+            throw DomainError.invalidDocument("payment \(payment.paymentId) is not held in suspense")
         }
+        // Money held in suspense is only moved out of it (channel "suspense"), never booked twice.
+        guard fromSuspense == inSuspense, !isPosted("payment", payment.paymentId) else { return }
         let currency = try Currency(code: payment.currency)
         let reason: String?
         if let account = accounts[payment.account] {
@@ -132,7 +144,6 @@ final class LedgerBatch {
         }
         if let reason {
             // The money is here: the books hold it in suspense until someone matches it.
-            posted.remove("payment|\(payment.paymentId)")
             let unidentified = PaymentUnidentified(
                 paymentId: payment.paymentId, amountMinor: payment.amountMinor, currency: payment.currency,
                 channel: payment.channel, receivedOn: payment.receivedOn, reference: payment.reference,
@@ -162,10 +173,8 @@ final class LedgerBatch {
     /// Posts money nobody could tie to an account against suspense; false if it was posted before.
     @discardableResult
     func postUnidentified(_ payment: PaymentUnidentified) throws -> Bool {
-        guard posted.insert("unidentified-payment|\(payment.paymentId)").inserted else {
-            duplicates += 1
-            return false
-        }
+        guard !isPosted("unidentified-payment", payment.paymentId) else { return false }
+        markPosted("unidentified-payment", payment.paymentId)
         let amount = Money(minor: payment.amountMinor, currency: try Currency(code: payment.currency))
         journal.append(
             JournalRow(
@@ -178,10 +187,7 @@ final class LedgerBatch {
     }
 
     func postReversal(_ reversal: PaymentReversed, parked: Bool) throws {
-        if posted.contains("payment-reversal|\(reversal.reversalId)")
-            || (!parked && parkedIDs.contains(reversal.reversalId))
-        {
-            duplicates += 1
+        if isPosted("payment-reversal", reversal.reversalId) || (!parked && parkedIDs.contains(reversal.reversalId)) {
             return
         }
         let number = reversal.account ?? paymentAccounts[reversal.paymentId]
@@ -189,7 +195,7 @@ final class LedgerBatch {
             account.kinds[reversal.paymentId] == .payment
         else {
             let reason =
-                posted.contains("unidentified-payment|\(reversal.paymentId)")
+                isPosted("unidentified-payment", reversal.paymentId)
                 ? "payment \(reversal.paymentId) is held in suspense: return it through the suspense-resolver"
                 : "payment \(reversal.paymentId) is not posted on \(number.map { "account \($0)" } ?? "any account")"
             parkedIDs.insert(reversal.reversalId)
@@ -209,7 +215,6 @@ final class LedgerBatch {
             throw DomainError.invalidDocument(
                 "reversal of \(reversal.amountMinor) is above the payment's \(payment.amount.minor)")
         }
-        posted.insert("payment-reversal|\(reversal.reversalId)")
         if parked { resolvedParked.append(reversal.reversalId) }
         let amount = Money(minor: reversal.amountMinor, currency: currency)
         let item = try LedgerItem(
@@ -226,10 +231,7 @@ final class LedgerBatch {
         guard let kind = DocumentKind(rawValue: document.kind) else {
             throw DomainError.invalidDocument("kind \(document.kind)")
         }
-        guard posted.insert("\(kind.rawValue)|\(document.documentId)").inserted else {
-            duplicates += 1
-            return
-        }
+        guard !isPosted(kind.rawValue, document.documentId) else { return }
         guard let account = accounts[document.account] else {
             throw DomainError.invalidAccount("account \(document.account) does not exist")
         }
@@ -301,7 +303,7 @@ final class LedgerBatch {
             JournalRow(
                 accountID: account.id, kind: kind.rawValue, documentID: item.id, entry: entry, origin: origin,
                 commandID: commandID))
-        posted.insert("\(kind.rawValue)|\(item.id)")
+        markPosted(kind.rawValue, item.id)
     }
 
     // MARK: Events
@@ -311,7 +313,7 @@ final class LedgerBatch {
             topic: topic, key: key,
             event: CloudEvent(
                 id: UUID().uuidString.lowercased(), type: type, source: source, time: Logger.timestamp(),
-                data: ContractJSON.encode(body)))
+                data: json(body)))
     }
 
     private func publishEvents() {
@@ -361,7 +363,7 @@ final class LedgerBatch {
                 topic, key: reversal.account ?? reversal.paymentId, type: LedgerTypes.reversalParked,
                 ParkedReversal(reversal: reversal, reason: reason))
         }
-        for outcome in outcomes {
+        for (outcome, _) in outcomes {
             publish(Topics.commandOutcomes.name, key: outcome.commandId, type: LedgerTypes.commandOutcome, outcome)
         }
     }

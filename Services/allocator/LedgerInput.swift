@@ -62,7 +62,36 @@ struct LedgerCommand: Sendable {
 /// Decodes and shape-checks the allocator's inputs. Anything refused here can never succeed and
 /// is dead-lettered with the reason.
 enum LedgerInputDecoder {
-    static let router = EventRouter<LedgerInput>([
+    static let router = EventRouter<LedgerInput>(eventRoutes.merging(commandRoutes) { event, _ in event })
+
+    /// Operator commands: every type in `LedgerTypes.commands`, decoded by `command`.
+    static let commandRoutes: [String: EventRouter<LedgerInput>.Decode] = Dictionary(
+        uniqueKeysWithValues: LedgerTypes.commands.map { ($0, decodeCommand) })
+
+    static let decodeCommand: EventRouter<LedgerInput>.Decode = { event throws(MessageRejection) in
+        try command(event)
+    }
+
+    /// A command's body: its shape follows from the type; its meaning is checked later, in the batch.
+    static func command(_ event: CloudEvent) throws(MessageRejection) -> LedgerInput {
+        let shape: LedgerCommand.Body
+        switch event.type {
+        case LedgerTypes.accountOpen, LedgerTypes.accountUpdate:
+            shape = .settings(try body(event))
+        case LedgerTypes.accountSuspend, LedgerTypes.accountReactivate, LedgerTypes.accountTerminate:
+            shape = .state(try body(event))
+        case LedgerTypes.paymentRecord, LedgerTypes.refund, LedgerTypes.transfer, LedgerTypes.writeOff:
+            shape = .money(try body(event))
+        case LedgerTypes.refundsExported, LedgerTypes.refundPaid:
+            shape = .payout(try body(event))
+        default:
+            throw MessageRejection(EnvelopeError.unknownType(event.type))
+        }
+        return .command(LedgerCommand(id: event.id, type: event.type, body: shape))
+    }
+
+    /// Events from other services, checked for shape: identities, positive amounts, known currencies, dates.
+    static let eventRoutes: [String: EventRouter<LedgerInput>.Decode] = [
         LedgerTypes.paymentIdentified: { event throws(MessageRejection) in
             let payment = try body(event, as: PaymentIdentified.self)
             try checkAmount(payment.amountMinor, payment.currency)
@@ -110,40 +139,7 @@ enum LedgerInputDecoder {
             }
             return .document(document)
         },
-        LedgerTypes.accountOpen: { event throws(MessageRejection) in
-            .command(LedgerCommand(id: event.id, type: event.type, body: .settings(try body(event))))
-        },
-        LedgerTypes.accountUpdate: { event throws(MessageRejection) in
-            .command(LedgerCommand(id: event.id, type: event.type, body: .settings(try body(event))))
-        },
-        LedgerTypes.accountSuspend: { event throws(MessageRejection) in
-            .command(LedgerCommand(id: event.id, type: event.type, body: .state(try body(event))))
-        },
-        LedgerTypes.accountReactivate: { event throws(MessageRejection) in
-            .command(LedgerCommand(id: event.id, type: event.type, body: .state(try body(event))))
-        },
-        LedgerTypes.accountTerminate: { event throws(MessageRejection) in
-            .command(LedgerCommand(id: event.id, type: event.type, body: .state(try body(event))))
-        },
-        LedgerTypes.paymentRecord: { event throws(MessageRejection) in
-            .command(LedgerCommand(id: event.id, type: event.type, body: .money(try body(event))))
-        },
-        LedgerTypes.refund: { event throws(MessageRejection) in
-            .command(LedgerCommand(id: event.id, type: event.type, body: .money(try body(event))))
-        },
-        LedgerTypes.transfer: { event throws(MessageRejection) in
-            .command(LedgerCommand(id: event.id, type: event.type, body: .money(try body(event))))
-        },
-        LedgerTypes.writeOff: { event throws(MessageRejection) in
-            .command(LedgerCommand(id: event.id, type: event.type, body: .money(try body(event))))
-        },
-        LedgerTypes.refundsExported: { event throws(MessageRejection) in
-            .command(LedgerCommand(id: event.id, type: event.type, body: .payout(try body(event))))
-        },
-        LedgerTypes.refundPaid: { event throws(MessageRejection) in
-            .command(LedgerCommand(id: event.id, type: event.type, body: .payout(try body(event))))
-        },
-    ])
+    ]
 
     static func body<T: Decodable>(_ event: CloudEvent, as type: T.Type = T.self) throws(MessageRejection) -> T {
         do {
