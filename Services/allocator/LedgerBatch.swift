@@ -166,7 +166,7 @@ final class LedgerBatch {
                 client: account.number, amount: amount, channel: try LedgerAccount.forPaymentChannel(payment.channel)),
             origin: nil, commandID: nil)
         for reversal in parkedByPayment.removeValue(forKey: payment.paymentId) ?? [] {
-            try postReversal(reversal, parked: true)
+            try postReversal(reversal, parked: true, paymentAccount: account.number)
         }
     }
 
@@ -186,11 +186,14 @@ final class LedgerBatch {
         return true
     }
 
-    func postReversal(_ reversal: PaymentReversed, parked: Bool) throws {
+    /// Posts a reversal against its payment, or parks it until the payment is posted. A parked
+    /// reversal comes back with `paymentAccount`, the account its payment was just posted on (it
+    /// may not have named one).
+    func postReversal(_ reversal: PaymentReversed, parked: Bool, paymentAccount: String? = nil) throws {
         if isPosted("payment-reversal", reversal.reversalId) || (!parked && parkedIDs.contains(reversal.reversalId)) {
             return
         }
-        let number = reversal.account ?? paymentAccounts[reversal.paymentId]
+        let number = reversal.account ?? paymentAccount ?? paymentAccounts[reversal.paymentId]
         guard let account = number.flatMap({ accounts[$0] }), let payment = account.book.items[reversal.paymentId],
             account.kinds[reversal.paymentId] == .payment
         else {

@@ -127,6 +127,21 @@ extension Integration {
             #expect(
                 try ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals WHERE resolved_at IS NOT NULL")
                     == 1)
+
+            // A return that names no account waits the same way and finds its payment's account.
+            try ledger.send(
+                ledger.paymentsTopic, key: "P-F", type: LedgerTypes.paymentReversed,
+                PaymentReversed(
+                    reversalId: "R-F", paymentId: "P-F", account: nil, amountMinor: 400, currency: "EUR",
+                    channel: "bank:DE89370400440532013000", reversedOn: "2026-05-14", reason: "MD06"))
+            try eventually(timeoutMs: 30_000, "account-less reversal parked") {
+                try ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals WHERE reversal_id = 'R-F'") == 1
+            }
+            try ledger.pay("P-F", "D-1", minor: 400)
+            try ledger.waitPosted("payment-reversal", "R-F")
+            #expect(try ledger.balance("D-1").balanceMinor == 5500)
+            #expect(
+                try ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals WHERE resolved_at IS NULL") == 0)
             try ledger.verify()
         }
 
