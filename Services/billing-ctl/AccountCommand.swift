@@ -92,8 +92,10 @@ struct AccountCommand: ParsableCommand {
         }
     }
 
-    struct Suspend: ParsableCommand {
+    struct Suspend: AccountStateChange {
         static let configuration = CommandConfiguration(abstract: "Suspend an account (still billed, still pays).")
+        static let commandType = LedgerTypes.accountSuspend
+        static let defaultNote = "suspended"
 
         @Argument(help: "Account number.")
         var number: String
@@ -101,17 +103,12 @@ struct AccountCommand: ParsableCommand {
         @OptionGroup var origin: OriginOptions
         @OptionGroup var wait: WaitOptions
         @OptionGroup var output: OutputOptions
-
-        func run() throws {
-            try CommandSender.ledger.send(
-                type: LedgerTypes.accountSuspend, key: number,
-                body: AccountStateCommand(origin: origin.origin(defaultNote: "suspended"), number: number),
-                wait: wait, output: output)
-        }
     }
 
-    struct Reactivate: ParsableCommand {
+    struct Reactivate: AccountStateChange {
         static let configuration = CommandConfiguration(abstract: "Make a suspended account active again.")
+        static let commandType = LedgerTypes.accountReactivate
+        static let defaultNote = "reactivated"
 
         @Argument(help: "Account number.")
         var number: String
@@ -119,13 +116,6 @@ struct AccountCommand: ParsableCommand {
         @OptionGroup var origin: OriginOptions
         @OptionGroup var wait: WaitOptions
         @OptionGroup var output: OutputOptions
-
-        func run() throws {
-            try CommandSender.ledger.send(
-                type: LedgerTypes.accountReactivate, key: number,
-                body: AccountStateCommand(origin: origin.origin(defaultNote: "reactivated"), number: number),
-                wait: wait, output: output)
-        }
     }
 
     struct Terminate: ParsableCommand {
@@ -216,5 +206,25 @@ struct AccountCommand: ParsableCommand {
                     ["owning group", view.owningGroup ?? ""], ["opened", view.createdAt],
                 ])
         }
+    }
+}
+
+/// `suspend` and `reactivate`: the account number, who asks and why, and nothing else.
+protocol AccountStateChange: ParsableCommand {
+    static var commandType: String { get }
+    static var defaultNote: String { get }
+    var number: String { get }
+    var origin: OriginOptions { get }
+    var wait: WaitOptions { get }
+    var output: OutputOptions { get }
+}
+
+extension AccountStateChange {
+    func run() throws {
+        try CommandSender.ledger.send(
+            type: Self.commandType, key: number,
+            body: AccountStateCommand(
+                origin: origin.origin(defaultNote: Self.defaultNote), number: number),
+            wait: wait, output: output)
     }
 }

@@ -89,7 +89,8 @@ struct CommandSender {
     func awaitOutcome(_ commandID: String, timeoutSeconds: Int) throws -> CommandOutcome {
         let connection = try connectDatabase()
         defer { connection.close() }
-        let deadline = monotonicMs() + Int64(timeoutSeconds) * 1_000
+        let startedMs = monotonicMs()
+        let deadline = startedMs + Int64(timeoutSeconds) * 1_000
         var announced = false
         while true {
             let rows = try connection.query(
@@ -111,7 +112,7 @@ struct CommandSender {
                     "no outcome for command \(commandID) after \(timeoutSeconds) s: is the \(topic.consumers.joined(separator: ", ")) worker running?"
                 )
             }
-            if !announced, monotonicMs() + Int64(timeoutSeconds) * 1_000 - deadline > 3_000 {
+            if !announced, monotonicMs() - startedMs > 3_000 {
                 writeStandardError("waiting for the outcome of command \(commandID)…")
                 announced = true
             }

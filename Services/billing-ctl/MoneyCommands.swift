@@ -194,7 +194,7 @@ struct RefundsCommand: ParsableCommand {
         }
     }
 
-    static func print(_ rows: [Row], json: Bool) throws {
+    static func show(_ rows: [Row], json: Bool) throws {
         if json { return try printContractJSON(rows) }
         printTable(
             ["refund", "account", "amount", "state", "payee", "requested by", "created"],
@@ -217,7 +217,7 @@ struct RefundsCommand: ParsableCommand {
         func run() throws {
             let connection = try connectDatabase()
             defer { connection.close() }
-            try RefundsCommand.print(try RefundsCommand.rows(connection, state: state), json: output.json)
+            try RefundsCommand.show(try RefundsCommand.rows(connection, state: state), json: output.json)
         }
     }
 
@@ -237,10 +237,10 @@ struct RefundsCommand: ParsableCommand {
             let due = try RefundsCommand.rows(connection, state: "due")
             connection.close()
             guard !due.isEmpty else {
-                if output.json { try printContractJSON([Row]()) } else { Swift.print("no refunds are due") }
+                if output.json { try printContractJSON([Row]()) } else { print("no refunds are due") }
                 return
             }
-            try RefundsCommand.print(due, json: output.json)
+            try RefundsCommand.show(due, json: output.json)
             try CommandSender.ledger.send(
                 type: LedgerTypes.refundsExported, key: batch,
                 body: RefundPayoutCommand(

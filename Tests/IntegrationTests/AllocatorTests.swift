@@ -135,13 +135,15 @@ extension Integration {
                     reversalId: "R-F", paymentId: "P-F", account: nil, amountMinor: 400, currency: "EUR",
                     channel: "bank:DE89370400440532013000", reversedOn: "2026-05-14", reason: "MD06"))
             try eventually(timeoutMs: 30_000, "account-less reversal parked") {
-                try ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals WHERE reversal_id = 'R-F'") == 1
+                try ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals WHERE reversal_id = 'R-F'")
+                    == 1
             }
             try ledger.pay("P-F", "D-1", minor: 400)
             try ledger.waitPosted("payment-reversal", "R-F")
             #expect(try ledger.balance("D-1").balanceMinor == 5500)
             #expect(
-                try ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals WHERE resolved_at IS NULL") == 0)
+                try ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals WHERE resolved_at IS NULL")
+                    == 0)
             try ledger.verify()
         }
 
@@ -223,6 +225,21 @@ extension Integration {
                 try ledger.database.scalar(
                     "SELECT sum(amount_minor) FROM ledger.postings WHERE ledger_account = 'WRITE_OFF:goodwill'") == 500)
             try ledger.refused(["write-off", "--invoice", "INV-G-1", "--reason", "goodwill"], code: "nothing_open")
+
+            // Terminating an account that owes writes its open invoices off first.
+            try ledger.openAccount("G-2")
+            try ledger.invoice("G-2", "INV-G-2", totalMinor: 1800, dueOn: "2026-06-01")
+            try ledger.invoice("G-2", "INV-G-3", totalMinor: 700, dueOn: "2026-07-01")
+            try ledger.refused(["account", "terminate", "G-2"], code: "balance_not_zero")
+            try ledger.done(["account", "terminate", "G-2", "--write-off", "uncollectible"])
+            #expect(try ledger.balance("G-2").balanceMinor == 0)
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT sum(amount_minor) FROM ledger.postings WHERE ledger_account = 'WRITE_OFF:uncollectible'")
+                    == 2500)
+            #expect(
+                try ledger.database.query("SELECT state FROM ledger.accounts WHERE number = 'G-2'")[0].string(0)
+                    == "terminated")
             try ledger.verify()
         }
 
@@ -251,8 +268,13 @@ extension Integration {
                 try ledger.database.scalar("SELECT count(*) FROM ledger.command_outcomes WHERE command_id = 'cmd-1'")
                     == 1
             }
+            // A later command on the same key and partition: once it is done, both copies were read.
+            try ledger.done(["account", "update", "H-1", "--name", "Client H-1 renamed"])
             try ledger.pay("P-H3", "H-1", minor: 1)
             #expect(try ledger.balance("H-1").balanceMinor == 1898)
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ledger.journal_entries WHERE document_id = 'PAY-cmd-1'") == 1)
             try ledger.verify()
         }
 
@@ -261,6 +283,10 @@ extension Integration {
             let ledger = try LedgerScenario()
             try ledger.openAccount("K-1")
             try ledger.openAccount("K-2")
+            try ledger.done(["account", "suspend", "K-2"])
+            try ledger.refused(["account", "suspend", "K-2"], code: "invalid_state")
+            try ledger.done(["account", "reactivate", "K-2"])
+            try ledger.refused(["account", "reactivate", "K-2"], code: "invalid_state")
             try ledger.refused(
                 ["account", "open", "--number", "K-1", "--name", "Again", "--currency", "EUR"], code: "account_exists")
             try ledger.refused(
