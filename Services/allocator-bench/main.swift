@@ -24,67 +24,24 @@ import FoundationEssentials
 //  3. hot accounts: a backlog where half the payments go to 10 accounts; payments/s;
 // and the worker's peak and current RSS.
 
-struct Options {
-    var accounts = 100_000
-    var payments = 100_000
-    var rate = 5_000
-    var seconds = 15
-    var hotPayments = 30_000
-    var partitions = 12
-    var json = false
+let usage = """
+    USAGE: allocator-bench [--accounts N] [--payments N] [--rate PER_SECOND] [--seconds S]
+                           [--hot-payments N] [--partitions P] [--json]
 
-    static func parse(_ arguments: [String]) -> Options {
-        var options = Options()
-        var index = 0
-        func value() -> Int {
-            index += 1
-            guard index < arguments.count, let number = Int(arguments[index]), number > 0 else {
-                fail("\(arguments[index - 1]) needs a positive whole number", code: 2)
-            }
-            return number
-        }
-        while index < arguments.count {
-            switch arguments[index] {
-            case "--accounts": options.accounts = value()
-            case "--payments": options.payments = value()
-            case "--rate": options.rate = value()
-            case "--seconds": options.seconds = value()
-            case "--hot-payments": options.hotPayments = value()
-            case "--partitions": options.partitions = value()
-            case "--json": options.json = true
-            case "-h", "--help":
-                print(
-                    """
-                    USAGE: allocator-bench [--accounts N] [--payments N] [--rate PER_SECOND] [--seconds S]
-                                           [--hot-payments N] [--partitions P] [--json]
+    Measures the allocator against the local stack (source .local/stack.env first).
+      --accounts      accounts, each with 3 open invoices (default 100000)
+      --payments      backlog of the drain phase (default 100000)
+      --rate          payments/s of the sustained phase (default 5000)
+      --seconds       length of the sustained phase (default 15)
+      --hot-payments  backlog of the hot-account phase, half on 10 accounts (default 30000)
+      --partitions    partitions of the benchmark's payment topic (default 12)
+      --json          print the results as JSON
+    Exit codes: 0 done, 1 verify failed, 2 usage, 3 stack unavailable or the worker failed.
+    """
 
-                    Measures the allocator against the local stack (source .local/stack.env first).
-                      --accounts      accounts, each with 3 open invoices (default 100000)
-                      --payments      backlog of the drain phase (default 100000)
-                      --rate          payments/s of the sustained phase (default 5000)
-                      --seconds       length of the sustained phase (default 15)
-                      --hot-payments  backlog of the hot-account phase, half on 10 accounts (default 30000)
-                      --partitions    partitions of the benchmark's payment topic (default 12)
-                      --json          print the results as JSON
-                    Exit codes: 0 done, 2 usage, 3 stack unavailable or the worker failed.
-                    """)
-                exit(0)
-            default: fail("unknown option \(arguments[index]) (try --help)", code: 2)
-            }
-            index += 1
-        }
-        return options
-    }
-}
+func fail(_ message: String, code: Int32) -> Never { benchFail("allocator-bench", message, code: code) }
 
-func fail(_ message: String, code: Int32) -> Never {
-    writeStandardError("allocator-bench: \(message)")
-    exit(code)
-}
-
-func progress(_ text: String) {
-    writeStandardError("allocator-bench: \(text)")
-}
+func progress(_ text: String) { benchProgress("allocator-bench", text) }
 
 struct Results: Encodable {
     var accounts: Int
@@ -133,27 +90,6 @@ func paymentMessage(topic: String, id: String, account: String, minor: Int64, ph
         headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
 }
 
-func produceAll(_ producer: KafkaProducer, _ messages: [KafkaOutgoingMessage]) throws {
-    var pending = messages
-    var rounds = 0
-    while !pending.isEmpty {
-        rounds += 1
-        guard rounds <= 10 else { throw BenchFailure("could not produce \(pending.count) payments") }
-        var failed: [KafkaOutgoingMessage] = []
-        for start in stride(from: 0, to: pending.count, by: 20_000) {
-            let chunk = Array(pending[start..<min(pending.count, start + 20_000)])
-            let results = try producer.send(chunk, timeoutMs: 120_000)
-            failed += zip(chunk, results).filter { !$0.1.isDelivered }.map(\.0)
-        }
-        pending = failed
-    }
-}
-
-func scalar(_ connection: PGConnection, _ sql: String, _ parameters: [any PGParameterConvertible] = []) throws -> Int64
-{
-    try connection.query(sql, parameters)[0].int64(0)
-}
-
 /// Payments of `phase` posted so far, and the span from the first posting to the last (ms).
 func postedSpan(_ connection: PGConnection, phase: String) throws -> (count: Int64, spanMs: Int64) {
     let row = try connection.query(
@@ -181,7 +117,17 @@ func waitForPostings(_ connection: PGConnection, phase: String, count: Int, work
 }
 
 TerminationSignals.ignoreBrokenPipe()
-let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+let arguments = BenchArguments(
+    tool: "allocator-bench", Array(CommandLine.arguments.dropFirst()),
+    integers: [
+        "accounts": 100_000, "payments": 100_000, "rate": 5_000, "seconds": 15, "hot-payments": 30_000,
+        "partitions": 12,
+    ], flags: ["json"], usage: usage)
+let options = (
+    accounts: arguments["accounts"], payments: arguments["payments"], rate: arguments["rate"],
+    seconds: arguments["seconds"], hotPayments: arguments["hot-payments"], partitions: arguments["partitions"],
+    json: arguments.has("json")
+)
 let stack: LocalStackEnvironment
 do {
     stack = try LocalStackEnvironment.current()

@@ -23,63 +23,22 @@ import FoundationEssentials
 // produce timestamp to its commit (worker histogram) and to its row (exact, from PostgreSQL).
 // Worker RSS: peak (VmHWM) and current, from /proc.
 
-struct Options {
-    var messages = 100_000
-    var rate = 8_000
-    var seconds = 15
-    var partitions = 12
-    var json = false
-    var keep = false
+let usage = """
+    USAGE: runtime-bench [--messages N] [--rate PER_SECOND] [--seconds S] [--partitions P] [--json] [--keep]
 
-    static func parse(_ arguments: [String]) -> Options {
-        var options = Options()
-        var index = 0
-        func value() -> Int {
-            index += 1
-            guard index < arguments.count, let number = Int(arguments[index]), number > 0 else {
-                fail("\(arguments[index - 1]) needs a positive whole number", code: 2)
-            }
-            return number
-        }
-        while index < arguments.count {
-            switch arguments[index] {
-            case "--messages": options.messages = value()
-            case "--rate": options.rate = value()
-            case "--seconds": options.seconds = value()
-            case "--partitions": options.partitions = value()
-            case "--json": options.json = true
-            case "--keep": options.keep = true
-            case "-h", "--help":
-                print(
-                    """
-                    USAGE: runtime-bench [--messages N] [--rate PER_SECOND] [--seconds S] [--partitions P] [--json] [--keep]
+    Measures the worker runtime against the local stack (source .local/stack.env first).
+      --messages    backlog size for the drain phase (default 100000)
+      --rate        produce rate of the sustained phase (default 8000/s)
+      --seconds     length of the sustained phase (default 15)
+      --partitions  partitions of the benchmark topics (default 12)
+      --json        print the results as JSON
+      --keep        keep the benchmark database afterwards
+    Exit codes: 0 done, 2 usage, 3 stack unavailable.
+    """
 
-                    Measures the worker runtime against the local stack (source .local/stack.env first).
-                      --messages    backlog size for the drain phase (default 100000)
-                      --rate        produce rate of the sustained phase (default 8000/s)
-                      --seconds     length of the sustained phase (default 15)
-                      --partitions  partitions of the benchmark topics (default 12)
-                      --json        print the results as JSON
-                      --keep        keep the benchmark database afterwards
-                    Exit codes: 0 done, 2 usage, 3 stack unavailable.
-                    """)
-                exit(0)
-            default: fail("unknown option \(arguments[index]) (try --help)", code: 2)
-            }
-            index += 1
-        }
-        return options
-    }
-}
+func fail(_ message: String, code: Int32) -> Never { benchFail("runtime-bench", message, code: code) }
 
-func fail(_ message: String, code: Int32) -> Never {
-    writeStandardError("runtime-bench: \(message)")
-    exit(code)
-}
-
-func progress(_ text: String) {
-    writeStandardError("runtime-bench: \(text)")
-}
+func progress(_ text: String) { benchProgress("runtime-bench", text) }
 
 struct Results: Encodable {
     var messages: Int
@@ -126,18 +85,6 @@ func probeMessage(topic: String, runID: String, seq: Int) -> KafkaOutgoingMessag
 }
 
 /// Produces `range` as fast as librdkafka takes it; returns once all are acknowledged.
-func produceBacklog(_ producer: KafkaProducer, topic: String, runID: String, count: Int) throws {
-    var tickets: [KafkaDeliveryTicket] = []
-    tickets.reserveCapacity(count)
-    let deadline = monotonicMs() + 600_000
-    for seq in 0..<count {
-        tickets.append(producer.enqueue(probeMessage(topic: topic, runID: runID, seq: seq), deadlineMs: deadline))
-        if seq % 1_000 == 0 { try producer.poll(timeoutMs: 0) }
-    }
-    while tickets.contains(where: \.isPending), monotonicMs() < deadline { try producer.poll(timeoutMs: 50) }
-    let failed = tickets.filter { !$0.result.isDelivered }.count
-    if failed > 0 { fail("\(failed) messages were not acknowledged by dev-kafka", code: 3) }
-}
 
 func count(_ connection: PGConnection, _ sql: String, _ parameters: [any PGParameterConvertible]) throws -> Int {
     try connection.query(sql, parameters)[0].int(0)
@@ -181,7 +128,14 @@ func histogramQuantile(
 }
 
 TerminationSignals.ignoreBrokenPipe()
-let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+let arguments = BenchArguments(
+    tool: "runtime-bench", Array(CommandLine.arguments.dropFirst()),
+    integers: ["messages": 100_000, "rate": 8_000, "seconds": 15, "partitions": 12], flags: ["json", "keep"],
+    usage: usage)
+let options = (
+    messages: arguments["messages"], rate: arguments["rate"], seconds: arguments["seconds"],
+    partitions: arguments["partitions"], json: arguments.has("json"), keep: arguments.has("keep")
+)
 let stack: LocalStackEnvironment
 do {
     stack = try LocalStackEnvironment.current()
@@ -211,8 +165,9 @@ do {
     let producer = try KafkaProducer(configuration: KafkaConfiguration(["bootstrap.servers": stack.bootstrapServers]))
     let drainRun = "drain-\(tag)"
     progress("phase 1: producing a backlog of \(options.messages) messages")
+    let backlog = (0..<options.messages).map { probeMessage(topic: drainTopic, runID: drainRun, seq: $0) }
     let produceStart = monotonicMs()
-    try produceBacklog(producer, topic: drainTopic, runID: drainRun, count: options.messages)
+    try produceAll(producer, backlog)
     let produceRate = options.messages * 1000 / max(1, Int(monotonicMs() - produceStart))
 
     let logPath = "/tmp/runtime-bench-worker-\(tag).log"

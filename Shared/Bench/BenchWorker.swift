@@ -1,3 +1,4 @@
+import BillingKafka
 import BillingSupport
 import FoundationEssentials
 
@@ -45,4 +46,77 @@ public struct BenchFailure: Error, CustomStringConvertible {
 public func millisecondsText(_ micros: Int64) -> String {
     let fraction = String(micros % 1_000)
     return "\(micros / 1_000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
+}
+
+/// A benchmark's command line: `--name N` options (positive whole numbers, with defaults), flags,
+/// and `-h`/`--help`, which prints `usage` and exits 0. Anything else exits 2 with one clear line.
+public struct BenchArguments {
+    public let tool: String
+    private let integers: [String: Int]
+    private let flags: Set<String>
+
+    public init(
+        tool: String, _ arguments: [String], integers defaults: [String: Int], flags allowed: Set<String>, usage: String
+    ) {
+        self.tool = tool
+        var integers = defaults
+        var flags: Set<String> = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            let name = String(argument.drop { $0 == "-" })
+            if argument == "-h" || argument == "--help" {
+                print(usage)
+                exit(0)
+            } else if argument.hasPrefix("--"), defaults[name] != nil {
+                index += 1
+                guard index < arguments.count, let number = Int(arguments[index]), number > 0 else {
+                    benchFail(tool, "\(argument) needs a positive whole number", code: 2)
+                }
+                integers[name] = number
+            } else if argument.hasPrefix("--"), allowed.contains(name) {
+                flags.insert(name)
+            } else {
+                benchFail(tool, "unknown option \(argument) (try --help)", code: 2)
+            }
+            index += 1
+        }
+        self.integers = integers
+        self.flags = flags
+    }
+
+    /// The value of `--name` (its default when not given).
+    public subscript(_ name: String) -> Int {
+        guard let value = integers[name] else { preconditionFailure("\(name) is not an option of \(tool)") }
+        return value
+    }
+
+    public func has(_ flag: String) -> Bool { flags.contains(flag) }
+}
+
+public func benchFail(_ tool: String, _ message: String, code: Int32) -> Never {
+    writeStandardError("\(tool): \(message)")
+    exit(code)
+}
+
+public func benchProgress(_ tool: String, _ text: String) {
+    writeStandardError("\(tool): \(text)")
+}
+
+/// Produces every message, retrying the ones the broker did not acknowledge (up to 10 rounds),
+/// in chunks so that librdkafka's queue never overflows.
+public func produceAll(_ producer: KafkaProducer, _ messages: [KafkaOutgoingMessage]) throws {
+    var pending = messages
+    var rounds = 0
+    while !pending.isEmpty {
+        rounds += 1
+        guard rounds <= 10 else { throw BenchFailure("could not produce \(pending.count) messages") }
+        var failed: [KafkaOutgoingMessage] = []
+        for start in stride(from: 0, to: pending.count, by: 20_000) {
+            let chunk = Array(pending[start..<min(pending.count, start + 20_000)])
+            let results = try producer.send(chunk, timeoutMs: 120_000)
+            failed += zip(chunk, results).filter { !$0.1.isDelivered }.map(\.0)
+        }
+        pending = failed
+    }
 }
