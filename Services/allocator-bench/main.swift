@@ -26,7 +26,7 @@ import FoundationEssentials
 
 let usage = """
     USAGE: allocator-bench [--accounts N] [--payments N] [--rate PER_SECOND] [--seconds S]
-                           [--hot-payments N] [--partitions P] [--json]
+                           [--hot-payments N] [--partitions P] [--concurrency N] [--keep-database] [--json]
 
     Measures the allocator against the local stack (source .local/stack.env first).
       --accounts      accounts, each with 3 open invoices (default 100000)
@@ -35,6 +35,8 @@ let usage = """
       --seconds       length of the sustained phase (default 15)
       --hot-payments  backlog of the hot-account phase, half on 10 accounts (default 30000)
       --partitions    partitions of the benchmark's payment topic (default 12)
+      --concurrency   the worker's WORKER_CONCURRENCY, loops in its one process (default 2)
+      --keep-database keep the benchmark's database afterwards (to inspect plans); prints its name
       --json          print the results as JSON
     Exit codes: 0 done, 1 verify failed, 2 usage, 3 stack unavailable or the worker failed.
     """
@@ -90,29 +92,41 @@ func paymentMessage(topic: String, id: String, account: String, minor: Int64, ph
         headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
 }
 
-/// Payments of `phase` posted so far, and the span from the first posting to the last (ms).
+/// Payments of `phase` posted, and the span from the first posting to the last (ms): a prefix
+/// search on the journal's (kind, id) index, run once a phase is consumed.
 func postedSpan(_ connection: PGConnection, phase: String) throws -> (count: Int64, spanMs: Int64) {
     let row = try connection.query(
         """
-        SELECT count(*), coalesce((extract(epoch FROM max(e.posted_at) - min(e.posted_at)) * 1000)::bigint, 0)
-        FROM ledger.items AS i JOIN ledger.journal_entries AS e
-            ON e.document_kind = 'payment' AND e.document_id = i.document_id
-        WHERE i.document_kind = 'payment' AND i.reference LIKE $1
-        """, ["\(phase):%"])[0]
+        SELECT count(*), coalesce((extract(epoch FROM max(posted_at) - min(posted_at)) * 1000)::bigint, 0)
+        FROM ledger.journal_entries WHERE document_kind = 'payment' AND document_id LIKE $1
+        """, ["\(phase)-%"])[0]
     return (try row.int64(0), try row.int64(1))
 }
 
-func waitForPostings(_ connection: PGConnection, phase: String, count: Int, worker: BenchWorker) throws -> Int64 {
+/// Waits until the worker's committed offsets reach `consumed` (every message produced so far),
+/// then returns the phase's posting span. The poll reads one small row per partition, so waiting
+/// does not load the database being measured.
+func waitForPostings(
+    _ connection: PGConnection, phase: String, count: Int, consumed: Int, group: String, worker: BenchWorker
+) throws -> Int64 {
     var lastReport = monotonicMs()
     while true {
-        let (posted, span) = try postedSpan(connection, phase: phase)
-        if posted >= count { return span }
+        let committed = try connection.query(
+            "SELECT coalesce(sum(next_offset), 0) FROM ledger.consumer_offsets WHERE consumer_group = $1", [group])[0]
+            .int64(0)
+        if committed >= consumed {
+            let (posted, span) = try postedSpan(connection, phase: phase)
+            guard posted == count else {
+                throw BenchFailure("\(phase): \(posted) of \(count) payments posted after all were consumed")
+            }
+            return span
+        }
         guard worker.process.isRunning else { throw BenchFailure("the worker exited; see \(worker.logPath)") }
         if monotonicMs() - lastReport >= 2_000 {
             lastReport = monotonicMs()
-            progress("\(phase): \(posted)/\(count) payments posted")
+            progress("\(phase): \(committed - Int64(consumed - count))/\(count) payments committed")
         }
-        sleepThread(milliseconds: 200)
+        sleepThread(milliseconds: 100)
     }
 }
 
@@ -121,12 +135,12 @@ let arguments = BenchArguments(
     tool: "allocator-bench", Array(CommandLine.arguments.dropFirst()),
     integers: [
         "accounts": 100_000, "payments": 100_000, "rate": 5_000, "seconds": 15, "hot-payments": 30_000,
-        "partitions": 12,
-    ], flags: ["json"], usage: usage)
+        "partitions": 12, "concurrency": 2,
+    ], flags: ["json", "keep-database"], usage: usage)
 let options = (
     accounts: arguments["accounts"], payments: arguments["payments"], rate: arguments["rate"],
     seconds: arguments["seconds"], hotPayments: arguments["hot-payments"], partitions: arguments["partitions"],
-    json: arguments.has("json")
+    concurrency: arguments["concurrency"], json: arguments.has("json"), keepDatabase: arguments.has("keep-database")
 )
 let stack: LocalStackEnvironment
 do {
@@ -142,7 +156,11 @@ do {
     let admin = try PGConnection(conninfo: stack.ownerURL, applicationName: "allocator-bench")
     try admin.query("CREATE DATABASE \(databaseName)")
     defer {
-        _ = try? admin.query("DROP DATABASE IF EXISTS \(databaseName) WITH (FORCE)")
+        if options.keepDatabase {
+            progress("kept database \(databaseName)")
+        } else {
+            _ = try? admin.query("DROP DATABASE IF EXISTS \(databaseName) WITH (FORCE)")
+        }
         admin.close()
     }
     let database = try PGConnection(
@@ -202,17 +220,20 @@ do {
 
     progress("drain: producing \(options.payments) payments")
     try produceAll(producer, payments("drain", count: options.payments, hot: false))
+    let group = "allocbench-\(tag)"
     var environment = ProcessEnvironment.current().values
     environment.merge([
         "DATABASE_URL": stack.url(database: databaseName, role: "billing_allocator"),
         "BILLING_MIGRATE_ON_START": "false", "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers,
-        "WORKER_TOPICS": topic, "WORKER_CONSUMER_GROUP": "allocbench-\(tag)", "OPS_PORT": "0", "LOG_LEVEL": "info",
+        "WORKER_TOPICS": topic, "WORKER_CONSUMER_GROUP": group, "OPS_PORT": "0", "LOG_LEVEL": "info",
+        "WORKER_CONCURRENCY": String(options.concurrency),
     ]) { _, new in new }
     let worker = try BenchWorker.start(
         executable: "\(stack.binDirectory)/allocator", environment: environment,
         logPath: "/tmp/allocator-bench-\(tag).log")
     defer { worker.stop() }
-    let drainSpan = try waitForPostings(database, phase: "drain", count: options.payments, worker: worker)
+    let drainSpan = try waitForPostings(
+        database, phase: "drain", count: options.payments, consumed: options.payments, group: group, worker: worker)
     let drainRate = options.payments * 1000 / max(1, Int(drainSpan))
     progress("drain: \(drainRate) payments/s allocated and committed")
 
@@ -228,7 +249,8 @@ do {
             tickets.append(
                 producer.enqueue(
                     paymentMessage(
-                        topic: topic, id: "sustain-\(sent)", account: account, minor: Int64(100 + random.next(2_000)),
+                        topic: topic, id: "sustain-\(sent)-\(wallClockMs())", account: account,
+                        minor: Int64(100 + random.next(2_000)),
                         phase: "sustain"), deadlineMs: monotonicMs() + 60_000))
             sent += 1
         }
@@ -237,21 +259,23 @@ do {
     }
     let achieved = target * 1000 / max(1, Int(monotonicMs() - start))
     while tickets.contains(where: \.isPending) { try producer.poll(timeoutMs: 50) }
-    _ = try waitForPostings(database, phase: "sustain", count: target, worker: worker)
+    _ = try waitForPostings(
+        database, phase: "sustain", count: target, consumed: options.payments + target, group: group, worker: worker)
     let latency = try database.query(
         """
         SELECT (percentile_disc(0.5) WITHIN GROUP (ORDER BY d))::bigint, (percentile_disc(0.99) WITHIN GROUP (ORDER BY d))::bigint,
                (percentile_disc(0.999) WITHIN GROUP (ORDER BY d))::bigint, max(d)::bigint
-        FROM (SELECT (extract(epoch FROM e.posted_at) * 1000000)::bigint
-                     - substring(i.reference FROM 9)::bigint * 1000 AS d
-              FROM ledger.items AS i JOIN ledger.journal_entries AS e
-                  ON e.document_kind = 'payment' AND e.document_id = i.document_id
-              WHERE i.document_kind = 'payment' AND i.reference LIKE 'sustain:%') AS x
+        FROM (SELECT (extract(epoch FROM posted_at) * 1000000)::bigint
+                     - split_part(document_id, '-', 3)::bigint * 1000 AS d
+              FROM ledger.journal_entries WHERE document_kind = 'payment' AND document_id LIKE 'sustain-%') AS x
         """)[0]
 
     progress("hot accounts: producing \(options.hotPayments) payments, half on 10 accounts")
     try produceAll(producer, payments("hotacct", count: options.hotPayments, hot: true))
-    let hotSpan = try waitForPostings(database, phase: "hotacct", count: options.hotPayments, worker: worker)
+    let hotSpan = try waitForPostings(
+        database, phase: "hotacct", count: options.hotPayments,
+        consumed: options.payments + target + options.hotPayments,
+        group: group, worker: worker)
     let hotRate = options.hotPayments * 1000 / max(1, Int(hotSpan))
     let memory = worker.process.memoryKiB() ?? (0, 0)
     _ = producer.close(timeoutMs: 5_000)

@@ -25,30 +25,43 @@ extension LedgerBatch {
             default: break
             }
         }
-        guard !(commandIDs.isEmpty && lookups.isEmpty && paymentIDs.isEmpty && reversalIDs.isEmpty) else { return }
-        let results = try connection.pipeline([
-            PGStatement(
-                "SELECT command_id FROM ledger.command_outcomes WHERE command_id = ANY($1::text[])",
-                [PGArray.strings(commandIDs)]),
-            PGStatement(
-                """
-                SELECT i.document_id, a.number FROM ledger.items AS i JOIN ledger.accounts AS a USING (account_id)
-                WHERE i.document_id = ANY($1::text[]) AND i.document_kind = 'payment'
-                """, [PGArray.strings(lookups)]),
-            PGStatement(
-                """
-                SELECT reversal_id, payment_id, event::text FROM ledger.parked_reversals
-                WHERE resolved_at IS NULL AND (payment_id = ANY($1::text[]) OR reversal_id = ANY($2::text[]))
-                ORDER BY parked_at, reversal_id
-                """, [PGArray.strings(paymentIDs), PGArray.strings(reversalIDs)]),
-        ])
-        finishedCommands = Set(results[0].values.compactMap { $0[0] })
-        for row in results[1].rows { paymentAccounts[try row.string(0)] = try row.string(1) }
-        let decoder = ContractJSON.decoder()
-        for row in results[2].rows {
-            parkedIDs.insert(try row.string(0))
-            let reversal = try decoder.decode(PaymentReversed.self, from: Data(try row.string(2).utf8))
-            parkedByPayment[try row.string(1), default: []].append(reversal)
+        // Only the questions this batch has: an empty array still costs its statement a scan.
+        var statements: [PGStatement] = []
+        if !commandIDs.isEmpty {
+            statements.append(
+                PGStatement(
+                    "SELECT command_id FROM ledger.command_outcomes WHERE command_id = ANY($1::text[])",
+                    [PGArray.strings(commandIDs)]))
+        }
+        if !lookups.isEmpty {
+            statements.append(
+                PGStatement(
+                    """
+                    SELECT i.document_id, a.number FROM ledger.items AS i JOIN ledger.accounts AS a USING (account_id)
+                    WHERE i.document_id = ANY($1::text[]) AND i.document_kind = 'payment'
+                    """, [PGArray.strings(lookups)]))
+        }
+        if !(paymentIDs.isEmpty && reversalIDs.isEmpty) {
+            statements.append(
+                PGStatement(
+                    """
+                    SELECT reversal_id, payment_id, event::text FROM ledger.parked_reversals
+                    WHERE resolved_at IS NULL AND (payment_id = ANY($1::text[]) OR reversal_id = ANY($2::text[]))
+                    ORDER BY parked_at, reversal_id
+                    """, [PGArray.strings(paymentIDs), PGArray.strings(reversalIDs)]))
+        }
+        var results = try connection.pipeline(statements)[...]
+        if !commandIDs.isEmpty { finishedCommands = Set(results.removeFirst().values.compactMap { $0[0] }) }
+        if !lookups.isEmpty {
+            for row in results.removeFirst().rows { paymentAccounts[try row.string(0)] = try row.string(1) }
+        }
+        if !(paymentIDs.isEmpty && reversalIDs.isEmpty) {
+            let decoder = ContractJSON.decoder()
+            for row in results.removeFirst().rows {
+                parkedIDs.insert(try row.string(0))
+                let reversal = try decoder.decode(PaymentReversed.self, from: Data(try row.string(2).utf8))
+                parkedByPayment[try row.string(1), default: []].append(reversal)
+            }
         }
         try openAccounts(inputs)
     }

@@ -129,6 +129,33 @@ struct VerifyCommand: ParsableCommand {
             """
         ),
         (
+            "every ledger row refers to rows that exist",
+            """
+            WITH dangling AS (
+                SELECT 'postings without their entry' AS what, count(*) AS n FROM ledger.postings AS p
+                WHERE NOT EXISTS (SELECT 1 FROM ledger.journal_entries AS e WHERE e.entry_id = p.entry_id)
+                UNION ALL
+                SELECT 'postings of an unknown account', count(*) FROM ledger.postings AS p
+                WHERE p.account_id IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM ledger.accounts AS a WHERE a.account_id = p.account_id)
+                UNION ALL
+                SELECT 'entries of an unknown account', count(*) FROM ledger.journal_entries AS e
+                WHERE e.account_id IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM ledger.accounts AS a WHERE a.account_id = e.account_id)
+                UNION ALL
+                SELECT 'items of an unknown account', count(*) FROM ledger.items AS i
+                WHERE NOT EXISTS (SELECT 1 FROM ledger.accounts AS a WHERE a.account_id = i.account_id)
+                UNION ALL
+                SELECT 'allocations whose credit or debit is not an item of their account', count(*)
+                FROM ledger.allocations AS l
+                WHERE NOT EXISTS (SELECT 1 FROM ledger.items AS i
+                                  WHERE i.account_id = l.account_id AND i.document_id = l.credit_document_id)
+                   OR NOT EXISTS (SELECT 1 FROM ledger.items AS i
+                                  WHERE i.account_id = l.account_id AND i.document_id = l.debit_document_id))
+            SELECT sum(n)::bigint, string_agg(format('%s %s', n, what), ', ' ORDER BY what) FROM dangling
+            """
+        ),
+        (
             "every refund has its journal entries",
             """
             SELECT count(*), format('%s refunds checked; %s lack their refund or payout entry', (SELECT count(*) FROM ledger.refunds), count(*))

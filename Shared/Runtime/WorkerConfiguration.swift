@@ -14,6 +14,7 @@ import BillingSupport
 /// | `WORKER_TOPICS` | the service's contract | comma-separated topics to consume |
 /// | `WORKER_CONSUMER_GROUP` | service name | consumer group id |
 /// | `WORKER_INSTANCE_ID` | `<host>-<pid>` | name of this replica in offsets and logs |
+/// | `WORKER_CONCURRENCY` | 1 | worker loops in this process, each with its own consumer (same group) and connection |
 /// | `WORKER_POLL_BATCH_COUNT_MAX` | 500 | messages per batch transaction (1–10000) |
 /// | `WORKER_POLL_TIMEOUT_MS` | 100 | wait for a batch's first message (1–5000) |
 /// | `WORKER_MESSAGE_BYTES_MAX` | per service (1 MiB) | larger messages are dead-lettered |
@@ -37,6 +38,7 @@ public struct WorkerConfiguration: Sendable {
     public var topics: [String]
     public var consumerGroup: String
     public var instanceID: String
+    public var concurrency: Int
     public var pollBatchCountMax: Int
     public var pollTimeoutMs: Int
     public var messageBytesMax: Int
@@ -79,6 +81,7 @@ public struct WorkerConfiguration: Sendable {
         }
         consumerGroup = environment.string("WORKER_CONSUMER_GROUP", default: service.name)
         instanceID = environment.string("WORKER_INSTANCE_ID", default: "\(hostName())-\(getpid())")
+        concurrency = try environment.int("WORKER_CONCURRENCY", default: 1, range: 1...16)
         pollBatchCountMax = try environment.int("WORKER_POLL_BATCH_COUNT_MAX", default: 500, range: 1...10_000)
         pollTimeoutMs = try environment.int("WORKER_POLL_TIMEOUT_MS", default: 100, range: 1...5_000)
         messageBytesMax = try environment.int(

@@ -11,7 +11,8 @@ import BillingSupport
 /// Starts a worker in order and stops it in reverse order on SIGTERM/SIGINT, within bounds.
 ///
 /// Start: configuration (exit 2 with one line naming the variable) → migrations → outbox relay
-/// (with its producer) and consumer → ops endpoint → threads. Stop: the loop finishes or abandons
+/// (with its producer) and one consumer per worker loop (`WORKER_CONCURRENCY`) → ops endpoint →
+/// threads. Stop: the loop finishes or abandons
 /// its batch, the consumer leaves its group, the relay marks what was acknowledged and closes its
 /// producer, all within
 /// `WORKER_SHUTDOWN_TIMEOUT_MS`; the process exits 0.
@@ -40,25 +41,32 @@ public enum WorkerMain {
         let metrics = Metrics()
         describeMetrics(metrics)
         let relay: OutboxRelay
-        let loop: WorkerLoop<Handler>
+        let loops: [WorkerLoop<Handler>]
         do {
             relay = try OutboxRelay(configuration: configuration, metrics: metrics, logger: logger, stop: stop)
-            loop = WorkerLoop(
-                configuration: configuration, handler: handler, metrics: metrics, logger: logger, stop: stop)
-            try loop.makeConsumer()
+            loops = try (0..<configuration.concurrency).map { index in
+                var own = configuration
+                // Each loop claims partitions under a name of its own, so fencing tells them apart.
+                if configuration.concurrency > 1 { own.instanceID = "\(configuration.instanceID)#\(index + 1)" }
+                let loop = WorkerLoop(
+                    configuration: own, handler: handler, metrics: metrics, logger: logger, stop: stop)
+                try loop.makeConsumer()
+                return loop
+            }
         } catch {
             failStart("\(service.name): Kafka client configuration: \(error)", code: 2)
         }
-        let consumer = loop.consumer!
         metrics.addCollector {
-            loop.progress.current.compactMap { partition, next in
-                guard let marks = consumer.cachedWatermarks(partition) else { return nil }
-                return (
-                    Metrics.series(
-                        "billing_consumer_lag",
-                        [("topic", partition.topic), ("partition", String(partition.partition))]),
-                    max(0, marks.high - next)
-                )
+            loops.flatMap { loop in
+                loop.progress.current.compactMap { partition, next in
+                    guard let marks = loop.consumer.cachedWatermarks(partition) else { return nil }
+                    return (
+                        Metrics.series(
+                            "billing_consumer_lag",
+                            [("topic", partition.topic), ("partition", String(partition.partition))]),
+                        max(0, marks.high - next)
+                    )
+                }
             }
         }
 
@@ -80,18 +88,24 @@ public enum WorkerMain {
         logger.info("ops endpoint listening", ["host": .string(configuration.opsHost), "port": .of(ops.port)])
 
         let relayThread = DedicatedThread.start(name: "outbox-relay") { relay.run() }
-        let loopThread = DedicatedThread.start(name: "worker-loop") { loop.run() }
+        let loopThreads = loops.enumerated().map { index, loop in
+            DedicatedThread.start(name: "worker-loop-\(index + 1)") { loop.run() }
+        }
 
         var signal: Int32?
-        while signal == nil, !loopThread.finished.isSignalled {
+        while signal == nil, !loopThreads.contains(where: \.finished.isSignalled) {
             signal = TerminationSignals.wait(timeoutMs: 500)
         }
         logger.info("stopping", ["signal": .of(signal ?? 0)])
         let deadline = monotonicMs() + Int64(configuration.shutdownTimeoutMs)
         stop.withLock { $0 = true }
         func remaining() -> Int { max(100, Int(deadline - monotonicMs())) }
-        if !loopThread.join(timeoutMs: remaining()) { logger.warn("worker loop did not stop in time") }
-        if !consumer.close(timeoutMs: remaining()) { logger.warn("consumer close abandoned after its time bound") }
+        for thread in loopThreads where !thread.join(timeoutMs: remaining()) {
+            logger.warn("worker loop did not stop in time")
+        }
+        for loop in loops where !loop.consumer.close(timeoutMs: remaining()) {
+            logger.warn("consumer close abandoned after its time bound")
+        }
         if !relayThread.join(timeoutMs: remaining()) { logger.warn("outbox relay did not stop in time") }
         ops.stop()
         logger.info("stopped")

@@ -1,4 +1,6 @@
 import BillingContracts
+import BillingKafka
+import BillingSupport
 import Foundation
 import Testing
 
@@ -241,6 +243,137 @@ extension Integration {
                 try ledger.database.query("SELECT state FROM ledger.accounts WHERE number = 'G-2'")[0].string(0)
                     == "terminated")
             try ledger.verify()
+        }
+
+        @Test(
+            "SIGKILL while payments flow (two loops per process): every payment posted once, balances exact",
+            .timeLimit(.minutes(6)))
+        func killedWhilePosting() throws {
+            let ledger = try LedgerScenario(["WORKER_POLL_BATCH_COUNT_MAX": "100", "WORKER_CONCURRENCY": "2"])
+            let seed = UInt64.random(in: 1...UInt64.max)
+            print("allocator kill test seed \(seed)")
+            var random = SplitMix64(seed: seed)
+            let accounts = (1...8).map { "K-\($0)" }
+            var expected: [String: Int64] = [:]
+            for account in accounts {
+                try ledger.openAccount(account)
+                for index in 1...3 {
+                    try ledger.send(
+                        ledger.documentsTopic, key: account, type: LedgerTypes.documentPosted,
+                        DocumentPosted(
+                            documentId: "doc-\(account)-\(index)", kind: "invoice", account: account,
+                            number: "INV-\(account)-\(index)", currency: "EUR", netMinor: 50_000, taxMinor: 10_000,
+                            totalMinor: 60_000, postedOn: "2026-05-01", dueOn: "2026-06-0\(index)"))
+                    expected[account, default: 0] += 60_000
+                }
+            }
+            // Payments fed on a thread of their own until the kills are over; every tenth is
+            // delivered twice (a second event for the same payment, as a redelivering bank feed would).
+            let plan = (0..<100_000).map { index in
+                (id: "KP-\(index)", account: accounts[index % accounts.count], minor: Int64(50 + index * 37 % 500))
+            }
+            let produced = Locked(0)
+            let stopFeeding = Locked(false)
+            let failure = Locked<String?>(nil)
+            let producer = try KafkaProducer(configuration: ledger.stack.kafka)
+            defer { producer.close(timeoutMs: 5_000) }
+            let topic = ledger.paymentsTopic
+            let feeder = DedicatedThread.start(name: "feeder") {
+                do {
+                    var next = 0
+                    while !stopFeeding.current, next < plan.count {
+                        var messages: [KafkaOutgoingMessage] = []
+                        for entry in plan[next..<next + 25] {
+                            let payment = LedgerScenario.payment(entry.id, entry.account, minor: entry.minor)
+                            for _ in 0..<(entry.id.hasSuffix("0") ? 2 : 1) {
+                                messages.append(
+                                    LedgerScenario.message(
+                                        topic, key: entry.account, type: LedgerTypes.paymentIdentified, payment))
+                            }
+                        }
+                        try LedgerScenario.send(messages, with: producer)
+                        next += 25
+                        produced.withLock { $0 = next }
+                        sleepThread(milliseconds: 50)
+                    }
+                } catch {
+                    failure.withLock { $0 = "\(error)" }
+                }
+            }
+            func posted() throws -> Int64 {
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'payment'")
+            }
+            var kills = 0
+            var postedAtStart = try posted()
+            while kills < 4 {
+                try eventually(timeoutMs: 60_000, "instance \(kills + 1) posting payments") {
+                    try posted() > postedAtStart
+                }
+                sleepThread(milliseconds: Int(random.next() % 1_000))
+                ledger.worker.kill()
+                kills += 1
+                postedAtStart = try posted()
+                print("kill \(kills) at \(postedAtStart) payments posted, \(produced.current) produced")
+                try ledger.worker.start()
+                _ = try ledger.worker.waitForOpsPort()
+            }
+            stopFeeding.withLock { $0 = true }
+            #expect(feeder.join(timeoutMs: 120_000), "the feeder finished")
+            #expect(failure.current == nil, "producing failed: \(failure.current ?? "")")
+            let total = produced.current
+            try eventually(timeoutMs: 120_000, "all \(total) payments posted") { try posted() == Int64(total) }
+            sleepThread(milliseconds: 1_000)  // let copies still in flight arrive: they must change nothing
+            #expect(try posted() == Int64(total), "no payment posted twice")
+            for entry in plan[0..<total] { expected[entry.account, default: 0] -= entry.minor }
+            for account in accounts {
+                #expect(try ledger.balance(account).balanceMinor == expected[account], "\(account)")
+            }
+            #expect(
+                try ledger.database.scalar("SELECT count(*) FROM ledger.dead_letters") == 0,
+                "nothing was dead-lettered")
+            try ledger.verify()
+            #expect(ledger.worker.terminate() == 0, "a SIGTERM stop exits 0")
+        }
+
+        @Test("verify finds a tampered ledger: a dangling allocation, a balance that differs from its postings")
+        func verifyFindsTampering() throws {
+            let ledger = try LedgerScenario()
+            try ledger.openAccount("V-1")
+            try ledger.invoice("V-1", "INV-V-1", totalMinor: 3000, dueOn: "2026-06-01")
+            try ledger.pay("P-V", "V-1", minor: 1000)
+            try ledger.verify()
+            let owner = try ledger.database.connect()
+            defer { owner.close() }
+            try owner.query(
+                """
+                INSERT INTO ledger.allocations (account_id, credit_document_id, debit_document_id, currency, amount_minor,
+                    reason)
+                SELECT account_id, 'P-V', 'NO-SUCH-ITEM', 'EUR', 1, 'fifo' FROM ledger.accounts WHERE number = 'V-1'
+                """)
+            try owner.query("UPDATE ledger.accounts SET balance_minor = balance_minor + 1 WHERE number = 'V-1'")
+            let result = try ledger.ctl(["verify", "--json"])
+            #expect(result.status == 1, "\(result.output)")
+            struct Report: Decodable {
+                struct Check: Decodable {
+                    let name: String
+                    let ok: Bool
+                    let detail: String
+                }
+                let ok: Bool
+                let checks: [Check]
+            }
+            // The output holds the report and, on standard error, the failure line.
+            guard let start = result.output.firstIndex(of: "{"), let end = result.output.lastIndex(of: "}") else {
+                throw HarnessError("no report: \(result.output)")
+            }
+            let report = try ContractJSON.decoder().decode(Report.self, from: Data(result.output[start...end].utf8))
+            #expect(!report.ok)
+            let failed = Dictionary(uniqueKeysWithValues: report.checks.filter { !$0.ok }.map { ($0.name, $0.detail) })
+            #expect(
+                failed["every ledger row refers to rows that exist"]?.contains("1 allocations whose credit or debit")
+                    == true, "\(failed)")
+            #expect(failed["AR control equals the sum of client balances"] != nil, "\(failed)")
         }
 
         @Test("the same payment delivered three times posts once; so does a replayed command")

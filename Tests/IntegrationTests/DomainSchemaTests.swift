@@ -23,44 +23,50 @@ extension Integration {
             return (account, entry)
         }
 
-        @Test("a journal entry that does not balance is refused at COMMIT; a balanced one commits")
-        func unbalancedRefusedAtCommit() throws {
+        @Test("postings that leave an entry unbalanced are refused by their statement; an entry written whole commits")
+        func unbalancedRefusedByStatement() throws {
             let stack = try TestStack.fromEnvironment()
             let database = try TestDatabase.create(stack)
             defer { database.drop() }
             let connection = try database.connect(role: "billing_allocator")
             defer { connection.close() }
-            do {
-                try connection.transaction { transaction in
-                    let (account, entry) = try Self.accountAndEntry(transaction, document: "INV-1")
-                    try transaction.query(
-                        "INSERT INTO ledger.postings (entry_id, account_id, ledger_account, currency, amount_minor) VALUES ($1, $2, 'AR', 'EUR', 12000)",
-                        [entry, account])
-                    // The statement itself succeeds: the check is deferred to COMMIT.
-                    try transaction.query(
-                        "INSERT INTO ledger.postings (entry_id, ledger_account, currency, amount_minor) VALUES ($1, 'REVENUE', 'EUR', -10000)",
-                        [entry])
+            let insert = "INSERT INTO ledger.postings (entry_id, account_id, ledger_account, currency, amount_minor) "
+            let refusals = [
+                // Off by 20.00 within one statement.
+                [insert + "VALUES ($1, $2, 'AR', 'EUR', 12000), ($1, NULL, 'REVENUE', 'EUR', -10000)"],
+                // Half an entry: the other half in a later statement does not save it.
+                [
+                    insert + "VALUES ($1, $2, 'AR', 'EUR', 2000)",
+                    insert + "VALUES ($1, NULL, 'REVENUE', 'EUR', -2000)",
+                ],
+            ]
+            for (index, statements) in refusals.enumerated() {
+                var reached = 0
+                do {
+                    try connection.transaction { transaction in
+                        let (account, entry) = try Self.accountAndEntry(transaction, document: "INV-\(index)")
+                        for sql in statements {
+                            try transaction.query(sql, [entry, account])
+                            reached += 1
+                        }
+                    }
+                    Issue.record("an unbalanced entry committed: \(statements)")
+                } catch let error as PGError {
+                    #expect(reached == 0, "refused by the statement that unbalanced the entry")
+                    #expect(error.sqlState == "23514")
+                    #expect(error.message.contains("does not balance in EUR: off by 2000"))
                 }
-                Issue.record("an unbalanced entry committed")
-            } catch let error as PGError {
-                #expect(error.sqlState == "23514")
-                #expect(error.message.contains("does not balance in EUR: off by 2000"))
             }
             #expect(try database.scalar("SELECT count(*) FROM ledger.postings") == 0, "nothing was half-applied")
 
             try connection.transaction { transaction in
-                let (account, entry) = try Self.accountAndEntry(transaction, document: "INV-2")
-                try transaction.pipeline([
-                    PGStatement(
-                        "INSERT INTO ledger.postings (entry_id, account_id, ledger_account, currency, amount_minor) VALUES ($1, $2, 'AR', 'EUR', 12000)",
-                        [entry, account]),
-                    PGStatement(
-                        "INSERT INTO ledger.postings (entry_id, ledger_account, currency, amount_minor) VALUES ($1, 'REVENUE', 'EUR', -10000)",
-                        [entry]),
-                    PGStatement(
-                        "INSERT INTO ledger.postings (entry_id, ledger_account, currency, amount_minor) VALUES ($1, 'TAX_PAYABLE', 'EUR', -2000)",
-                        [entry]),
-                ])
+                let (account, entry) = try Self.accountAndEntry(transaction, document: "INV-OK")
+                try transaction.query(
+                    """
+                    INSERT INTO ledger.postings (entry_id, account_id, ledger_account, currency, amount_minor)
+                    VALUES ($1, $2, 'AR', 'EUR', 12000), ($1, NULL, 'REVENUE', 'EUR', -10000),
+                           ($1, NULL, 'TAX_PAYABLE', 'EUR', -2000)
+                    """, [entry, account])
             }
             #expect(try database.scalar("SELECT count(*) FROM ledger.postings") == 3)
         }
@@ -75,11 +81,10 @@ extension Integration {
             try owner.transaction { transaction in
                 let (account, entry) = try Self.accountAndEntry(transaction, document: "INV-1")
                 try transaction.query(
-                    "INSERT INTO ledger.postings (entry_id, account_id, ledger_account, currency, amount_minor) VALUES ($1, $2, 'AR', 'EUR', 500)",
-                    [entry, account])
-                try transaction.query(
-                    "INSERT INTO ledger.postings (entry_id, ledger_account, currency, amount_minor) VALUES ($1, 'REVENUE', 'EUR', -500)",
-                    [entry])
+                    """
+                    INSERT INTO ledger.postings (entry_id, account_id, ledger_account, currency, amount_minor)
+                    VALUES ($1, $2, 'AR', 'EUR', 500), ($1, NULL, 'REVENUE', 'EUR', -500)
+                    """, [entry, account])
             }
             for statement in [
                 "UPDATE ledger.postings SET amount_minor = 1", "DELETE FROM ledger.postings",

@@ -27,6 +27,17 @@ extension Integration {
                 [PGArray.strings(["a\"b", "c\\d", "{e,f}", "NULL"])])
             #expect(try arrays[0].int("n") == 4)
             #expect(try arrays[0].string("joined") == "NULL|a\"b|c\\d|{e,f}")
+            let blobs = try connection.query(
+                "SELECT n, v FROM unnest($1::bytea[]) WITH ORDINALITY AS u(v, n) ORDER BY n",
+                [PGArray.byteStrings([bytes, nil, [], Array(repeating: 7, count: 300)])])
+            #expect(blobs.count == 4)
+            #expect(try blobs[0].bytes("v") == bytes)
+            #expect(try blobs[1].optionalBytes("v") == nil)
+            #expect(try blobs[2].bytes("v") == [])
+            #expect(try blobs[3].bytes("v") == Array(repeating: 7, count: 300))
+            let none = try connection.query(
+                "SELECT count(*) AS n FROM unnest($1::bytea[])", [PGArray.byteStrings([[UInt8]?]())])
+            #expect(try none[0].int("n") == 0)
         }
 
         @Test("a pipeline runs many statements in one round trip and reports the first error with its SQLSTATE")

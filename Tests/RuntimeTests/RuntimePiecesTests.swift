@@ -37,10 +37,13 @@ struct PGArrayTests {
         #expect(PGArray.strings([String]()) == .text("{}"))
     }
 
-    @Test("integer arrays and bytea arrays in hex form")
+    @Test("integer arrays in text form, bytea arrays in the binary array format")
     func integersAndBytes() {
         #expect(PGArray.integers([Int64(-1), 0, Int64.max]) == .text("{-1,0,9223372036854775807}"))
-        #expect(PGArray.byteStrings([[0x0a, 0xff], nil]) == .text(#"{"\\x0aff",NULL}"#))
+        let header: [UInt8] = [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 17, 0, 0, 0, 2, 0, 0, 0, 1]
+        #expect(
+            PGArray.byteStrings([[0x0a, 0xff], nil]) == .bytes(header + [0, 0, 0, 2, 0x0a, 0xff, 255, 255, 255, 255]))
+        #expect(PGArray.byteStrings([[UInt8]?]()) == .bytes([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 17]))
     }
 
     @Test("hex decoding accepts PostgreSQL's bytea text form and refuses anything else")

@@ -114,15 +114,23 @@ final class LedgerScenario {
     func send<T: Encodable>(_ topic: String, key: String, type: String, _ body: T, id: String = UUID().uuidString)
         throws
     {
+        try Self.send([Self.message(topic, key: key, type: type, body, id: id)], with: producer)
+    }
+
+    /// An event as other services publish it: a CloudEvent in Kafka headers, the body as value.
+    static func message<T: Encodable>(
+        _ topic: String, key: String, type: String, _ body: T, id: String = UUID().uuidString
+    ) -> KafkaOutgoingMessage {
         let event = CloudEvent(
             id: id, type: type, source: "tests", time: Logger.timestamp(), data: ContractJSON.encode(body))
-        let results = try producer.send(
-            [
-                KafkaOutgoingMessage(
-                    topic: topic, key: Array(key.utf8), value: event.data,
-                    headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
-            ], timeoutMs: 15_000)
-        guard results.allSatisfy(\.isDelivered) else { throw HarnessError("not delivered to \(topic): \(results)") }
+        return KafkaOutgoingMessage(
+            topic: topic, key: Array(key.utf8), value: event.data,
+            headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
+    }
+
+    static func send(_ messages: [KafkaOutgoingMessage], with producer: KafkaProducer) throws {
+        let results = try producer.send(messages, timeoutMs: 15_000)
+        guard results.allSatisfy(\.isDelivered) else { throw HarnessError("not delivered: \(results)") }
     }
 
     func invoice(
@@ -149,6 +157,10 @@ final class LedgerScenario {
     }
 
     func payment(_ id: String, _ account: String, minor: Int64, naming: [String]? = nil) -> PaymentIdentified {
+        Self.payment(id, account, minor: minor, naming: naming)
+    }
+
+    static func payment(_ id: String, _ account: String, minor: Int64, naming: [String]? = nil) -> PaymentIdentified {
         PaymentIdentified(
             paymentId: id, account: account, amountMinor: minor, currency: "EUR",
             channel: "bank:DE89370400440532013000",
