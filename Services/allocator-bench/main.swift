@@ -123,6 +123,12 @@ func waitForPostings(
         }
         guard worker.process.isRunning else { throw BenchFailure("the worker exited; see \(worker.logPath)") }
         if monotonicMs() - lastReport >= 2_000 {
+            let gaps = try connection.query("SELECT count(*) FROM ledger.offset_gaps")[0].int64(0)
+            guard gaps == 0 else {
+                throw BenchFailure(
+                    "the broker dropped messages before the worker read them (\(gaps) offset gaps recorded; "
+                        + "dev-kafka keeps about 5 MiB per partition): use fewer payments or more partitions")
+            }
             lastReport = monotonicMs()
             progress("\(phase): \(committed - Int64(consumed - count))/\(count) payments committed")
         }

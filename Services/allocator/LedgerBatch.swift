@@ -42,8 +42,6 @@ final class LedgerBatch {
     var resolvedParked: [String] = []
     /// Refunds created or changed in this batch, each once, in the order first touched.
     var changedRefunds: [String] = []
-    /// One encoder for the batch's event bodies and JSON parameters.
-    let encoder = ContractJSON.encoder()
 
     struct JournalRow {
         let accountID: Int64?
@@ -86,7 +84,7 @@ final class LedgerBatch {
     }
 
     /// Encodes a contract body; these plain structs (no floats, no throwing encoders) cannot fail.
-    func json<T: Encodable>(_ value: T) -> [UInt8] { Array(try! encoder.encode(value)) }
+    func json<T: Encodable>(_ value: T) -> [UInt8] { ContractJSON.encode(value) }
 
     func jsonText<T: Encodable>(_ value: T) -> String { String(decoding: json(value), as: UTF8.self) }
 
@@ -315,7 +313,7 @@ final class LedgerBatch {
         context.publish(
             topic: topic, key: key,
             event: CloudEvent(
-                id: UUID().uuidString.lowercased(), type: type, source: source, time: Logger.timestamp(),
+                id: CloudEvent.newID(), type: type, source: source, time: Logger.timestamp(),
                 data: json(body)))
     }
 

@@ -26,6 +26,28 @@ public struct CloudEvent: Sendable, Equatable {
         self.data = data
     }
 
+    /// A fresh event id: a random (version 4) UUID in lower case, from the system's generator
+    /// (`getrandom`), without opening a device per id as `UUID()` does here.
+    public static func newID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var high = generator.next() as UInt64
+        var low = generator.next() as UInt64
+        high = (high & ~0xF000) | 0x4000  // version 4
+        low = (low & ~(0xC000 << 48)) | (0x8000 << 48)  // RFC 4122 variant
+        var text: [UInt8] = []
+        text.reserveCapacity(36)
+        let digits = Array("0123456789abcdef".utf8)
+        for (index, shift) in stride(from: 60, through: 0, by: -4).enumerated() {
+            if index == 8 || index == 12 { text.append(UInt8(ascii: "-")) }
+            text.append(digits[Int((high >> UInt64(shift)) & 0xF)])
+        }
+        for (index, shift) in stride(from: 60, through: 0, by: -4).enumerated() {
+            if index == 0 || index == 4 { text.append(UInt8(ascii: "-")) }
+            text.append(digits[Int((low >> UInt64(shift)) & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
     /// Header names and text values, in the binding's order.
     public var headerPairs: [(name: String, value: String)] {
         var pairs: [(String, String)] = [

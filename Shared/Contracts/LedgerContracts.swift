@@ -63,7 +63,7 @@ public enum ContractJSON {
 
     public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
         // Encoding these plain structs cannot fail: no floats, no custom encoders that throw.
-        Array(try! encoder().encode(value))
+        try! ContractJSONWriter.encode(value)
     }
 }
 

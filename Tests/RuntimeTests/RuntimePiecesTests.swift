@@ -4,6 +4,7 @@ import BillingPostgres
 import BillingRuntime
 import BillingSchema
 import BillingSupport
+import FoundationEssentials
 import Testing
 
 @Suite("headers packed for the outbox")
@@ -108,6 +109,19 @@ struct CloudEventTests {
         "ce_specversion": "1.0", "ce_id": "e-1", "ce_type": "billing.probe.message.v1", "ce_source": "test",
         "content-type": "application/json; charset=utf-8",
     ]
+
+    @Test("new event ids are distinct version 4 UUIDs in lower case")
+    func newIDs() {
+        let ids = (0..<1_000).map { _ in CloudEvent.newID() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids {
+            let parsed = UUID(uuidString: id)
+            #expect(parsed?.uuidString.lowercased() == id, "\(id)")
+            let characters = Array(id)
+            #expect(characters[14] == "4", "version nibble of \(id)")
+            #expect("89ab".contains(characters[19]), "variant of \(id)")
+        }
+    }
 
     @Test("a complete binary-mode event decodes")
     func decodes() throws {
@@ -238,5 +252,49 @@ struct ContractTests {
         let migration = Migration(version: 1, name: "n", sql: "SELECT 1")
         #expect(migration.checksum == Migration(version: 1, name: "other", sql: "SELECT 1").checksum)
         #expect(migration.checksum != Migration(version: 1, name: "n", sql: "SELECT 2").checksum)
+    }
+}
+
+@Suite("contract JSON writer")
+struct ContractJSONWriterTests {
+    static func foundation<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try ContractJSON.encoder().encode(value), as: UTF8.self)
+    }
+
+    static func writer<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try ContractJSONWriter.encode(value), as: UTF8.self)
+    }
+
+    @Test("writes what Foundation's contract encoder writes, byte for byte")
+    func sameBytes() throws {
+        let awkward = "quote \" backslash \\ slash / tab \t newline \n bell \u{07} é €"
+        let payment = PaymentIdentified(
+            paymentId: "P-1", account: "A-1", amountMinor: -42, currency: "EUR", channel: "bank:DE89",
+            receivedOn: "2026-05-10", reference: awkward, namedItems: ["INV-1", "INV-2"])
+        #expect(try Self.writer(payment) == Self.foundation(payment))
+        let bare = PaymentIdentified(
+            paymentId: "P-2", account: "A-1", amountMinor: Int64.max, currency: "EUR", channel: "manual",
+            receivedOn: "2026-05-10")
+        #expect(try Self.writer(bare) == Self.foundation(bare))
+        let balance = BalanceChanged(
+            account: "A-1", currency: "EUR", previousMinor: 0, balanceMinor: Int64.min,
+            movements: [.init(kind: "payment", document: "P-1", amountMinor: -42)])
+        #expect(try Self.writer(balance) == Self.foundation(balance))
+        let outcome = CommandOutcome(
+            commandId: "c-1", commandType: "billing.ledger.refund.v1", account: nil, status: "done",
+            result: ["refundId": "R-1", "snake_key": awkward, "Upper": "x"])
+        #expect(try Self.writer(outcome) == Self.foundation(outcome))
+        let document = DocumentPosted(
+            documentId: "d-1", kind: "invoice", account: "A-1", number: "INV-2026-000001", reference: nil,
+            currency: "EUR", netMinor: 100, taxMinor: 20, totalMinor: 120, postedOn: "2026-05-20",
+            dueOn: "2026-06-15")
+        #expect(try Self.writer(document) == Self.foundation(document))
+        #expect(try Self.writer([String]()) == Self.foundation([String]()))
+    }
+
+    @Test("a floating-point value is refused")
+    func floatsRefused() {
+        struct Price: Encodable { let amount: Double }
+        #expect(throws: EncodingError.self) { try ContractJSONWriter.encode(Price(amount: 1.5)) }
     }
 }
