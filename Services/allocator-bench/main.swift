@@ -36,6 +36,7 @@ let usage = """
       --hot-payments  backlog of the hot-account phase, half on 10 accounts (default 30000)
       --partitions    partitions of the benchmark's payment topic (default 12)
       --concurrency   the worker's WORKER_CONCURRENCY, loops in its one process (default 2)
+    WORKER_* and KAFKA_* variables in the environment reach the worker.
       --keep-database keep the benchmark's database afterwards (to inspect plans); prints its name
       --json          print the results as JSON
     Exit codes: 0 done, 1 verify failed, 2 usage, 3 stack unavailable or the worker failed.

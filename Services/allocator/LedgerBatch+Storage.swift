@@ -175,7 +175,7 @@ extension LedgerBatch {
             PGStatement(
                 """
                 SELECT a.number AS account_number, \(Self.itemColumns)
-                FROM ledger.accounts AS a JOIN ledger.items AS i ON i.account_id = a.account_id AND i.open_minor > 0
+                FROM ledger.accounts AS a JOIN ledger.items AS i ON i.account_id = a.account_id AND i.is_open
                 WHERE a.number = ANY($1::text[]) AND (i.side = 'debit' OR a.number = ANY($2::text[]))
                 """, [PGArray.strings(numbers.sorted()), PGArray.strings(needCredits.sorted())]),
         ]
@@ -414,8 +414,23 @@ extension LedgerBatch {
                     ]))
         }
         let changedAccounts = accounts.values.filter(\.isChanged).sorted { $0.id < $1.id }
-        if !changedAccounts.isEmpty {
-            context.deferStatement(accountStatement(changedAccounts))
+        // Most accounts in a batch only moved money: their update carries just the balance.
+        let resettled = changedAccounts.filter { $0.settingsChanged || $0.stateChanged || $0.opened }
+        let moved = changedAccounts.filter { !($0.settingsChanged || $0.stateChanged || $0.opened) }
+        if !resettled.isEmpty { context.deferStatement(accountStatement(resettled)) }
+        if !moved.isEmpty {
+            context.deferStatement(
+                PGStatement(
+                    """
+                    UPDATE ledger.accounts AS a SET balance_minor = v.balance, item_sequence = v.item_sequence,
+                        updated_at = now()
+                    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS v(account_id, balance, item_sequence)
+                    WHERE a.account_id = v.account_id
+                    """,
+                    [
+                        PGArray.integers(moved.map(\.id)), PGArray.integers(moved.map(\.balance)),
+                        PGArray.integers(moved.map(\.itemSequence)),
+                    ]))
         }
         if !changedRefunds.isEmpty { context.deferStatement(refundStatement()) }
         if !newParked.isEmpty {

@@ -36,7 +36,7 @@ public struct CloudEvent: Sendable, Equatable {
         low = (low & ~(0xC000 << 48)) | (0x8000 << 48)  // RFC 4122 variant
         var text: [UInt8] = []
         text.reserveCapacity(36)
-        let digits = Array("0123456789abcdef".utf8)
+        let digits = hexDigits
         for (index, shift) in stride(from: 60, through: 0, by: -4).enumerated() {
             if index == 8 || index == 12 { text.append(UInt8(ascii: "-")) }
             text.append(digits[Int((high >> UInt64(shift)) & 0xF)])
@@ -47,6 +47,8 @@ public struct CloudEvent: Sendable, Equatable {
         }
         return String(decoding: text, as: UTF8.self)
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Header names and text values, in the binding's order.
     public var headerPairs: [(name: String, value: String)] {

@@ -23,10 +23,23 @@ public struct LocalDate: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// Parses `YYYY-MM-DD`.
     public static func parse(_ text: String) throws(DomainError) -> LocalDate {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-            let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
-        else { throw .invalidDate(text) }
+        // Exactly YYYY-MM-DD in ASCII digits; read byte by byte (ledger batches parse thousands).
+        var digits: [Int] = []
+        digits.reserveCapacity(8)
+        var index = 0
+        for byte in text.utf8 {
+            switch (index, byte) {
+            case (4, UInt8(ascii: "-")), (7, UInt8(ascii: "-")): break
+            case (0..<10, UInt8(ascii: "0")...UInt8(ascii: "9")) where index != 4 && index != 7:
+                digits.append(Int(byte - UInt8(ascii: "0")))
+            default: throw .invalidDate(text)
+            }
+            index += 1
+        }
+        guard index == 10 else { throw .invalidDate(text) }
+        let year = digits[0] * 1000 + digits[1] * 100 + digits[2] * 10 + digits[3]
+        let month = digits[4] * 10 + digits[5]
+        let day = digits[6] * 10 + digits[7]
         do {
             return try LocalDate(year: year, month: month, day: day)
         } catch {

@@ -107,3 +107,19 @@ struct DueDateTests {
         #expect((try? CreditRule.parse("days:10,proximity:-5"))?.specification == "days:10,proximity:-5")
     }
 }
+
+@Suite("calendar dates as text")
+struct LocalDateTextTests {
+    @Test("YYYY-MM-DD round-trips; anything else is refused as an invalid date")
+    func parsing() throws {
+        for text in ["2026-05-20", "2024-02-29", "0001-01-01", "9999-12-31"] {
+            #expect(try LocalDate.parse(text).description == text)
+        }
+        for text in [
+            "", "2026-5-20", "2026-05-2", "20260520", "2026/05/20", "2026-05-20 ", " 2026-05-20", "2025-02-29",
+            "2026-13-01", "2026-00-10", "2026-04-31", "+026-05-20", "2026-05-2x", "２０２６-05-20", "2026-05-20T00",
+        ] {
+            #expect(throws: DomainError.invalidDate(text), "\(text)") { try LocalDate.parse(text) }
+        }
+    }
+}
