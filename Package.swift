@@ -79,7 +79,9 @@ let package = Package(
         // they exercise the runtime's full path in integration tests and benchmarks.
         .executableTarget(
             name: "runtime-probe", dependencies: ["BillingRuntime", "BillingSupport"], path: "Services/runtime-probe"),
-        .target(name: "BillingBench", dependencies: ["BillingKafka", "BillingSupport"], path: "Shared/Bench"),
+        .target(
+            name: "BillingBench", dependencies: ["BillingKafka", "BillingPostgres", "BillingSupport"],
+            path: "Shared/Bench"),
         .executableTarget(
             name: "runtime-bench", dependencies: ["BillingRuntime", "BillingBench"], path: "Services/runtime-bench"),
         .executableTarget(

@@ -26,7 +26,7 @@ import FoundationEssentials
 
 let usage = """
     USAGE: allocator-bench [--accounts N] [--payments N] [--rate PER_SECOND] [--seconds S]
-                           [--hot-payments N] [--partitions P] [--concurrency N] [--keep-database] [--json]
+                           [--hot-payments N] [--partitions P] [--concurrency N] [--keep] [--json]
 
     Measures the allocator against the local stack (source .local/stack.env first).
       --accounts      accounts, each with 3 open invoices (default 100000)
@@ -37,7 +37,7 @@ let usage = """
       --partitions    partitions of the benchmark's payment topic (default 12)
       --concurrency   the worker's WORKER_CONCURRENCY, loops in its one process (default 2)
     WORKER_* and KAFKA_* variables in the environment reach the worker.
-      --keep-database keep the benchmark's database afterwards (to inspect plans); prints its name
+      --keep          keep the benchmark's database afterwards (to inspect plans); prints its name
       --json          print the results as JSON
     Exit codes: 0 done, 1 verify failed, 2 usage, 3 stack unavailable or the worker failed.
     """
@@ -143,11 +143,11 @@ let arguments = BenchArguments(
     integers: [
         "accounts": 100_000, "payments": 100_000, "rate": 5_000, "seconds": 15, "hot-payments": 30_000,
         "partitions": 12, "concurrency": 2,
-    ], flags: ["json", "keep-database"], usage: usage)
+    ], flags: ["json", "keep"], usage: usage)
 let options = (
     accounts: arguments["accounts"], payments: arguments["payments"], rate: arguments["rate"],
     seconds: arguments["seconds"], hotPayments: arguments["hot-payments"], partitions: arguments["partitions"],
-    concurrency: arguments["concurrency"], json: arguments.has("json"), keepDatabase: arguments.has("keep-database")
+    concurrency: arguments["concurrency"], json: arguments.has("json"), keep: arguments.has("keep")
 )
 let stack: LocalStackEnvironment
 do {
@@ -160,16 +160,8 @@ let databaseName = "allocbench_\(tag)"
 let topic = "billing.bench.payments.\(tag)"
 
 do {
-    let admin = try PGConnection(conninfo: stack.ownerURL, applicationName: "allocator-bench")
-    try admin.query("CREATE DATABASE \(databaseName)")
-    defer {
-        if options.keepDatabase {
-            progress("kept database \(databaseName)")
-        } else {
-            _ = try? admin.query("DROP DATABASE IF EXISTS \(databaseName) WITH (FORCE)")
-        }
-        admin.close()
-    }
+    let benchDatabase = try BenchDatabase(stack: stack, name: databaseName, tool: "allocator-bench", keep: options.keep)
+    defer { benchDatabase.finish() }
     let database = try PGConnection(
         conninfo: stack.url(database: databaseName, role: "billing_owner"), applicationName: "allocator-bench",
         ioTimeoutMs: 600_000)

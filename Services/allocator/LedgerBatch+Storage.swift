@@ -25,43 +25,52 @@ extension LedgerBatch {
             default: break
             }
         }
-        // Only the questions this batch has: an empty array still costs its statement a scan.
-        var statements: [PGStatement] = []
+        // Only the questions this batch has (an empty array still costs its statement a scan), each
+        // with what reads its answer.
+        var questions: [(statement: PGStatement, read: (PGRows) throws -> Void)] = []
         if !commandIDs.isEmpty {
-            statements.append(
-                PGStatement(
-                    "SELECT command_id FROM ledger.command_outcomes WHERE command_id = ANY($1::text[])",
-                    [PGArray.strings(commandIDs)]))
+            questions.append(
+                (
+                    PGStatement(
+                        "SELECT command_id FROM ledger.command_outcomes WHERE command_id = ANY($1::text[])",
+                        [PGArray.strings(commandIDs)]),
+                    { rows in self.finishedCommands = Set(rows.values.compactMap { $0[0] }) }
+                ))
         }
         if !lookups.isEmpty {
-            statements.append(
-                PGStatement(
-                    """
-                    SELECT i.document_id, a.number FROM ledger.items AS i JOIN ledger.accounts AS a USING (account_id)
-                    WHERE i.document_id = ANY($1::text[]) AND i.document_kind = 'payment'
-                    """, [PGArray.strings(lookups)]))
+            questions.append(
+                (
+                    PGStatement(
+                        """
+                        SELECT i.document_id, a.number FROM ledger.items AS i JOIN ledger.accounts AS a USING (account_id)
+                        WHERE i.document_id = ANY($1::text[]) AND i.document_kind = 'payment'
+                        """, [PGArray.strings(lookups)]),
+                    { rows in
+                        for row in rows.rows { self.paymentAccounts[try row.string(0)] = try row.string(1) }
+                    }
+                ))
         }
         if !(paymentIDs.isEmpty && reversalIDs.isEmpty) {
-            statements.append(
-                PGStatement(
-                    """
-                    SELECT reversal_id, payment_id, event::text FROM ledger.parked_reversals
-                    WHERE resolved_at IS NULL AND (payment_id = ANY($1::text[]) OR reversal_id = ANY($2::text[]))
-                    ORDER BY parked_at, reversal_id
-                    """, [PGArray.strings(paymentIDs), PGArray.strings(reversalIDs)]))
+            questions.append(
+                (
+                    PGStatement(
+                        """
+                        SELECT reversal_id, payment_id, event::text FROM ledger.parked_reversals
+                        WHERE resolved_at IS NULL AND (payment_id = ANY($1::text[]) OR reversal_id = ANY($2::text[]))
+                        ORDER BY parked_at, reversal_id
+                        """, [PGArray.strings(paymentIDs), PGArray.strings(reversalIDs)]),
+                    { rows in
+                        let decoder = ContractJSON.decoder()
+                        for row in rows.rows {
+                            self.parkedIDs.insert(try row.string(0))
+                            let reversal = try decoder.decode(PaymentReversed.self, from: Data(try row.string(2).utf8))
+                            self.parkedByPayment[try row.string(1), default: []].append(reversal)
+                        }
+                    }
+                ))
         }
-        var results = try connection.pipeline(statements)[...]
-        if !commandIDs.isEmpty { finishedCommands = Set(results.removeFirst().values.compactMap { $0[0] }) }
-        if !lookups.isEmpty {
-            for row in results.removeFirst().rows { paymentAccounts[try row.string(0)] = try row.string(1) }
-        }
-        if !(paymentIDs.isEmpty && reversalIDs.isEmpty) {
-            let decoder = ContractJSON.decoder()
-            for row in results.removeFirst().rows {
-                parkedIDs.insert(try row.string(0))
-                let reversal = try decoder.decode(PaymentReversed.self, from: Data(try row.string(2).utf8))
-                parkedByPayment[try row.string(1), default: []].append(reversal)
-            }
+        for (question, rows) in zip(questions, try connection.pipeline(questions.map(\.statement))) {
+            try question.read(rows)
         }
         try openAccounts(inputs)
     }

@@ -83,10 +83,8 @@ final class LedgerBatch {
         if !changedRefunds.contains(id) { changedRefunds.append(id) }
     }
 
-    /// Encodes a contract body; these plain structs (no floats, no throwing encoders) cannot fail.
-    func json<T: Encodable>(_ value: T) -> [UInt8] { ContractJSON.encode(value) }
-
-    func jsonText<T: Encodable>(_ value: T) -> String { String(decoding: json(value), as: UTF8.self) }
+    /// A contract value as JSON text, for `jsonb` parameters.
+    func jsonText<T: Encodable>(_ value: T) -> String { String(decoding: ContractJSON.encode(value), as: UTF8.self) }
 
     // MARK: Applying
 
@@ -314,7 +312,7 @@ final class LedgerBatch {
             topic: topic, key: key,
             event: CloudEvent(
                 id: CloudEvent.newID(), type: type, source: source, time: Logger.timestamp(),
-                data: json(body)))
+                data: ContractJSON.encode(body)))
     }
 
     private func publishEvents() {

@@ -32,7 +32,7 @@ let usage = """
       --seconds     length of the sustained phase (default 15)
       --partitions  partitions of the benchmark topics (default 12)
       --json        print the results as JSON
-      --keep        keep the benchmark database afterwards
+      --keep        keep the benchmark database afterwards; prints its name
     Exit codes: 0 done, 2 usage, 3 stack unavailable.
     """
 
@@ -149,12 +149,8 @@ let sustainTopic = "billing.bench.sustain.\(tag)"
 let outputTopic = "billing.bench.out.\(tag)"
 
 do {
-    let admin = try PGConnection(conninfo: stack.ownerURL, applicationName: "runtime-bench")
-    try admin.query("CREATE DATABASE \(databaseName)")
-    defer {
-        if !options.keep { _ = try? admin.query("DROP DATABASE IF EXISTS \(databaseName) WITH (FORCE)") }
-        admin.close()
-    }
+    let benchDatabase = try BenchDatabase(stack: stack, name: databaseName, tool: "runtime-bench", keep: options.keep)
+    defer { benchDatabase.finish() }
     let database = try PGConnection(
         conninfo: stack.url(database: databaseName, role: "billing_owner"), applicationName: "runtime-bench")
     _ = try Migrator().migrate(database)

@@ -148,19 +148,12 @@ public enum PGHex {
 
     public static func encode(_ bytes: [UInt8]) -> String {
         var out = [UInt8]()
-        append(bytes, to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Appends the hex digits of `bytes` to `out`.
-    public static func append(_ bytes: [UInt8], to out: inout [UInt8]) {
-        out.reserveCapacity(out.count + bytes.count * 2)
-        digits.withUnsafeBufferPointer { digits in
-            for byte in bytes {
-                out.append(digits[Int(byte >> 4)])
-                out.append(digits[Int(byte & 0x0f)])
-            }
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
         }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes `\x0a0b` (or bare hex) into bytes; `nil` when the text is not hex.

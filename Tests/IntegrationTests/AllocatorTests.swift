@@ -332,6 +332,11 @@ extension Integration {
             #expect(
                 try ledger.database.scalar("SELECT count(*) FROM ledger.dead_letters") == 0,
                 "nothing was dead-lettered")
+            // The last instance's two loops share the partitions, each under its own name.
+            let instance = "%-\(ledger.worker.pid ?? 0)#%"
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT count(DISTINCT owner) FROM ledger.consumer_offsets WHERE owner LIKE $1", [instance]) == 2)
             try ledger.verify()
             #expect(ledger.worker.terminate() == 0, "a SIGTERM stop exits 0")
         }
