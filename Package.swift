@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "runtime-probe", targets: ["runtime-probe"]),
         .executable(name: "runtime-bench", targets: ["runtime-bench"]),
         .executable(name: "allocator-bench", targets: ["allocator-bench"]),
+        .executable(name: "invoicer-bench", targets: ["invoicer-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -53,7 +54,7 @@ let package = Package(
         .executableTarget(name: "payment-ingest", dependencies: ["BillingRuntime"], path: "Services/payment-ingest"),
         .executableTarget(
             name: "allocator", dependencies: ["BillingRuntime", "BillingDomain"], path: "Services/allocator"),
-        .executableTarget(name: "invoicer", dependencies: ["BillingRuntime"], path: "Services/invoicer"),
+        .executableTarget(name: "invoicer", dependencies: ["BillingRuntime", "BillingDomain"], path: "Services/invoicer"),
         .executableTarget(name: "bill-sender", dependencies: ["BillingRuntime"], path: "Services/bill-sender"),
         .executableTarget(
             name: "suspense-resolver", dependencies: ["BillingRuntime"], path: "Services/suspense-resolver"),
@@ -87,6 +88,9 @@ let package = Package(
         .executableTarget(
             name: "allocator-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts"],
             path: "Services/allocator-bench"),
+        .executableTarget(
+            name: "invoicer-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts"],
+            path: "Services/invoicer-bench"),
 
         .testTarget(
             name: "DomainTests",

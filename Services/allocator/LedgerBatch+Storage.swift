@@ -31,9 +31,7 @@ extension LedgerBatch {
         if !commandIDs.isEmpty {
             questions.append(
                 (
-                    PGStatement(
-                        "SELECT command_id FROM ledger.command_outcomes WHERE command_id = ANY($1::text[])",
-                        [PGArray.strings(commandIDs)]),
+                    CommandOutcomes.lookup(table: "ledger.command_outcomes", commandIDs),
                     { rows in self.finishedCommands = Set(rows.values.compactMap { $0[0] }) }
                 ))
         }
@@ -471,26 +469,7 @@ extension LedgerBatch {
                     [PGArray.strings(resolvedParked)]))
         }
         if !outcomes.isEmpty {
-            context.deferStatement(
-                PGStatement(
-                    """
-                    INSERT INTO ledger.command_outcomes (command_id, command_type, account_number, status, reason_code,
-                        reason, result, requested_by)
-                    SELECT v.id, v.type, v.account, v.status, v.code, v.reason, v.result::jsonb, v.requested_by
-                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                        $8::text[]) AS v(id, type, account, status, code, reason, result, requested_by)
-                    """,
-                    [
-                        PGArray.strings(outcomes.map(\.outcome.commandId)),
-                        PGArray.strings(outcomes.map(\.outcome.commandType)),
-                        PGArray.strings(outcomes.map(\.outcome.account)),
-                        PGArray.strings(outcomes.map(\.outcome.status)),
-                        PGArray.strings(outcomes.map(\.outcome.reasonCode)),
-                        PGArray.strings(outcomes.map(\.outcome.reason)),
-                        PGArray.strings(
-                            outcomes.map { jsonText($0.outcome.result) }),
-                        PGArray.strings(outcomes.map(\.requestedBy)),
-                    ]))
+            context.deferStatement(CommandOutcomes.insert(table: "ledger.command_outcomes", outcomes))
         }
     }
 

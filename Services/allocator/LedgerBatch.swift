@@ -317,14 +317,15 @@ final class LedgerBatch {
 
     private func publishEvents() {
         let topic = Topics.ledgerEvents.name
+        let accountsTopic = Topics.accounts.name
         for account in accounts.values.sorted(by: { $0.id < $1.id }) where account.isChanged {
             if account.opened {
-                publish(topic, key: account.number, type: LedgerTypes.accountOpened, account.snapshot)
+                publish(accountsTopic, key: account.number, type: LedgerTypes.accountOpened, account.snapshot)
             } else if account.settingsChanged {
-                publish(topic, key: account.number, type: LedgerTypes.accountUpdated, account.snapshot)
+                publish(accountsTopic, key: account.number, type: LedgerTypes.accountUpdated, account.snapshot)
             }
             if account.stateChanged {
-                publish(topic, key: account.number, type: LedgerTypes.accountStateChanged, account.snapshot)
+                publish(accountsTopic, key: account.number, type: LedgerTypes.accountStateChanged, account.snapshot)
             }
             if !account.released.isEmpty {
                 publish(

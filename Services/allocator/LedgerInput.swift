@@ -142,25 +142,10 @@ enum LedgerInputDecoder {
     ]
 
     static func body<T: Decodable>(_ event: CloudEvent, as type: T.Type = T.self) throws(MessageRejection) -> T {
-        do {
-            return try ContractJSON.decoder().decode(T.self, from: Data(event.data))
-        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
-            throw MessageRejection(EnvelopeError.invalidJSON("\(context.debugDescription)"))
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw invalid("field \(key.stringValue.snakeCased) is missing")
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw invalid(
-                "field \(context.codingPath.map(\.stringValue.snakeCased).joined(separator: ".")) has the wrong type")
-        } catch let DecodingError.valueNotFound(_, context) {
-            throw invalid("field \(context.codingPath.map(\.stringValue.snakeCased).joined(separator: ".")) is null")
-        } catch {
-            throw invalid("\(error)")
-        }
+        try EventBody.decode(event, as: type)
     }
 
-    static func invalid(_ problem: String) -> MessageRejection {
-        MessageRejection(EnvelopeError.invalidPayload(problem))
-    }
+    static func invalid(_ problem: String) -> MessageRejection { EventBody.invalid(problem) }
 
     static func checkAmount(_ minor: Int64, _ currency: String) throws(MessageRejection) {
         do {
@@ -195,20 +180,5 @@ enum LedgerInputDecoder {
         } catch {
             throw invalid(error.description)
         }
-    }
-}
-
-extension String {
-    /// `paymentId` → `payment_id`, for naming JSON fields in reasons.
-    var snakeCased: String {
-        var result = ""
-        for character in self {
-            if character.isUppercase {
-                result += "_" + character.lowercased()
-            } else {
-                result.append(character)
-            }
-        }
-        return result
     }
 }

@@ -81,7 +81,7 @@ final class LockedAccount {
         AccountSnapshot(
             number: number, name: name, currency: currency.code, state: state.rawValue,
             creditLimitMinor: creditLimitMinor, creditRule: creditRule, allocation: principle.rawValue,
-            presentment: presentment, email: email, phone: phone, owningGroup: owningGroup)
+            presentment: presentment, email: email, phone: phone, owningGroup: owningGroup, accountId: id)
     }
 
     /// The state of a debit as the ledger names it (see `ledger.items.state`).

@@ -25,7 +25,7 @@ struct BillingCtl: ParsableCommand {
         subcommands: [
             AccountCommand.self, BalanceCommand.self, StatementCommand.self, PaymentCommand.self, RefundCommand.self,
             RefundsCommand.self, TransferCommand.self, WriteOffCommand.self, VerifyCommand.self, MigrateCommand.self,
-            TopicsCommand.self, DeadLettersCommand.self,
+            TopicsCommand.self, DeadLettersCommand.self, InvoiceCommand.self, CreditNoteCommand.self,
         ])
 
     static func main() {

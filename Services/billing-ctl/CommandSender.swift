@@ -38,9 +38,20 @@ struct CommandSender {
             outcomes: "ledger.command_outcomes")
     }
 
+    /// Document commands go to `BILLING_DOCUMENT_COMMANDS_TOPIC` (default `billing.document.commands`).
+    static var documents: CommandSender {
+        CommandSender(
+            topic: Topics.documentCommands,
+            topicName: ProcessEnvironment.current().string(
+                "BILLING_DOCUMENT_COMMANDS_TOPIC", default: Topics.documentCommands.name),
+            outcomes: "documents.command_outcomes")
+    }
+
+    /// Sends the command; with `--wait`, returns its outcome once done (a refusal throws, exit 1).
+    @discardableResult
     func send<Body: Encodable>(
         type: String, key: String, body: Body, wait: WaitOptions, output: OutputOptions, printsOutcome: Bool = true
-    ) throws {
+    ) throws -> CommandOutcome? {
         let commandID = UUID().uuidString.lowercased()
         let event = CloudEvent(
             id: commandID, type: type, source: "billing/billing-ctl", time: Logger.timestamp(), subject: key,
@@ -69,7 +80,7 @@ struct CommandSender {
             } else {
                 print("sent \(type) as command \(commandID) (use --wait to see its outcome)")
             }
-            return
+            return nil
         }
         let outcome = try awaitOutcome(commandID, timeoutSeconds: wait.waitTimeoutSeconds)
         if !printsOutcome {
@@ -83,6 +94,7 @@ struct CommandSender {
         if outcome.status != "done" {
             throw CtlFailure.refused("\(outcome.reason ?? "no reason given") [\(outcome.reasonCode ?? "refused")]")
         }
+        return outcome
     }
 
     /// Polls the outcome table until the command's row appears or the time is up (exit 3).

@@ -204,6 +204,10 @@ public struct CommandOrigin: Codable, Sendable, Equatable {
     public var requestedBy: String
     public var note: String?
 
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case requestedBy, note
+    }
+
     public init(requestedBy: String, note: String? = nil) {
         self.requestedBy = requestedBy
         self.note = note
@@ -348,6 +352,8 @@ public struct CommandOutcome: Codable, Sendable, Equatable {
 
 /// An account's settings and state after a change.
 public struct AccountSnapshot: Codable, Sendable, Equatable {
+    /// The ledger's id of the account: the key other services' rows about the client carry.
+    public var accountId: Int64?
     public var number: String
     public var name: String
     public var currency: String
@@ -362,8 +368,10 @@ public struct AccountSnapshot: Codable, Sendable, Equatable {
 
     public init(
         number: String, name: String, currency: String, state: String, creditLimitMinor: Int64?, creditRule: String,
-        allocation: String, presentment: String, email: String?, phone: String?, owningGroup: String?
+        allocation: String, presentment: String, email: String?, phone: String?, owningGroup: String?,
+        accountId: Int64? = nil
     ) {
+        self.accountId = accountId
         self.number = number
         self.name = name
         self.currency = currency

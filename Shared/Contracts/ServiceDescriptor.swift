@@ -33,7 +33,7 @@ public enum Services {
         ])
     public static let invoicer = ServiceDescriptor(
         name: "invoicer", schema: "documents", role: "billing_invoicer",
-        consumedTopics: [Topics.documentCommands.name, Topics.billingRunCommands.name])
+        consumedTopics: [Topics.documentCommands.name, Topics.billingRunCommands.name, Topics.accounts.name])
     public static let billSender = ServiceDescriptor(
         name: "bill-sender", schema: "sending", role: "billing_sender",
         consumedTopics: [Topics.bills.name, Topics.billSenderCommands.name])

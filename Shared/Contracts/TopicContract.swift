@@ -58,7 +58,11 @@ public enum Topics {
     public static let ledgerEvents = TopicContract(
         name: "billing.ledger.events", partitionCount: 12, key: "account id",
         producers: ["allocator"], consumers: [],
-        summary: "postings, allocations applied and released, balances changed, account changes")
+        summary: "postings, allocations applied and released, balances changed, refunds")
+    public static let accounts = TopicContract(
+        name: "billing.accounts", partitionCount: 12, key: "account id",
+        producers: ["allocator"], consumers: ["invoicer"],
+        summary: "account snapshots: opened, updated, state changed (each service keeps the copy it needs)")
     public static let documentCommands = TopicContract(
         name: "billing.document.commands", partitionCount: 12, key: "account id",
         producers: ["billing-ctl"], consumers: ["invoicer"],
@@ -110,7 +114,8 @@ public enum Topics {
 
     public static let all: [TopicContract] = [
         bankStatementsRaw, gatewayEventsRaw, paymentRegistriesRaw, cashDeskCommands, payments, unidentifiedPayments,
-        ledgerCommands, ledgerEvents, documentCommands, documents, billingRunCommands, bills, billSenderCommands,
+        ledgerCommands, ledgerEvents, accounts, documentCommands, documents, billingRunCommands, bills,
+        billSenderCommands,
         communications, suspenseCommands, suspenseEvents, commandOutcomes, deadLetter, probeIn, probeOut,
     ]
 

@@ -123,7 +123,8 @@ public struct CreditRule: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension String {
-    func trimmingSpaces() -> String {
+    /// Without leading and trailing spaces.
+    public func trimmingSpaces() -> String {
         var text = Substring(self)
         while text.first == " " { text.removeFirst() }
         while text.last == " " { text.removeLast() }

@@ -80,6 +80,30 @@ public struct DocumentDraft: Sendable {
         requestedDueOn = date
     }
 
+    public mutating func setBackOfficeCode(_ code: String?) throws(DomainError) {
+        try requireDraft()
+        if let code, code.trimmingSpaces().isEmpty || code.count > 64 {
+            throw .invalidDocument("a back-office code must be 1 to 64 characters")
+        }
+        backOfficeCode = code
+    }
+
+    public mutating func setNotes(_ text: String?) throws(DomainError) {
+        try requireDraft()
+        if let text, text.count > 2_000 { throw .invalidDocument("notes are longer than 2000 characters") }
+        notes = text
+    }
+
+    /// The due date the draft would get if posted on `postedOn` under `rule`, or the refusal: the
+    /// checks of `post` without the number (taken only once every check has passed).
+    public func dueDateForPosting(on postedOn: LocalDate, rule: CreditRule) throws(DomainError) -> LocalDate {
+        try requireDraft()
+        guard postedOn >= issuedOn else {
+            throw .invalidDocument("posting date \(postedOn) is before the issue date \(issuedOn)")
+        }
+        return try rule.dueDate(postedOn: postedOn, requested: requestedDueOn)
+    }
+
     /// Posts the draft on `postedOn` with its legal `number`; the due date follows `rule`.
     public mutating func post(number: DocumentNumber, postedOn: LocalDate, rule: CreditRule) throws(DomainError) {
         try requireDraft()
@@ -87,10 +111,7 @@ public struct DocumentDraft: Sendable {
             throw .invalidDocument(
                 "number \(number) is from the \(number.year) series, the posting date is in \(postedOn.year)")
         }
-        guard postedOn >= issuedOn else {
-            throw .invalidDocument("posting date \(postedOn) is before the issue date \(issuedOn)")
-        }
-        let due = try rule.dueDate(postedOn: postedOn, requested: requestedDueOn)
+        let due = try dueDateForPosting(on: postedOn, rule: rule)
         state = try state.transition(to: .posted)
         self.number = number
         self.postedOn = postedOn

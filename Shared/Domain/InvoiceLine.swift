@@ -102,3 +102,39 @@ public struct DocumentTotals: Sendable, Hashable {
         total = try Money.sum(lines.map(\.total), currency: currency)
     }
 }
+
+extension Discount {
+    /// A discount as senders write it: `15%` (a percentage of what remains of the line) or `20.00`
+    /// (a fixed amount in `currency`).
+    public static func parse(_ text: String, currency: Currency) throws(DomainError) -> Discount {
+        let trimmed = text.trimmingSpaces()
+        if trimmed.hasSuffix("%") {
+            return .percentage(try DecimalNumber.parse(String(trimmed.dropLast()).trimmingSpaces()))
+        }
+        return .fixed(try Money.parse(trimmed, currency: currency))
+    }
+
+    /// The form `parse` reads: `15%` or `20.00`.
+    public var text: String {
+        switch self {
+        case .percentage(let percent): return "\(percent)%"
+        case .fixed(let amount): return amount.decimalText
+        }
+    }
+}
+
+extension InvoiceLine {
+    /// A line from the text fields senders write: quantity and tax rate as decimal text, the unit
+    /// price and fixed discounts as amounts in `currency`, percentage discounts as `15%`.
+    public init(
+        description: String, quantity: String, unitPrice: String, taxRatePercent: String, discounts: [String],
+        currency: Currency
+    ) throws(DomainError) {
+        var parsed: [Discount] = []
+        for discount in discounts { parsed.append(try Discount.parse(discount, currency: currency)) }
+        try self.init(
+            description: description, quantity: try DecimalNumber.parse(quantity.trimmingSpaces()),
+            unitPrice: try Money.parse(unitPrice.trimmingSpaces(), currency: currency),
+            taxRatePercent: try DecimalNumber.parse(taxRatePercent.trimmingSpaces()), discounts: parsed)
+    }
+}

@@ -12,6 +12,7 @@ import BillingSupport
 /// | `KAFKA_BOOTSTRAP_SERVERS` | required | brokers; every `KAFKA_*` passes through to librdkafka |
 /// | `OPS_HOST` / `OPS_PORT` | `127.0.0.1` / per service | health and metrics endpoint |
 /// | `WORKER_TOPICS` | the service's contract | comma-separated topics to consume |
+/// | `BILLING_TOPIC_SUFFIX` | empty | appended to the contract's topic names, consumed and published |
 /// | `WORKER_CONSUMER_GROUP` | service name | consumer group id |
 /// | `WORKER_INSTANCE_ID` | `<host>-<pid>` | name of this replica in offsets and logs |
 /// | `WORKER_CONCURRENCY` | 1 | worker loops in this process, each with its own consumer (same group) and connection |
@@ -36,6 +37,9 @@ public struct WorkerConfiguration: Sendable {
     public var opsHost: String
     public var opsPort: Int
     public var topics: [String]
+    /// Appended to every topic the worker uses by default and every topic it publishes to:
+    /// several systems (or tests) sharing one Kafka cluster keep apart.
+    public var topicSuffix: String
     public var consumerGroup: String
     public var instanceID: String
     public var concurrency: Int
@@ -72,10 +76,23 @@ public struct WorkerConfiguration: Sendable {
         kafka = try KafkaConfiguration.fromEnvironment(environment)
         opsHost = environment.string("OPS_HOST", default: "127.0.0.1")
         opsPort = try environment.int("OPS_PORT", default: defaults.opsPort, range: 0...65535)
+        topicSuffix = environment.string("BILLING_TOPIC_SUFFIX", default: "")
+        guard topicSuffix.count <= 60,
+            topicSuffix.utf8.allSatisfy({ byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                    || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".")
+                    || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+            })
+        else {
+            throw ConfigurationError(
+                variable: "BILLING_TOPIC_SUFFIX", problem: "must be at most 60 letters, digits, '.', '_' or '-'")
+        }
+        let suffix = topicSuffix
         topics =
             environment.optional("WORKER_TOPICS").map {
                 $0.split(separator: ",").map { String($0).trimmedSpaces() }.filter { !$0.isEmpty }
-            } ?? service.consumedTopics
+            } ?? service.consumedTopics.map { $0 + suffix }
         if topics.isEmpty {
             throw ConfigurationError(variable: "WORKER_TOPICS", problem: "names no topic")
         }

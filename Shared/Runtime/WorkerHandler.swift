@@ -59,22 +59,26 @@ public final class BatchContext: @unchecked Sendable {
     public let connection: PGConnection
     public let service: ServiceDescriptor
     public let logger: Logger
+    /// Appended to every topic published to (`BILLING_TOPIC_SUFFIX`).
+    public let topicSuffix: String
     var outbox: [OutboxEntry] = []
     var deferred: [PGStatement] = []
 
-    init(connection: PGConnection, service: ServiceDescriptor, logger: Logger) {
+    init(connection: PGConnection, service: ServiceDescriptor, logger: Logger, topicSuffix: String = "") {
         self.connection = connection
         self.service = service
         self.logger = logger
+        self.topicSuffix = topicSuffix
     }
 
-    /// Publishes `event` on `topic` after COMMIT, through the outbox (ordered by key).
+    /// Publishes `event` on `topic` (with the configured suffix) after COMMIT, through the outbox
+    /// (ordered by key).
     public func publish(topic: String, key: String?, event: CloudEvent) {
         let headers = event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) }
         outbox.append(
             OutboxEntry(
                 message: KafkaOutgoingMessage(
-                    topic: topic, key: key.map { Array($0.utf8) }, value: event.data, headers: headers),
+                    topic: topic + topicSuffix, key: key.map { Array($0.utf8) }, value: event.data, headers: headers),
                 eventID: event.id))
     }
 

@@ -361,7 +361,9 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             }
         }
 
-        let context = BatchContext(connection: connection, service: configuration.service, logger: logger)
+        let context = BatchContext(
+            connection: connection, service: configuration.service, logger: logger,
+            topicSuffix: configuration.topicSuffix)
         var rejected = attempt.rejected
         if attempt.isolate {
             for decoded in fresh {
@@ -507,7 +509,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             ]
         return OutboxEntry(
             message: KafkaOutgoingMessage(
-                topic: Topics.deadLetter.name, key: message.key, value: message.value, headers: headers),
+                topic: Topics.deadLetter.name + configuration.topicSuffix, key: message.key, value: message.value,
+                headers: headers),
             eventID: nil)
     }
 

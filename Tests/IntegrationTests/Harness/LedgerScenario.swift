@@ -4,40 +4,70 @@ import BillingSupport
 import Foundation
 import Testing
 
-/// A test's own ledger: a fresh database, its own input topics, a real allocator process, and
-/// `billing-ctl` pointed at both. Inputs travel through the broker exactly as in production.
+/// A test's own ledger: a fresh database, its own copy of every contract topic (the contract's
+/// names with a suffix, `BILLING_TOPIC_SUFFIX`, for what the workers consume and publish), a real
+/// allocator process, optionally invoicer replicas, and `billing-ctl` pointed at all of it. Inputs
+/// travel through the broker exactly as in production.
 final class LedgerScenario {
     let stack: TestStack
     let database: TestDatabase
+    let suffix: String
     let commandsTopic: String
     let paymentsTopic: String
     let documentsTopic: String
+    let documentCommandsTopic: String
     let worker: WorkerProcess
+    private(set) var invoicers: [WorkerProcess] = []
     let producer: KafkaProducer
 
-    init(_ extraEnvironment: [String: String] = [:]) throws {
+    init(_ extraEnvironment: [String: String] = [:], invoicers invoicerCount: Int = 0) throws {
         stack = try TestStack.fromEnvironment()
         database = try TestDatabase.create(stack)
-        commandsTopic = try stack.createTopic(prefix: "billing.ledger.commands", partitions: 3)
-        paymentsTopic = try stack.createTopic(prefix: "billing.payments", partitions: 3)
-        documentsTopic = try stack.createTopic(prefix: "billing.documents", partitions: 3)
+        suffix = ".\(database.name)"
+        for topic in Topics.all where !topic.name.hasPrefix("billing.probe") {
+            try stack.devKafka("create-topic \(topic.name)\(suffix) 3")
+        }
+        commandsTopic = Topics.ledgerCommands.name + suffix
+        paymentsTopic = Topics.payments.name + suffix
+        documentsTopic = Topics.documents.name + suffix
+        documentCommandsTopic = Topics.documentCommands.name + suffix
         worker = WorkerProcess(
             stack: stack, executable: "allocator",
-            environment: [
-                "DATABASE_URL": database.url(role: "billing_allocator"),
-                "BILLING_MIGRATION_DATABASE_URL": database.ownerURL,
-                "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers, "KAFKA_SESSION_TIMEOUT_MS": "6000",
-                "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
-                "WORKER_TOPICS": [commandsTopic, paymentsTopic, documentsTopic].joined(separator: ","),
-                "WORKER_CONSUMER_GROUP": "allocator-\(database.name)", "OPS_PORT": "0", "LOG_LEVEL": "info",
-            ].merging(extraEnvironment) { _, new in new })
+            environment: Self.workerEnvironment(stack, database, suffix, role: "billing_allocator", group: "allocator")
+                .merging(extraEnvironment) { _, new in new })
         producer = try KafkaProducer(configuration: stack.kafka)
         try worker.start()
         _ = try worker.waitForOpsPort()
         try eventually(timeoutMs: 30_000, "allocator ready") { worker.isReady() }
+        for index in 0..<invoicerCount {
+            let invoicer = WorkerProcess(
+                stack: stack, executable: "invoicer",
+                environment: Self.workerEnvironment(
+                    stack, database, suffix, role: "billing_invoicer", group: "invoicer"
+                )
+                .merging(["WORKER_INSTANCE_ID": "invoicer-\(index + 1)"]) { _, new in new })
+            try invoicer.start()
+            invoicers.append(invoicer)
+        }
+        for invoicer in invoicers {
+            _ = try invoicer.waitForOpsPort()
+            try eventually(timeoutMs: 30_000, "invoicer ready") { invoicer.isReady() }
+        }
+    }
+
+    static func workerEnvironment(
+        _ stack: TestStack, _ database: TestDatabase, _ suffix: String, role: String, group: String
+    ) -> [String: String] {
+        [
+            "DATABASE_URL": database.url(role: role), "BILLING_MIGRATION_DATABASE_URL": database.ownerURL,
+            "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers, "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "KAFKA_HEARTBEAT_INTERVAL_MS": "1000", "BILLING_TOPIC_SUFFIX": suffix,
+            "WORKER_CONSUMER_GROUP": "\(group)-\(database.name)", "OPS_PORT": "0", "LOG_LEVEL": "info",
+        ]
     }
 
     deinit {
+        for invoicer in invoicers { _ = invoicer.terminate() }
         _ = worker.terminate()
         _ = producer.close(timeoutMs: 2_000)
         database.drop()
@@ -48,7 +78,8 @@ final class LedgerScenario {
     var ctlEnvironment: [String: String] {
         [
             "DATABASE_URL": database.ownerURL, "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers,
-            "BILLING_LEDGER_COMMANDS_TOPIC": commandsTopic, "BILLING_OPERATOR": "tests",
+            "BILLING_LEDGER_COMMANDS_TOPIC": commandsTopic, "BILLING_DOCUMENT_COMMANDS_TOPIC": documentCommandsTopic,
+            "BILLING_OPERATOR": "tests",
         ]
     }
 
