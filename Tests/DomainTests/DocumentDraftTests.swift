@@ -94,4 +94,27 @@ struct DocumentDraftTests {
                 rule: CreditRule.parse("days:1"))
         }
     }
+
+    @Test("the posting check gives the due date without a number, and drafts change only as drafts")
+    func postingCheckAndChanges() throws {
+        let account = try account()
+        var draft = try DocumentDraft(
+            id: "d2", kind: .invoice, account: account, reference: "REF-2", lines: [line()],
+            issuedOn: LocalDate.parse("2026-05-20"))
+        #expect(
+            try draft.dueDateForPosting(on: LocalDate.parse("2026-05-20"), rule: account.creditRule)
+                == LocalDate.parse("2026-05-25"))
+        #expect(throws: DomainError.self) {
+            try draft.dueDateForPosting(on: LocalDate.parse("2026-05-19"), rule: account.creditRule)
+        }
+        try draft.setBackOfficeCode("BO-7")
+        try draft.setNotes("thanks")
+        #expect(throws: DomainError.self) { try draft.setBackOfficeCode("") }
+        #expect(draft.state == .draft && draft.number == nil, "the check takes no number and posts nothing")
+        try draft.post(
+            number: DocumentNumber(prefix: "INV", year: 2026, sequence: 1), postedOn: LocalDate.parse("2026-05-20"),
+            rule: account.creditRule)
+        #expect(draft.backOfficeCode == "BO-7" && draft.notes == "thanks")
+        #expect(throws: DomainError.self) { try draft.setNotes("later") }
+    }
 }

@@ -98,3 +98,41 @@ struct InvoiceLineTests {
         #expect(throws: DomainError.self) { try tooMuch.amounts() }
     }
 }
+
+@Suite("lines and discounts as senders write them")
+struct LineTextTests {
+    @Test("a line from text: percentage and fixed discounts, decimal quantity and rate")
+    func lineFromText() throws {
+        let line = try InvoiceLine(
+            description: "Course", quantity: "1.5", unitPrice: "120.00", taxRatePercent: "20",
+            discounts: ["15%", " 2.00 "], currency: .eur)
+        let amounts = try line.amounts()
+        // 1.5 × 120.00 = 180.00; 15 % = 27.00; then 2.00 off; net 151.00; tax 30.20.
+        #expect(
+            [amounts.gross, amounts.discount, amounts.net, amounts.tax, amounts.total].map(\.decimalText) == [
+                "180.00", "29.00", "151.00", "30.20", "181.20",
+            ])
+        #expect(line.discounts.map(\.text) == ["15%", "2.00"])
+    }
+
+    @Test("text that is not a number, a negative quantity or too many decimals is refused")
+    func refusals() throws {
+        #expect(throws: DomainError.self) {
+            try InvoiceLine(
+                description: "x", quantity: "one", unitPrice: "1.00", taxRatePercent: "0", discounts: [],
+                currency: .eur)
+        }
+        #expect(throws: DomainError.self) {
+            try InvoiceLine(
+                description: "x", quantity: "-1", unitPrice: "1.00", taxRatePercent: "0", discounts: [],
+                currency: .eur)
+        }
+        #expect(throws: DomainError.self) { try Discount.parse("1.005", currency: .eur) }
+        #expect(throws: DomainError.self) { try Discount.parse("ten%", currency: .eur) }
+        #expect(throws: DomainError.self) {
+            try InvoiceLine(
+                description: "x", quantity: "1", unitPrice: "1.00", taxRatePercent: "0", discounts: ["101%"],
+                currency: .eur)
+        }
+    }
+}

@@ -298,3 +298,31 @@ struct ContractJSONWriterTests {
         #expect(throws: EncodingError.self) { try ContractJSONWriter.encode(Price(amount: 1.5)) }
     }
 }
+
+@Suite("strict command bodies")
+struct StrictContractTests {
+    func decode(_ json: String) throws -> DocumentCreateCommand {
+        try ContractJSON.decodeStrict(DocumentCreateCommand.self, from: Data(json.utf8))
+    }
+
+    @Test("known fields decode; an unknown field at any depth is named and refused")
+    func unknownFields() throws {
+        let good = """
+            {"origin": {"requested_by": "ops"}, "kind": "invoice", "account": "A-1",
+             "lines": [{"description": "x", "quantity": "1", "unit_price": "1.00", "tax_rate": "0"}], "due_on": "2026-06-01"}
+            """
+        #expect(try decode(good).dueOn == "2026-06-01")
+        for (json, field) in [
+            (good.replacing("\"due_on\"", with: "\"due_date\""), "due_date"),
+            (good.replacing("\"tax_rate\"", with: "\"vat\""), "vat"),
+            (good.replacing("\"requested_by\": \"ops\"", with: "\"requested_by\": \"ops\", \"who\": 1"), "who"),
+        ] {
+            do {
+                _ = try decode(json)
+                Issue.record("\(field) was accepted")
+            } catch DecodingError.dataCorrupted(let context) {
+                #expect(context.debugDescription == "unknown field \(field)")
+            }
+        }
+    }
+}
