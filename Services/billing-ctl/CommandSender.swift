@@ -97,7 +97,10 @@ struct CommandSender {
         return outcome
     }
 
-    /// Polls the outcome table until the command's row appears or the time is up (exit 3).
+    /// `ledger.command_outcomes` → `ledger.dead_letters`: the same service's dead letters.
+    var deadLetters: String { String(outcomes.split(separator: ".")[0]) + ".dead_letters" }
+
+    /// Polls the outcome table (and the service's dead letters) until the command's row appears or the time is up (exit 3).
     func awaitOutcome(_ commandID: String, timeoutSeconds: Int) throws -> CommandOutcome {
         let connection = try connectDatabase()
         defer { connection.close() }
@@ -118,6 +121,14 @@ struct CommandSender {
                     account: try row.optionalString("account_number"), status: try row.string("status"),
                     reasonCode: try row.optionalString("reason_code"), reason: try row.optionalString("reason"),
                     result: result)
+            }
+            // A command the worker could not even read is dead-lettered with the reason, not answered.
+            let dead = try connection.query(
+                "SELECT reason_code, reason FROM \(deadLetters) WHERE event_id = $1 LIMIT 1", [commandID])
+            if let row = dead.rows.first {
+                return CommandOutcome(
+                    commandId: commandID, commandType: "", account: nil, status: "refused",
+                    reasonCode: try row.string(0), reason: "dead-lettered: \(try row.string(1))")
             }
             if monotonicMs() >= deadline {
                 throw CtlFailure.unavailable(
