@@ -80,6 +80,7 @@ let package = Package(
         // they exercise the runtime's full path in integration tests and benchmarks.
         .executableTarget(
             name: "runtime-probe", dependencies: ["BillingRuntime", "BillingSupport"], path: "Services/runtime-probe"),
+        .target(name: "BillingIngest", dependencies: ["BillingDomain"], path: "Shared/Ingest"),
         .target(
             name: "BillingBench", dependencies: ["BillingKafka", "BillingPostgres", "BillingSupport"],
             path: "Shared/Bench"),
@@ -92,6 +93,7 @@ let package = Package(
             name: "invoicer-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts"],
             path: "Services/invoicer-bench"),
 
+        .testTarget(name: "IngestTests", dependencies: ["BillingIngest", "BillingDomain"], path: "Tests/IngestTests"),
         .testTarget(
             name: "DomainTests",
             dependencies: ["BillingDomain", .product(name: "PropertyBased", package: "swift-property-based")],

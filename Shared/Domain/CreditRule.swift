@@ -122,12 +122,13 @@ public struct CreditRule: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-extension String {
+extension StringProtocol {
     /// Without leading and trailing spaces.
     public func trimmingSpaces() -> String {
-        var text = Substring(self)
-        while text.first == " " { text.removeFirst() }
-        while text.last == " " { text.removeLast() }
-        return String(text)
+        var start = startIndex
+        var end = endIndex
+        while start < end, self[start] == " " { start = index(after: start) }
+        while end > start, self[index(before: end)] == " " { end = index(before: end) }
+        return String(self[start..<end])
     }
 }
