@@ -1,14 +1,26 @@
 /// Reads a statement file whatever its format: ISO 20022 camt (XML) or MT940, detected from
 /// the bytes unless given; the text encoding of MT940 is detected unless given.
 public enum StatementFiles {
-    /// Formats `parse` accepts as a hint: `camt` (any camt.05x), `mt940`.
-    public static let formats = ["camt", "mt940"]
+    /// Formats `parse` accepts as a hint: `camt` (any camt.05x), `mt940`, `csv` (with a mapping).
+    public static let formats = ["camt", "mt940", "csv"]
 
-    public static func parse(_ bytes: [UInt8], format: String? = nil, encoding: TextEncoding? = nil)
-        throws(StatementFileError) -> ParsedStatementFile
-    {
-        let kind = format.map { $0.lowercased().hasPrefix("camt") ? "camt" : $0.lowercased() } ?? detect(bytes)
+    /// `csvMapping` is the bank's CSV column mapping; a file that is neither XML nor MT940 is read
+    /// as CSV when one is given.
+    public static func parse(
+        _ bytes: [UInt8], format: String? = nil, encoding: TextEncoding? = nil, csvMapping: CSVMapping? = nil
+    ) throws(StatementFileError) -> ParsedStatementFile {
+        var kind = format.map { $0.lowercased().hasPrefix("camt") ? "camt" : $0.lowercased() } ?? detect(bytes)
+        if kind == "unknown", csvMapping != nil { kind = "csv" }
         switch kind {
+        case "csv":
+            guard let csvMapping else {
+                throw StatementFileError("invalid_mapping", "a CSV file needs the bank's column mapping", at: "byte 0")
+            }
+            let chosen = encoding ?? TextEncoding.detect(bytes)
+            guard let text = chosen.decode(bytes) else {
+                throw StatementFileError("wrong_encoding", "the file is not valid \(chosen.rawValue)", at: "byte 0")
+            }
+            return try CSVStatementParser.parse(text, mapping: csvMapping)
         case "camt":
             return try CamtParser.parse(bytes)
         case "mt940":
