@@ -1,0 +1,126 @@
+/// A statement entry, or one transaction of a batch entry, as the system books it.
+public struct StatementLine: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        /// Money in: a payment to tie to a client.
+        case credit
+        /// Money in that reverses an earlier debit of ours (a refund coming back, a returned transfer).
+        case creditReversal = "credit-reversal"
+        /// Money out.
+        case debit
+        /// Money out that reverses an earlier credit: a returned direct debit or payment.
+        case debitReversal = "debit-reversal"
+    }
+
+    public let statementIndex: Int
+    public let entryIndex: Int
+    /// The transaction within a batch entry booked per transaction; nil when booked per entry.
+    public let detailIndex: Int?
+    public let kind: Kind
+    public let amountMinor: Int64
+    public let currency: String
+    public let bookingDate: String?
+    public let valueDate: String?
+    /// The line's identity for deduplication (see `StatementLines`).
+    public let identity: String
+    /// True when the bank gave no reference and the identity is the fallback key.
+    public let identityIsWeak: Bool
+    /// Booked, or why not (`status PDNG`, `status INFO`).
+    public let notBookedReason: String?
+    public let clues: PaymentClues
+    public let endToEndId: String?
+    public let bankReference: String?
+    public let payerName: String?
+    public let returnReason: String?
+    public let transactionCode: String?
+    /// Charges the bank reported beside the amount (not included in it), in minor units.
+    public let chargesNotIncludedMinor: Int64
+    public let location: String
+}
+
+/// Turns parsed statements into the lines the system books, with their identities.
+///
+/// - An entry whose status is not booked (`PDNG`, `INFO`) yields a line that is not booked.
+/// - A batch entry is booked per transaction when every transaction states its amount in the
+///   entry's currency and they add up to the entry; otherwise per entry. (An entry with one
+///   transaction is booked per entry, with that transaction's references and remittance.)
+/// - Cross-currency transactions keep the booked amount of the entry.
+/// - Charges the bank marks as not included stay out of the amount and are reported beside it.
+/// - Identity: `<account>|<reference kind>:<value>|<C/D><amount><currency>`, where the reference is
+///   the first of AcctSvcrRef, NtryRef, EndToEndId, MT940 reference (of the transaction, when booked per
+///   transaction); without any, the weak key `<account>|weak|<booking date>|<C/D><amount><currency>|<text>`.
+///   A key that repeats within one file is told apart by its occurrence (`#2`), so distinct lines
+///   never collapse, while the same line in another file (an overlapping statement, a camt.054
+///   before its camt.053) gets the same key.
+public enum StatementLines {
+    public static func lines(of file: ParsedStatementFile) -> [StatementLine] {
+        var lines: [StatementLine] = []
+        var occurrences: [String: Int] = [:]
+        for (statementIndex, statement) in file.statements.enumerated() {
+            for (entryIndex, entry) in statement.entries.enumerated() {
+                let notBooked = entry.isBooked ? nil : "status \(entry.status ?? "")"
+                let notIncluded = entry.charges.filter { $0.included == false && $0.currency == entry.currency }
+                    .reduce(Int64(0)) { $0 + $1.minor }
+                let perTransaction =
+                    entry.details.count > 1
+                    && entry.details.allSatisfy {
+                        $0.amountMinor != nil && ($0.currency ?? entry.currency) == entry.currency
+                    }
+                    && entry.details.reduce(Int64(0)) { $0 + ($1.amountMinor ?? 0) } == entry.amountMinor
+                let parts: [(detail: ParsedDetail?, index: Int?, amount: Int64)] =
+                    perTransaction
+                    ? entry.details.enumerated().map { ($1, $0, $1.amountMinor!) }
+                    : [(entry.details.first, nil, entry.amountMinor)]
+                for part in parts {
+                    let detail = part.detail
+                    let kind: StatementLine.Kind =
+                        entry.isCredit
+                        ? (entry.isReversal ? .creditReversal : .credit) : (entry.isReversal ? .debitReversal : .debit)
+                    let references: [(String, String?)] = [
+                        (
+                            "acct-svcr-ref",
+                            perTransaction ? detail?.accountServicerReference : entry.accountServicerReference
+                        ),
+                        ("ntry-ref", perTransaction ? nil : entry.entryReference),
+                        ("end-to-end", detail?.endToEndId.flatMap { $0 == "NOTPROVIDED" ? nil : $0 }),
+                        ("acct-svcr-ref", perTransaction ? entry.accountServicerReference : nil),
+                    ]
+                    let strong = references.first { $0.1.map { !$0.isEmpty } ?? false }
+                    let sign = "\(entry.isCredit ? "C" : "D")\(part.amount)\(entry.currency)"
+                    let texts =
+                        (detail?.remittance ?? [])
+                        + [entry.information, detail?.additionalInformation].compactMap { $0 }
+                    var identity: String
+                    if let (name, value) = strong {
+                        identity = "\(statement.account)|\(name):\(value!)|\(sign)"
+                        if perTransaction, name == "acct-svcr-ref", detail?.accountServicerReference == nil {
+                            identity += "|tx\(part.index!)"
+                        }
+                    } else {
+                        let text = texts.joined(separator: " ").split(whereSeparator: \.isWhitespace).joined(
+                            separator: " ")
+                        identity =
+                            "\(statement.account)|weak|\(entry.bookingDate?.description ?? entry.valueDate?.description ?? "-")|\(sign)|\(text)"
+                    }
+                    let seen = occurrences[identity, default: 0] + 1
+                    occurrences[identity] = seen
+                    if seen > 1 { identity += "#\(seen)" }
+                    lines.append(
+                        StatementLine(
+                            statementIndex: statementIndex, entryIndex: entryIndex, detailIndex: part.index, kind: kind,
+                            amountMinor: part.amount, currency: entry.currency,
+                            bookingDate: entry.bookingDate?.description, valueDate: entry.valueDate?.description,
+                            identity: identity, identityIsWeak: strong == nil, notBookedReason: notBooked,
+                            clues: PaymentClues(
+                                texts: texts, creditorReference: detail?.creditorReference,
+                                payerAccount: entry.isCredit ? detail?.debtorAccount : detail?.creditorAccount),
+                            endToEndId: detail?.endToEndId, bankReference: entry.accountServicerReference,
+                            payerName: entry.isCredit ? detail?.debtorName : detail?.creditorName,
+                            returnReason: detail?.returnReason, transactionCode: entry.transactionCode,
+                            chargesNotIncludedMinor: notIncluded,
+                            location: entry.location + (part.index.map { " TxDtls \($0 + 1)" } ?? "")))
+                }
+            }
+        }
+        return lines
+    }
+}
