@@ -51,7 +51,7 @@ let package = Package(
             path: "Shared/Runtime"),
 
         // The five workers.
-        .executableTarget(name: "payment-ingest", dependencies: ["BillingRuntime"], path: "Services/payment-ingest"),
+        .executableTarget(name: "payment-ingest", dependencies: ["BillingRuntime", "BillingIngest", "BillingDomain"], path: "Services/payment-ingest"),
         .executableTarget(
             name: "allocator", dependencies: ["BillingRuntime", "BillingDomain"], path: "Services/allocator"),
         .executableTarget(name: "invoicer", dependencies: ["BillingRuntime", "BillingDomain"], path: "Services/invoicer"),

@@ -1,9 +1,30 @@
 import BillingContracts
+import BillingIngest
+import BillingKafka
 import BillingRuntime
+import BillingSupport
 
-// payment-ingest: where money enters (bank statements, gateway webhooks, registries, cash desks).
-// This build routes no event types yet: every message on its topics is dead-lettered with the
-// reason "event type … is not handled on this topic" (never dropped, never blocking a partition).
+/// payment-ingest: where money enters.
+///
+/// Consumes bank statement files (`billing.bank-statements.raw`: camt.052/053/054, MT940, CSV by
+/// mapping), and its copies of accounts (`billing.accounts`) and documents (`billing.documents`)
+/// for identification. Every file, statement and line is stored (the raw file with the parser
+/// version); each booked line is deduplicated by its identity, identified, and published as an
+/// identified payment (`billing.payments`, keyed by account), an unidentified one
+/// (`billing.payments.unidentified`), a payment reversal, or a refund seen paid. Gateway events,
+/// payment registries and cash desks are not handled by this build (dead-lettered with that reason).
+struct IngestHandler: WorkerHandler {
+    let decoder: IngestDecoder
+
+    func decode(_ message: KafkaMessage) throws(MessageRejection) -> (eventID: String?, payload: IngestInput) {
+        (nil, try decoder.decode(message))
+    }
+
+    func apply(_ batch: [DecodedMessage<IngestInput>], in context: BatchContext) throws {
+        try StatementImport(context: context, settings: decoder.settings).apply(batch)
+    }
+}
+
 WorkerMain.run(service: Services.paymentIngest, defaults: .init(opsPort: 9101, messageBytesMax: 32 << 20)) { _ in
-    RoutedEventHandler<Never>(router: EventRouter([:])) { _, _ in }
+    IngestHandler(decoder: IngestDecoder(settings: try IngestSettings.fromEnvironment(ProcessEnvironment.current())))
 }

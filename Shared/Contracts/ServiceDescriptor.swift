@@ -23,7 +23,7 @@ public enum Services {
         name: "payment-ingest", schema: "ingest", role: "billing_ingest",
         consumedTopics: [
             Topics.bankStatementsRaw.name, Topics.gatewayEventsRaw.name, Topics.paymentRegistriesRaw.name,
-            Topics.cashDeskCommands.name,
+            Topics.cashDeskCommands.name, Topics.accounts.name, Topics.documents.name,
         ])
     public static let allocator = ServiceDescriptor(
         name: "allocator", schema: "ledger", role: "billing_allocator",

@@ -61,7 +61,7 @@ public enum Topics {
         summary: "postings, allocations applied and released, balances changed, refunds")
     public static let accounts = TopicContract(
         name: "billing.accounts", partitionCount: 12, key: "account id",
-        producers: ["allocator"], consumers: ["invoicer"],
+        producers: ["allocator"], consumers: ["invoicer", "payment-ingest"],
         summary: "account snapshots: opened, updated, state changed (each service keeps the copy it needs)")
     public static let documentCommands = TopicContract(
         name: "billing.document.commands", partitionCount: 12, key: "account id",
@@ -69,7 +69,7 @@ public enum Topics {
         summary: "create, post, reject and cancel invoices; credit notes")
     public static let documents = TopicContract(
         name: "billing.documents", partitionCount: 12, key: "account id",
-        producers: ["invoicer"], consumers: ["allocator"],
+        producers: ["invoicer"], consumers: ["allocator", "payment-ingest"],
         summary: "posted invoices, credit notes and invoice cancellations")
     public static let billingRunCommands = TopicContract(
         name: "billing.billing-run.commands", partitionCount: 3, key: "billing run id",

@@ -1,6 +1,8 @@
 /// Every migration of the project, in order. Never edit one that has been released: add a new one.
 public enum SchemaMigrations {
-    public static let all: [Migration] = [platform, domain, allocator, ledgerThroughput, openItemsHot, invoicer]
+    public static let all: [Migration] = [
+        platform, domain, allocator, ledgerThroughput, openItemsHot, invoicer, ingest,
+    ]
 
     /// The version a database must be at for this build.
     public static var latest: Int { all.last?.version ?? 0 }

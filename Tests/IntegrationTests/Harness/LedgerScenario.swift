@@ -18,9 +18,12 @@ final class LedgerScenario {
     let documentCommandsTopic: String
     let worker: WorkerProcess
     private(set) var invoicers: [WorkerProcess] = []
+    private(set) var ingest: WorkerProcess?
     let producer: KafkaProducer
 
-    init(_ extraEnvironment: [String: String] = [:], invoicers invoicerCount: Int = 0) throws {
+    init(_ extraEnvironment: [String: String] = [:], invoicers invoicerCount: Int = 0, ingest withIngest: Bool = false)
+        throws
+    {
         stack = try TestStack.fromEnvironment()
         database = try TestDatabase.create(stack)
         suffix = ".\(database.name)"
@@ -49,9 +52,15 @@ final class LedgerScenario {
             try invoicer.start()
             invoicers.append(invoicer)
         }
-        for invoicer in invoicers {
-            _ = try invoicer.waitForOpsPort()
-            try eventually(timeoutMs: 30_000, "invoicer ready") { invoicer.isReady() }
+        if withIngest {
+            ingest = WorkerProcess(
+                stack: stack, executable: "payment-ingest",
+                environment: Self.workerEnvironment(stack, database, suffix, role: "billing_ingest", group: "ingest"))
+            try ingest?.start()
+        }
+        for worker in invoicers + [ingest].compactMap({ $0 }) {
+            _ = try worker.waitForOpsPort()
+            try eventually(timeoutMs: 30_000, "\(worker.executable) ready") { worker.isReady() }
         }
     }
 
@@ -68,6 +77,7 @@ final class LedgerScenario {
 
     deinit {
         for invoicer in invoicers { _ = invoicer.terminate() }
+        _ = ingest?.terminate()
         _ = worker.terminate()
         _ = producer.close(timeoutMs: 2_000)
         database.drop()
@@ -79,6 +89,7 @@ final class LedgerScenario {
         [
             "DATABASE_URL": database.ownerURL, "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers,
             "BILLING_LEDGER_COMMANDS_TOPIC": commandsTopic, "BILLING_DOCUMENT_COMMANDS_TOPIC": documentCommandsTopic,
+            "BILLING_BANK_STATEMENTS_TOPIC": Topics.bankStatementsRaw.name + suffix,
             "BILLING_OPERATOR": "tests",
         ]
     }

@@ -1,0 +1,93 @@
+import BillingContracts
+import BillingDomain
+import BillingIngest
+import BillingKafka
+import BillingRuntime
+
+/// One message on payment-ingest's topics, decoded. A statement file is parsed here (pure work):
+/// a file that cannot be read is refused with the reason and dead-lettered, never half-booked.
+enum IngestInput: Sendable {
+    case statementFile(StatementFileInput)
+    /// The ingest's copy of an account, for identification.
+    case account(AccountSnapshot)
+    /// A posted document: its number and reference name the account in remittances.
+    case document(DocumentPosted)
+}
+
+/// A bank statement file as it arrived: raw bytes, what its headers said, and what was read from it.
+struct StatementFileInput: Sendable {
+    /// From the `file_id` header (what `billing-ctl import` waits for), else the message's position.
+    let fileID: String
+    let fileName: String?
+    let bytes: [UInt8]
+    let encoding: TextEncoding?
+    let parsed: ParsedStatementFile
+    let topic: String
+    let partition: Int32
+    let offset: Int64
+}
+
+struct IngestDecoder: Sendable {
+    let settings: IngestSettings
+
+    static let events = EventRouter<IngestInput>([
+        LedgerTypes.accountOpened: decodeAccount, LedgerTypes.accountUpdated: decodeAccount,
+        LedgerTypes.accountStateChanged: decodeAccount,
+        LedgerTypes.documentPosted: { event throws(MessageRejection) in .document(try EventBody.decode(event)) },
+    ])
+
+    static let decodeAccount: EventRouter<IngestInput>.Decode = { event throws(MessageRejection) in
+        let snapshot: AccountSnapshot = try EventBody.decode(event)
+        guard snapshot.accountId != nil, AccountState(rawValue: snapshot.state) != nil else {
+            throw EventBody.invalid("an account snapshot needs account_id and a known state")
+        }
+        return .account(snapshot)
+    }
+
+    func decode(_ message: KafkaMessage) throws(MessageRejection) -> IngestInput {
+        if message.headers.text("ce_type") != nil, message.headers.text("file_name") == nil {
+            return try Self.events.decode(message).payload
+        }
+        guard message.topic.hasPrefix(Topics.bankStatementsRaw.name) else {
+            throw MessageRejection(
+                code: "not_handled", reason: "raw messages on \(message.topic) are not handled by this build")
+        }
+        return .statementFile(try statementFile(message))
+    }
+
+    func statementFile(_ message: KafkaMessage) throws(MessageRejection) -> StatementFileInput {
+        let headers = message.headers
+        let fileID =
+            headers.text(StatementFileHeaders.fileID) ?? "\(message.topic):\(message.partition):\(message.offset)"
+        guard (1...200).contains(fileID.utf8.count) else {
+            throw MessageRejection(code: "invalid_header", reason: "file_id must be 1 to 200 bytes")
+        }
+        let bankAccount = headers.text(StatementFileHeaders.bankAccount)
+        var encoding: TextEncoding?
+        if let name = headers.text(StatementFileHeaders.encoding) {
+            guard let known = TextEncoding(rawValue: name.lowercased()) else {
+                throw MessageRejection(
+                    code: "wrong_encoding",
+                    reason:
+                        "encoding '\(name)' is not one of \(TextEncoding.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            encoding = known
+        } else if let bankAccount {
+            encoding = settings.encodings[bankAccount]
+        }
+        let format = headers.text(StatementFileHeaders.format)
+        let mapping = bankAccount.flatMap { settings.csvMappings[$0] } ?? settings.defaultCSVMapping
+        do {
+            let parsed = try StatementFiles.parse(
+                message.value, format: format, encoding: encoding, csvMapping: mapping)
+            return StatementFileInput(
+                fileID: fileID, fileName: headers.text(StatementFileHeaders.fileName), bytes: message.value,
+                encoding: parsed.format == "mt940" || parsed.format == "csv"
+                    ? (encoding ?? TextEncoding.detect(message.value)) : nil,
+                parsed: parsed, topic: message.topic, partition: message.partition, offset: message.offset)
+        } catch {
+            throw MessageRejection(code: error.code, reason: "\(error.reason) (\(error.location))")
+        }
+    }
+}

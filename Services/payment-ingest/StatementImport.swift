@@ -1,0 +1,485 @@
+import BillingContracts
+import BillingDomain
+import BillingIngest
+import BillingPostgres
+import BillingRuntime
+import BillingSupport
+import FoundationEssentials
+
+/// payment-ingest's settings beyond the runtime's.
+struct IngestSettings: Sendable {
+    /// `INGEST_CSV_MAPPING`: the column mapping for CSV files (see `CSVMapping`).
+    var defaultCSVMapping: CSVMapping?
+    var csvMappings: [String: CSVMapping] = [:]
+    /// `INGEST_ENCODINGS`: `ACCOUNT=cp852,ACCOUNT2=latin-1`, for banks whose files are not UTF-8.
+    var encodings: [String: TextEncoding] = [:]
+    /// `INGEST_KNOWN_BANK_ACCOUNTS_ONLY`: refuse statements for bank accounts not registered yet.
+    var knownBankAccountsOnly = false
+
+    static func fromEnvironment(_ environment: ProcessEnvironment) throws -> IngestSettings {
+        var settings = IngestSettings()
+        if let text = environment.optional("INGEST_CSV_MAPPING") {
+            do {
+                settings.defaultCSVMapping = try CSVMapping.parse(text)
+            } catch {
+                throw ConfigurationError(variable: "INGEST_CSV_MAPPING", problem: error.reason)
+            }
+        }
+        for pair in (environment.optional("INGEST_ENCODINGS") ?? "").split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingSpaces() }
+            guard parts.count == 2, let encoding = TextEncoding(rawValue: parts[1].lowercased()) else {
+                throw ConfigurationError(
+                    variable: "INGEST_ENCODINGS", problem: "'\(pair)' is not ACCOUNT=utf-8|latin-1|cp852")
+            }
+            settings.encodings[parts[0]] = encoding
+        }
+        settings.knownBankAccountsOnly = try environment.bool("INGEST_KNOWN_BANK_ACCOUNTS_ONLY", default: false)
+        return settings
+    }
+}
+
+/// A batch of statement files and copies, applied in the batch transaction.
+///
+/// Round trips: one pipeline reads the identities already booked, the bank accounts known, and
+/// every account, document and payer the lines' words could name; decisions are made in memory;
+/// the writes (files, statements, lines, copies) and the events go with the COMMIT.
+final class StatementImport {
+    let context: BatchContext
+    let settings: IngestSettings
+    var directory = IdentificationDirectory()
+    var bookedIdentities: Set<String> = []
+    var knownBankAccounts: Set<String> = []
+    var newBankAccounts: [(account: String, currency: String?, fileID: String)] = []
+    var accountCopies: [String: AccountSnapshot] = [:]
+    var documentCopies: [(name: String, account: String, id: String)] = []
+    var payerUpdates: [String: String] = [:]
+    var fileRows: [(input: StatementFileInput, report: ImportReport)] = []
+    var statementRows: [(id: String, fileID: String, position: Int, statement: ParsedStatement)] = []
+    var lineRows: [LineRow] = []
+    /// Credit lines booked before, by end-to-end id: what a reversal reverses.
+    var creditsByEndToEnd: [String: (paymentID: String, account: String?)] = [:]
+
+    struct LineRow {
+        let fileID: String
+        let statementID: String
+        let line: StatementLine
+        let identity: String?
+        var outcome: String
+        var paymentID: String?
+        var account: String?
+        var rule: String?
+        var evidence: String?
+        var reasons: [String]
+    }
+
+    init(context: BatchContext, settings: IngestSettings) {
+        self.context = context
+        self.settings = settings
+    }
+
+    func apply(_ batch: [DecodedMessage<IngestInput>]) throws {
+        let files = batch.compactMap {
+            if case .statementFile(let file) = $0.payload { return file } else { return nil }
+        }
+        let fileLines = files.map { StatementLines.lines(of: $0.parsed) }
+        try load(files, fileLines)
+        for decoded in batch {
+            switch decoded.payload {
+            case .account(let snapshot):
+                accountCopies[snapshot.number] = snapshot
+                directory.accounts[snapshot.number] = KnownAccount(
+                    number: snapshot.number, currency: snapshot.currency, isTerminated: snapshot.state == "terminated")
+            case .document(let document):
+                for name in [document.number, document.reference].compactMap({ $0 }) {
+                    documentCopies.append((name, document.account, document.documentId))
+                    directory.documents[name] = document.account
+                }
+            case .statementFile(let file):
+                let index = files.firstIndex { $0.fileID == file.fileID && $0.offset == file.offset }!
+                importFile(file, fileLines[index])
+            }
+        }
+        persist()
+    }
+
+    // MARK: Reading
+
+    private func load(_ files: [StatementFileInput], _ fileLines: [[StatementLine]]) throws {
+        guard !files.isEmpty else { return }
+        let identities = fileLines.flatMap { $0.filter { $0.notBookedReason == nil }.map(\.identity) }
+        var words: Set<String> = []
+        var payers: Set<String> = []
+        for line in fileLines.joined() where line.kind == .credit {
+            words.formUnion(PaymentIdentifier.tokens(line.clues))
+            if let reference = line.clues.creditorReference,
+                let body = PaymentIdentifier.creditorReferenceBody(reference)
+            {
+                words.insert(body)
+            }
+            if let payer = line.clues.payerAccount { payers.insert(payer.filter { $0 != " " }) }
+        }
+        let sortedWords = words.sorted()
+        let reversed = Set(fileLines.joined().filter { $0.kind == .debitReversal }.compactMap(\.endToEndId)).sorted()
+        let results = try context.connection.pipeline([
+            PGStatement(
+                """
+                SELECT end_to_end_id, payment_id, account_number FROM ingest.statement_lines
+                WHERE end_to_end_id = ANY($1::text[]) AND kind = 'credit' AND identity IS NOT NULL
+                """, [PGArray.strings(reversed)]),
+            PGStatement(
+                "SELECT identity FROM ingest.statement_lines WHERE identity = ANY($1::text[])",
+                [PGArray.strings(identities)]),
+            PGStatement("SELECT bank_account FROM ingest.bank_accounts", []),
+            PGStatement(
+                "SELECT account_number, currency, state FROM ingest.accounts WHERE account_number = ANY($1::text[])",
+                [PGArray.strings(sortedWords)]),
+            PGStatement(
+                "SELECT name, account_number FROM ingest.documents WHERE name = ANY($1::text[])",
+                [PGArray.strings(sortedWords)]),
+            PGStatement(
+                "SELECT payer_account, account_number FROM ingest.payers WHERE payer_account = ANY($1::text[])",
+                [PGArray.strings(payers.sorted())]),
+        ])
+        for row in results[0].rows {
+            creditsByEndToEnd[try row.string(0)] = (try row.string(1), try row.optionalString(2))
+        }
+        bookedIdentities = Set(results[1].values.compactMap { $0[0] })
+        knownBankAccounts = Set(results[2].values.compactMap { $0[0] })
+        for row in results[3].rows {
+            let number = try row.string(0)
+            directory.accounts[number] = KnownAccount(
+                number: number, currency: try row.string(1), isTerminated: try row.string(2) == "terminated")
+        }
+        for row in results[4].rows { directory.documents[try row.string(0)] = try row.string(1) }
+        for row in results[5].rows { directory.payers[try row.string(0)] = try row.string(1) }
+    }
+
+    // MARK: Deciding
+
+    private func importFile(_ file: StatementFileInput, _ lines: [StatementLine]) {
+        var report = ImportReport(
+            fileId: file.fileID, fileName: file.fileName, format: file.parsed.format, statements: [],
+            lines: ImportReport.Lines(), rejections: [], notices: [])
+        var refused: Set<Int> = []
+        for (position, statement) in file.parsed.statements.enumerated() {
+            let id = "\(file.fileID)#\(position + 1)"
+            report.statements.append(
+                ImportReport.Statement(
+                    statementId: id, account: statement.account, currency: statement.currency,
+                    openingBalanceMinor: statement.opening?.minor, closingBalanceMinor: statement.closing?.minor,
+                    reconciles: statement.reconciles, entries: statement.entries.count,
+                    creditsCount: statement.entries.filter(\.isCredit).count, creditsMinor: statement.creditsMinor,
+                    debitsCount: statement.entries.filter { !$0.isCredit }.count, debitsMinor: statement.debitsMinor))
+            statementRows.append((id, file.fileID, position + 1, statement))
+            if statement.reconciles == false {
+                report.notices.append(
+                    "statement \(position + 1) (\(statement.account)) does not reconcile: opening + credits − debits ≠ closing"
+                )
+            }
+            if !knownBankAccounts.contains(statement.account) {
+                if settings.knownBankAccountsOnly {
+                    refused.insert(position)
+                    report.rejections.append(
+                        .init(reason: "bank account \(statement.account) is not registered", where: statement.location))
+                } else {
+                    knownBankAccounts.insert(statement.account)
+                    newBankAccounts.append((statement.account, statement.currency, file.fileID))
+                    report.notices.append("bank account \(statement.account) seen for the first time and registered")
+                }
+            }
+        }
+        for line in lines {
+            let statement = file.parsed.statements[line.statementIndex]
+            let statementID = "\(file.fileID)#\(line.statementIndex + 1)"
+            if refused.contains(line.statementIndex) {
+                report.lines.rejected += 1
+                continue
+            }
+            if let reason = line.notBookedReason {
+                report.lines.notBooked += 1
+                lineRows.append(
+                    LineRow(
+                        fileID: file.fileID, statementID: statementID, line: line, identity: nil, outcome: "not-booked",
+                        reasons: [reason]))
+                continue
+            }
+            guard bookedIdentities.insert(line.identity).inserted else {
+                report.lines.duplicate += 1
+                lineRows.append(
+                    LineRow(
+                        fileID: file.fileID, statementID: statementID, line: line, identity: nil, outcome: "duplicate",
+                        reasons: ["booked before as \(line.identity)"]))
+                continue
+            }
+            report.lines.booked += 1
+            var row = book(line, bankAccount: statement.account, fileID: file.fileID, statementID: statementID)
+            // Tied to a client: an identified payment, a refund seen paid, a reversal of a known payment.
+            if row.outcome == "identified" || row.outcome == "refund-paid"
+                || (row.outcome == "reversal" && row.account != nil)
+            {
+                report.lines.identified += 1
+            } else {
+                report.lines.unidentified += 1
+            }
+            if line.identityIsWeak { row.reasons.append("identity is the weak fallback key (no bank reference)") }
+            lineRows.append(row)
+        }
+        fileRows.append((file, report))
+    }
+
+    /// Decides what one new booked line is and publishes what follows from it.
+    private func book(_ line: StatementLine, bankAccount: String, fileID: String, statementID: String) -> LineRow {
+        let paymentID =
+            "BNK-"
+            + String(
+                SHA256.hash(Array(line.identity.utf8)).prefix(12).map { byte in
+                    String(byte, radix: 16).count == 1 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
+                }.joined())
+        let channel = "bank:" + bankAccount.filter { !$0.isWhitespace }
+        let date = line.bookingDate ?? line.valueDate ?? ""
+        let reference = line.endToEndId ?? line.bankReference
+        var row = LineRow(
+            fileID: fileID, statementID: statementID, line: line, identity: line.identity, outcome: "unidentified",
+            paymentID: paymentID, reasons: [])
+        switch line.kind {
+        case .credit:
+            switch PaymentIdentifier.identify(line.clues, currency: line.currency, directory: directory) {
+            case .identified(let account, let rule, let evidence):
+                row = LineRow(
+                    fileID: fileID, statementID: statementID, line: line, identity: line.identity,
+                    outcome: "identified",
+                    paymentID: paymentID, account: account, rule: rule, evidence: evidence, reasons: [])
+                if let payer = line.clues.payerAccount?.filter({ $0 != " " }), !payer.isEmpty {
+                    payerUpdates[payer] = account
+                }
+                publish(
+                    Topics.payments.name, key: account, type: LedgerTypes.paymentIdentified,
+                    PaymentIdentified(
+                        paymentId: paymentID, account: account, amountMinor: line.amountMinor, currency: line.currency,
+                        channel: channel, receivedOn: date, reference: reference,
+                        namedItems: rule == "document-in-remittance" ? [evidence] : nil, payerName: line.payerName))
+            case .unidentified(let reasons, let account):
+                row.reasons = reasons
+                row.account = account
+                publish(
+                    Topics.unidentifiedPayments.name, key: paymentID, type: LedgerTypes.paymentUnidentified,
+                    PaymentUnidentified(
+                        paymentId: paymentID, amountMinor: line.amountMinor, currency: line.currency, channel: channel,
+                        receivedOn: date, reference: reference ?? line.clues.texts.first, payerName: line.payerName,
+                        payerIban: line.clues.payerAccount, account: account, reason: reasons.joined(separator: "; ")))
+            }
+        case .debitReversal:
+            // Money we had received goes back (a returned direct debit, a recalled transfer): the
+            // original payment is the credit line with the same end-to-end id, when we have it.
+            row.outcome = "reversal"
+            let original: (paymentID: String, account: String?)? = line.endToEndId.flatMap { id in
+                lineRows.last { $0.line.endToEndId == id && $0.line.kind == .credit }.map {
+                    ($0.paymentID!, $0.account)
+                }
+                    ?? creditsByEndToEnd[id]
+            }
+            row.account = original?.account
+            publish(
+                Topics.payments.name, key: original?.account ?? paymentID, type: LedgerTypes.paymentReversed,
+                PaymentReversed(
+                    reversalId: paymentID, paymentId: original?.paymentID ?? "BNK-E2E-\(line.endToEndId ?? paymentID)",
+                    account: original?.account, amountMinor: line.amountMinor, currency: line.currency,
+                    channel: channel,
+                    reversedOn: date, reason: line.returnReason ?? "return"))
+            if original == nil {
+                row.reasons.append(
+                    "the reversed payment was not seen on any statement; the allocator parks the reversal until it is posted"
+                )
+            }
+        case .debit:
+            if let refund = ([line.endToEndId] + line.clues.texts.map { Optional($0) }).compactMap({ $0 })
+                .flatMap({ PaymentIdentifier.tokens(PaymentClues(texts: [$0])) }).first(where: { $0.hasPrefix("RF-") })
+            {
+                row.outcome = "refund-paid"
+                row.evidence = refund
+                publish(
+                    Topics.ledgerCommands.name, key: refund, type: LedgerTypes.refundPaid,
+                    RefundPayoutCommand(
+                        origin: CommandOrigin(
+                            requestedBy: "payment-ingest", note: "seen paid on statement \(statementID)"),
+                        refundIds: [refund], paidOn: date, bankReference: line.bankReference ?? line.endToEndId,
+                        channel: channel),
+                    id: "refund-paid-\(paymentID)")
+            } else {
+                row.outcome = "outgoing"
+                row.reasons.append("an outgoing movement that matches no refund: kept for review")
+            }
+        case .creditReversal:
+            row.outcome = "outgoing"
+            row.reasons.append("money we sent came back (a reversed debit): kept for review")
+        }
+        return row
+    }
+
+    private func publish<T: Encodable>(_ topic: String, key: String, type: String, _ body: T, id: String? = nil) {
+        context.publish(
+            topic: topic, key: key,
+            event: CloudEvent(
+                id: id ?? CloudEvent.newID(), type: type, source: context.service.eventSource, time: Logger.timestamp(),
+                data: ContractJSON.encode(body)))
+    }
+
+    // MARK: Writing (with the COMMIT)
+
+    private func persist() {
+        if !accountCopies.isEmpty {
+            let copies = accountCopies.values.sorted { $0.number < $1.number }
+            context.deferStatement(
+                PGStatement(
+                    """
+                    INSERT INTO ingest.accounts AS a (account_number, account_id, currency, state)
+                    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])
+                    ON CONFLICT (account_number) DO UPDATE SET account_id = EXCLUDED.account_id,
+                        currency = EXCLUDED.currency, state = EXCLUDED.state, updated_at = now()
+                    """,
+                    [
+                        PGArray.strings(copies.map(\.number)), PGArray.integers(copies.map { $0.accountId ?? 0 }),
+                        PGArray.strings(copies.map(\.currency)), PGArray.strings(copies.map(\.state)),
+                    ]))
+        }
+        if !documentCopies.isEmpty {
+            var latest: [String: (account: String, id: String)] = [:]
+            for copy in documentCopies { latest[copy.name] = (copy.account, copy.id) }
+            let names = latest.keys.sorted()
+            context.deferStatement(
+                PGStatement(
+                    """
+                    INSERT INTO ingest.documents (name, account_number, document_id)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+                    ON CONFLICT (name) DO UPDATE SET account_number = EXCLUDED.account_number,
+                        document_id = EXCLUDED.document_id
+                    """,
+                    [
+                        PGArray.strings(names), PGArray.strings(names.map { latest[$0]!.account }),
+                        PGArray.strings(names.map { latest[$0]!.id }),
+                    ]))
+        }
+        if !payerUpdates.isEmpty {
+            let payers = payerUpdates.keys.sorted()
+            context.deferStatement(
+                PGStatement(
+                    """
+                    INSERT INTO ingest.payers (payer_account, account_number)
+                    SELECT * FROM unnest($1::text[], $2::text[])
+                    ON CONFLICT (payer_account) DO UPDATE SET account_number = EXCLUDED.account_number,
+                        last_seen_at = now()
+                    """, [PGArray.strings(payers), PGArray.strings(payers.map { payerUpdates[$0]! })]))
+        }
+        guard !fileRows.isEmpty else { return }
+        context.deferStatement(
+            PGStatement(
+                """
+                INSERT INTO ingest.files (file_id, file_name, format, encoding, parser_version, content_sha256,
+                    size_bytes, raw, source_topic, source_partition, source_offset, report)
+                SELECT v.id, v.name, v.format, v.encoding, v.parser, v.sha, v.size, v.raw, v.topic, v.partition,
+                    v.offset, v.report::jsonb
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
+                    $8::bytea[], $9::text[], $10::integer[], $11::bigint[], $12::text[])
+                    AS v(id, name, format, encoding, parser, sha, size, raw, topic, partition, "offset", report)
+                """,
+                [
+                    PGArray.strings(fileRows.map(\.input.fileID)), PGArray.strings(fileRows.map(\.input.fileName)),
+                    PGArray.strings(fileRows.map(\.input.parsed.format)),
+                    PGArray.strings(fileRows.map { $0.input.encoding?.rawValue }),
+                    PGArray.strings(fileRows.map { _ in IngestVersion.parser }),
+                    PGArray.strings(fileRows.map { PGHex.encode(SHA256.hash($0.input.bytes)) }),
+                    PGArray.integers(fileRows.map(\.input.bytes.count)),
+                    PGArray.byteStrings(fileRows.map { Optional($0.input.bytes) }),
+                    PGArray.strings(fileRows.map(\.input.topic)), PGArray.integers(fileRows.map(\.input.partition)),
+                    PGArray.integers(fileRows.map(\.input.offset)),
+                    PGArray.strings(fileRows.map { String(decoding: ContractJSON.encode($0.report), as: UTF8.self) }),
+                ]))
+        if !newBankAccounts.isEmpty {
+            context.deferStatement(
+                PGStatement(
+                    """
+                    INSERT INTO ingest.bank_accounts (bank_account, currency, first_file_id)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING
+                    """,
+                    [
+                        PGArray.strings(newBankAccounts.map(\.account)),
+                        PGArray.strings(newBankAccounts.map(\.currency)),
+                        PGArray.strings(newBankAccounts.map(\.fileID)),
+                    ]))
+        }
+        context.deferStatement(
+            PGStatement(
+                """
+                INSERT INTO ingest.statements (statement_id, file_id, position, bank_account, statement_ref, sequence,
+                    currency, opening_minor, closing_minor, reconciles, entries, credits_count, credits_minor,
+                    debits_count, debits_minor, location)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[],
+                    $7::text[], $8::bigint[], $9::bigint[], $10::boolean[], $11::integer[], $12::integer[],
+                    $13::bigint[], $14::integer[], $15::bigint[], $16::text[])
+                """,
+                [
+                    PGArray.strings(statementRows.map(\.id)), PGArray.strings(statementRows.map(\.fileID)),
+                    PGArray.integers(statementRows.map(\.position)),
+                    PGArray.strings(statementRows.map(\.statement.account)),
+                    PGArray.strings(statementRows.map(\.statement.id)),
+                    PGArray.strings(statementRows.map(\.statement.sequence)),
+                    PGArray.strings(statementRows.map(\.statement.currency)),
+                    PGArray.strings(statementRows.map { $0.statement.opening.map { String($0.minor) } }),
+                    PGArray.strings(statementRows.map { $0.statement.closing.map { String($0.minor) } }),
+                    PGArray.strings(statementRows.map { $0.statement.reconciles.map { $0 ? "true" : "false" } }),
+                    PGArray.integers(statementRows.map(\.statement.entries.count)),
+                    PGArray.integers(statementRows.map { $0.statement.entries.filter(\.isCredit).count }),
+                    PGArray.integers(statementRows.map(\.statement.creditsMinor)),
+                    PGArray.integers(statementRows.map { $0.statement.entries.filter { !$0.isCredit }.count }),
+                    PGArray.integers(statementRows.map(\.statement.debitsMinor)),
+                    PGArray.strings(statementRows.map(\.statement.location)),
+                ]))
+        guard !lineRows.isEmpty else { return }
+        context.deferStatement(
+            PGStatement(
+                """
+                INSERT INTO ingest.statement_lines (file_id, statement_id, identity, identity_key, identity_weak, kind,
+                    outcome, amount_minor, currency, booking_date, value_date, end_to_end_id, bank_reference,
+                    payer_name, payer_account, remittance, creditor_reference, return_reason,
+                    charges_not_included_minor, payment_id, account_number, rule, evidence, reasons, location)
+                SELECT v.file_id, v.statement_id, v.identity, v.identity_key, v.weak, v.kind, v.outcome, v.amount,
+                    v.currency, v.booking_date::date, v.value_date::date, v.e2e, v.bank_ref, v.payer_name,
+                    v.payer_account, v.remittance, v.creditor_ref, v.return_reason, v.charges, v.payment_id,
+                    v.account, v.rule, v.evidence, string_to_array(v.reasons, E'\\x1f'), v.location
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::text[],
+                    $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+                    $15::text[], $16::text[], $17::text[], $18::text[], $19::bigint[], $20::text[], $21::text[],
+                    $22::text[], $23::text[], $24::text[], $25::text[])
+                    AS v(file_id, statement_id, identity, identity_key, weak, kind, outcome, amount, currency,
+                         booking_date, value_date, e2e, bank_ref, payer_name, payer_account, remittance, creditor_ref,
+                         return_reason, charges, payment_id, account, rule, evidence, reasons, location)
+                """,
+                [
+                    PGArray.strings(lineRows.map(\.fileID)), PGArray.strings(lineRows.map(\.statementID)),
+                    PGArray.strings(lineRows.map(\.identity)), PGArray.strings(lineRows.map(\.line.identity)),
+                    PGArray.strings(lineRows.map { $0.line.identityIsWeak ? "true" : "false" }),
+                    PGArray.strings(lineRows.map(\.line.kind.rawValue)), PGArray.strings(lineRows.map(\.outcome)),
+                    PGArray.integers(lineRows.map(\.line.amountMinor)), PGArray.strings(lineRows.map(\.line.currency)),
+                    PGArray.strings(lineRows.map(\.line.bookingDate)), PGArray.strings(lineRows.map(\.line.valueDate)),
+                    PGArray.strings(lineRows.map(\.line.endToEndId)),
+                    PGArray.strings(lineRows.map(\.line.bankReference)),
+                    PGArray.strings(lineRows.map(\.line.payerName)),
+                    PGArray.strings(lineRows.map(\.line.clues.payerAccount)),
+                    PGArray.strings(
+                        lineRows.map { $0.line.clues.texts.isEmpty ? nil : $0.line.clues.texts.joined(separator: "\n") }
+                    ),
+                    PGArray.strings(lineRows.map(\.line.clues.creditorReference)),
+                    PGArray.strings(lineRows.map(\.line.returnReason)),
+                    PGArray.integers(lineRows.map(\.line.chargesNotIncludedMinor)),
+                    PGArray.strings(lineRows.map(\.paymentID)), PGArray.strings(lineRows.map(\.account)),
+                    PGArray.strings(lineRows.map(\.rule)), PGArray.strings(lineRows.map(\.evidence)),
+                    PGArray.strings(lineRows.map { $0.reasons.joined(separator: "\u{1F}") }),
+                    PGArray.strings(lineRows.map(\.line.location)),
+                ]))
+    }
+}
+
+enum IngestVersion {
+    /// Recorded with every file, so a payment can be traced to the code that read its bytes.
+    static let parser = "billing-ingest 1"
+}

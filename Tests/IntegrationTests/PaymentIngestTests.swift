@@ -1,0 +1,160 @@
+import BillingContracts
+import Foundation
+import Testing
+
+extension Integration {
+    @Suite("payment-ingest: statement files to payments")
+    struct PaymentIngestTests {
+        struct Report: Decodable {
+            struct Statement: Decodable {
+                let account: String
+                let currency: String?
+                let openingBalanceMinor: Int64?
+                let closingBalanceMinor: Int64?
+                let reconciles: Bool?
+                let entries: Int
+                let creditsCount: Int
+                let creditsMinor: Int64
+                let debitsCount: Int
+                let debitsMinor: Int64
+            }
+            struct Lines: Decodable {
+                let booked, duplicate, identified, unidentified, notBooked, rejected: Int
+            }
+            let fileId: String
+            let format: String
+            let statements: [Statement]
+            let lines: Lines
+        }
+
+        static func importFile(_ ledger: LedgerScenario, _ path: String) throws -> Report {
+            let result = try ledger.ctl(["import", path, "--wait", "--json"])
+            guard result.status == 0, let start = result.output.firstIndex(of: "{") else {
+                throw HarnessError("import \(path): \(result.output)")
+            }
+            return try ContractJSON.decoder().decode(Report.self, from: Data(result.output[start...].utf8))
+        }
+
+        static func write(_ text: String, _ name: String) throws -> String {
+            let path = NSTemporaryDirectory() + "\(UUID().uuidString.prefix(8))-\(name)"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+
+        /// A camt document with the given entries (`<Ntry>` bodies).
+        static func camt(_ kind: String, balances: Bool, _ entries: [String]) -> String {
+            let message = kind == "053" ? "BkToCstmrStmt" : "BkToCstmrDbtCdtNtfctn"
+            let statement = kind == "053" ? "Stmt" : "Ntfctn"
+            let balance = { (code: String, amount: String) in
+                #"<Bal><Tp><CdOrPrtry><Cd>\#(code)</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">\#(amount)</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-06-01</Dt></Dt></Bal>"#
+            }
+            return
+                #"<?xml version="1.0" encoding="UTF-8"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.\#(kind).001.08"><\#(message)><GrpHdr><MsgId>M1</MsgId></GrpHdr><\#(statement)><Id>S-\#(kind)</Id><Acct><Id><IBAN>DE02120300000000202051</IBAN></Id><Ccy>EUR</Ccy></Acct>"#
+                + (balances ? balance("OPBD", "100.00") + balance("CLBD", "140.00") : "")
+                + entries.joined() + "</\(statement)></\(message)></Document>"
+        }
+
+        static func credit(_ amount: String, reference: String, remittance: String) -> String {
+            #"<Ntry><Amt Ccy="EUR">\#(amount)</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-06-01</Dt></BookgDt><AcctSvcrRef>\#(reference)</AcctSvcrRef><NtryDtls><TxDtls><Refs><EndToEndId>E2E-\#(reference)</EndToEndId></Refs><RmtInf><Ustrd>\#(remittance)</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>"#
+        }
+
+        @Test("billing-ctl import on a real file prints the report; importing it again books nothing")
+        func realFileTwice() throws {
+            let ledger = try LedgerScenario(ingest: true)
+            let path = StatementFixturePath.bank("oca-test-camt053.xml")
+            let first = try Self.importFile(ledger, path)
+            #expect(first.format == "camt.053.001.02" && first.statements.count == 1)
+            let statement = first.statements[0]
+            #expect(statement.account == "NL77ABNA0574908765" && statement.currency == "EUR")
+            #expect(statement.openingBalanceMinor == 1_556_827 && statement.closingBalanceMinor == 1_512_112)
+            #expect(statement.reconciles == false && statement.entries == 3)
+            #expect((statement.creditsCount, statement.creditsMinor) == (1, 140_531))
+            #expect((statement.debitsCount, statement.debitsMinor) == (2, 141_830))
+            #expect(
+                (first.lines.booked, first.lines.duplicate, first.lines.identified, first.lines.unidentified)
+                    == (4, 0, 0, 4))
+            let human = try ledger.ctl(["import", path, "--wait"])
+            #expect(human.status == 0 && human.output.contains("reconciles: NO"), "\(human.output)")
+            #expect(human.output.contains("duplicate 4"), "\(human.output)")
+            let third = try Self.importFile(ledger, path)
+            #expect((third.lines.booked, third.lines.duplicate) == (0, 4))
+            #expect(
+                try ledger.database.scalar("SELECT count(*) FROM ingest.statement_lines WHERE identity IS NOT NULL")
+                    == 4)
+            #expect(try ledger.database.scalar("SELECT count(*) FROM ingest.files") == 3, "every import is kept, raw")
+            // The unidentified credit waits in suspense; the reversals of unknown payments are parked.
+            try eventually(timeoutMs: 30_000, "suspense and parked reversals") {
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'unidentified-payment'") == 1
+                    && ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals") == 2
+            }
+            try ledger.verify()
+        }
+
+        @Test("a credit naming an account is paid to it; the same line in a later statement books once")
+        func identificationAndOverlap() throws {
+            let ledger = try LedgerScenario(ingest: true)
+            try ledger.openAccount("A-7001")
+            try eventually(timeoutMs: 30_000, "the ingest's account copy") {
+                try ledger.database.scalar("SELECT count(*) FROM ingest.accounts WHERE account_number = 'A-7001'") == 1
+            }
+            let paid = Self.credit("25.00", reference: "BANKREF-1", remittance: "Payment for A-7001 thanks")
+            let notification = try Self.write(Self.camt("054", balances: false, [paid]), "n.xml")
+            let first = try Self.importFile(ledger, notification)
+            #expect(first.format == "camt.054.001.08" && first.statements[0].openingBalanceMinor == nil)
+            #expect((first.lines.booked, first.lines.identified) == (1, 1))
+            try eventually(timeoutMs: 30_000, "payment posted") { try ledger.balance("A-7001").balanceMinor == -2_500 }
+            let unknown = Self.credit("15.00", reference: "BANKREF-2", remittance: "who knows")
+            let statement = try Self.write(Self.camt("053", balances: true, [paid, unknown]), "s.xml")
+            let second = try Self.importFile(ledger, statement)
+            #expect(second.statements[0].reconciles == true)
+            #expect(
+                (second.lines.booked, second.lines.duplicate, second.lines.identified, second.lines.unidentified)
+                    == (1, 1, 0, 1))
+            try eventually(timeoutMs: 30_000, "the unknown credit in suspense") {
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'unidentified-payment'") == 1
+            }
+            #expect(try ledger.balance("A-7001").balanceMinor == -2_500, "the overlapping line paid once")
+            try ledger.verify()
+        }
+
+        @Test("files that cannot be read are refused with the reason and dead-lettered; the worker carries on")
+        func badFiles() throws {
+            let ledger = try LedgerScenario(ingest: true)
+            let bomb = try Self.write(
+                #"<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><Document>&b;</Document>"#,
+                "bomb.xml")
+            let refused = try ledger.ctl(["import", bomb, "--wait"])
+            #expect(refused.status == 1 && refused.output.contains("DTD"), "\(refused.output)")
+            let truncated = try Self.write(
+                String(Self.camt("053", balances: true, []).prefix(200)), "truncated.xml")
+            let cut = try ledger.ctl(["import", truncated, "--wait"])
+            #expect(cut.status == 1 && cut.output.contains("truncated"), "\(cut.output)")
+            let amounts = try Self.write(
+                Self.camt("054", balances: false, [Self.credit("1.005", reference: "R", remittance: "x")]), "amount.xml"
+            )
+            let tooPrecise = try ledger.ctl(["import", amounts, "--wait"])
+            #expect(tooPrecise.status == 1 && tooPrecise.output.contains("too_many_decimals"), "\(tooPrecise.output)")
+            #expect(try ledger.database.scalar("SELECT count(*) FROM ingest.dead_letters") == 3)
+            #expect(try ledger.database.scalar("SELECT count(*) FROM ingest.files") == 0, "nothing half-booked")
+            let good = try Self.importFile(ledger, StatementFixturePath.bank("bunq-mt940.txt"))
+            #expect(good.format == "mt940" && good.lines.booked == 111)
+            try eventually(timeoutMs: 30_000, "bunq's credits in suspense") {
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'unidentified-payment'") == 26
+            }
+            try ledger.verify()
+        }
+    }
+}
+
+/// Where the shared fixtures are: beside the checkout.
+enum StatementFixturePath {
+    static func bank(_ file: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+                "shared/fixtures/bank/\(file)"
+            ).path
+    }
+}
