@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "runtime-bench", targets: ["runtime-bench"]),
         .executable(name: "allocator-bench", targets: ["allocator-bench"]),
         .executable(name: "invoicer-bench", targets: ["invoicer-bench"]),
+        .executable(name: "ingest-bench", targets: ["ingest-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -92,6 +93,9 @@ let package = Package(
         .executableTarget(
             name: "invoicer-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts"],
             path: "Services/invoicer-bench"),
+        .executableTarget(
+            name: "ingest-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts", "BillingIngest"],
+            path: "Services/ingest-bench"),
 
         .testTarget(name: "IngestTests", dependencies: ["BillingIngest", "BillingDomain"], path: "Tests/IngestTests"),
         .testTarget(

@@ -84,7 +84,7 @@ public enum MT940Parser {
             var line = raw
             // The envelope: "{1:…}{2:…}{3:}{4:" before the fields, "-}{5:…}" after them.
             if line.hasPrefix("{") {
-                guard let start = line.firstRange(of: "{4:") else { continue }
+                guard let start = line.byteRange(of: "{4:") else { continue }
                 line = String(line[start.upperBound...])
                 if line.isEmpty { continue }
             }
@@ -260,7 +260,7 @@ public enum MT940Parser {
 enum InformationParser {
     static func detail(_ information: String) -> ParsedDetail {
         let joined = MT940Parser.joined(information)
-        if joined.contains("?20") || joined.contains("?00") { return german(joined) }
+        if joined.byteRange(of: "?20") != nil || joined.byteRange(of: "?00") != nil { return german(joined) }
         if joined.hasPrefix("/") { return slashed(joined) }
         var detail = ParsedDetail()
         detail.remittance = information.split(separator: "\n").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
@@ -298,16 +298,16 @@ enum InformationParser {
         }
         if !name.isEmpty { detail.debtorName = name.trimmingSpaces() }
         // SEPA purpose keys: EREF+ end-to-end id, SVWZ+ remittance; others kept as text.
-        if let eref = purpose.firstRange(of: "EREF+") {
+        if let eref = purpose.byteRange(of: "EREF+") {
             let after = purpose[eref.upperBound...]
             let end =
                 ["SVWZ+", "MREF+", "CRED+", "KREF+", "ABWA+", "MTLG+"].compactMap {
-                    after.firstRange(of: $0)?.lowerBound
+                    after.byteRange(of: $0)?.lowerBound
                 }
                 .min() ?? after.endIndex
             detail.endToEndId = after[..<end].trimmingSpaces()
         }
-        if let svwz = purpose.firstRange(of: "SVWZ+") {
+        if let svwz = purpose.byteRange(of: "SVWZ+") {
             detail.remittance = [purpose[svwz.upperBound...].trimmingSpaces()]
         } else if !purpose.isEmpty {
             detail.remittance = [purpose.trimmingSpaces()]
@@ -316,33 +316,44 @@ enum InformationParser {
     }
 
     /// `/EREF/…//CNTP/IBAN/BIC/NAME///REMI/USTD//text/` (ING) and `/IBAN/…/NAME/…/REMI/…/` (bunq).
+    /// Scanned as bytes: a key is `/` + 3 or 4 capital letters + `/`, and one of the keys known here.
     static func slashed(_ text: String) -> ParsedDetail {
         var detail = ParsedDetail()
-        let keys = [
-            "EREF", "PREF", "RTRN", "CNTP", "REMI", "IBAN", "NAME", "MARF", "CSID", "BENM", "ORDP", "TRCD", "SUM",
-        ]
-        var positions: [(key: String, range: Range<String.Index>)] = []
-        for key in keys {
-            var searchFrom = text.startIndex
-            while let range = text[searchFrom...].firstRange(of: "/\(key)/") {
-                positions.append((key, range))
-                searchFrom = range.upperBound
+        let bytes = Array(text.utf8)
+        var marks: [(key: String, start: Int, value: Int)] = []
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "/") {
+                var end = index + 1
+                while end < bytes.count, end - index <= 5, (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(bytes[end])
+                {
+                    end += 1
+                }
+                if end < bytes.count, bytes[end] == UInt8(ascii: "/"), end - index - 1 >= 3 {
+                    let key = String(decoding: bytes[(index + 1)..<end], as: UTF8.self)
+                    if slashedKeys.contains(key) {
+                        marks.append((key, index, end + 1))
+                        index = end
+                        continue
+                    }
+                }
             }
+            index += 1
         }
-        positions.sort { $0.range.lowerBound < $1.range.lowerBound }
-        for (index, item) in positions.enumerated() {
-            let end = index + 1 < positions.count ? positions[index + 1].range.lowerBound : text.endIndex
-            guard item.range.upperBound <= end else { continue }
-            let value = String(text[item.range.upperBound..<end])
-            let parts = value.split(separator: "/", omittingEmptySubsequences: false).map { $0.trimmingSpaces() }
-            switch item.key {
+        for (position, mark) in marks.enumerated() {
+            let end = position + 1 < marks.count ? marks[position + 1].start : bytes.count
+            guard mark.value <= end else { continue }
+            let parts = bytes[mark.value..<end].split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+                .map { String(decoding: $0, as: UTF8.self).trimmingSpaces() }
+            let first = parts.first.flatMap { $0.isEmpty ? nil : $0 }
+            switch mark.key {
             case "EREF": detail.endToEndId = parts.first { !$0.isEmpty }
             case "RTRN": detail.returnReason = parts.first { !$0.isEmpty }
             case "CNTP":
-                detail.debtorAccount = parts.first.flatMap { $0.isEmpty ? nil : $0 }
+                detail.debtorAccount = first
                 if parts.count > 2, !parts[2].isEmpty { detail.debtorName = parts[2] }
-            case "IBAN": detail.debtorAccount = parts.first.flatMap { $0.isEmpty ? nil : $0 }
-            case "NAME": detail.debtorName = parts.first.flatMap { $0.isEmpty ? nil : $0 }
+            case "IBAN": detail.debtorAccount = first
+            case "NAME": detail.debtorName = first
             case "REMI":
                 // "/REMI/USTD//text/" or "/REMI/STRD/CUR/ref/" or "/REMI/text/".
                 let meaningful = parts.filter { !$0.isEmpty && $0 != "USTD" && $0 != "STRD" && $0 != "CUR" }
@@ -352,5 +363,33 @@ enum InformationParser {
             }
         }
         return detail
+    }
+
+    static let slashedKeys: Set<String> = [
+        "EREF", "PREF", "RTRN", "CNTP", "REMI", "IBAN", "NAME", "MARF", "CSID", "BENM", "ORDP", "TRCD", "SUM",
+    ]
+}
+
+extension StringProtocol {
+    /// The first range of `pattern`, compared byte by byte: the markers searched for in statement
+    /// text are ASCII, and a byte search is many times faster than a search by Characters.
+    func byteRange(of pattern: String) -> Range<Index>? {
+        let needle = Array(pattern.utf8)
+        let haystack = utf8
+        guard let first = needle.first else { return nil }
+        var start = haystack.startIndex
+        while start != haystack.endIndex {
+            if haystack[start] == first {
+                var position = start
+                var matched = 0
+                while matched < needle.count, position != haystack.endIndex, haystack[position] == needle[matched] {
+                    position = haystack.index(after: position)
+                    matched += 1
+                }
+                if matched == needle.count { return start..<position }
+            }
+            start = haystack.index(after: start)
+        }
+        return nil
     }
 }

@@ -77,7 +77,10 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Peak and current resident memory in KiB, from /proc (Linux).
-    public func memoryKiB() -> (peak: Int, current: Int)? {
+    public func memoryKiB() -> (peak: Int, current: Int)? { Self.memoryKiB(pid: pid) }
+
+    /// Peak (VmHWM) and current (VmRSS) resident memory of any process, in KiB.
+    public static func memoryKiB(pid: pid_t) -> (peak: Int, current: Int)? {
         guard let file = fopen("/proc/\(pid)/status", "r") else { return nil }
         defer { fclose(file) }
         var peak = 0
