@@ -75,47 +75,106 @@ public enum MT940Parser {
 
     /// Splits the text into tagged fields. Lines before the first tag (preambles), the SWIFT
     /// envelope (`{1:…}{2:…}{4:`, `-}{5:…}`) and message-ending `-` lines are dropped; any other
-    /// line continues the field above it.
+    /// line continues the field above it. Scanned as UTF-8 bytes (tags and markers are ASCII).
     static func fields(_ text: String) throws(StatementFileError) -> [Field] {
-        let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }
-            .map { String($0) }
+        let bytes = Array(text.utf8)
+        // Lines as byte ranges, without their line ends (\n, \r\n or \r).
+        var lines: [Range<Int>] = []
+        var start = 0
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 0x0A || byte == 0x0D {
+                lines.append(start..<index)
+                if byte == 0x0D, index + 1 < bytes.count, bytes[index + 1] == 0x0A { index += 1 }
+                start = index + 1
+            }
+            index += 1
+        }
+        if start < bytes.count { lines.append(start..<bytes.count) }
+
+        func trimmed(_ range: Range<Int>) -> Range<Int> {
+            var lower = range.lowerBound
+            var upper = range.upperBound
+            while lower < upper, bytes[lower] == 0x20 { lower += 1 }
+            while upper > lower, bytes[upper - 1] == 0x20 { upper -= 1 }
+            return lower..<upper
+        }
+        func startsField(_ range: Range<Int>) -> Bool {
+            tagLength(bytes, range) != nil || bytes[range].first == UInt8(ascii: "{")
+        }
+
         var fields: [Field] = []
-        for (index, raw) in lines.enumerated() {
-            var line = raw
-            // The envelope: "{1:…}{2:…}{3:}{4:" before the fields, "-}{5:…}" after them.
-            if line.hasPrefix("{") {
-                guard let start = line.byteRange(of: "{4:") else { continue }
-                line = String(line[start.upperBound...])
+        var value: [UInt8] = []
+        var open: (tag: String, line: Int)?
+        func close() {
+            if let field = open {
+                fields.append(Field(tag: field.tag, value: String(decoding: value, as: UTF8.self), line: field.line))
+            }
+            open = nil
+            value = []
+        }
+        for (number, whole) in lines.enumerated() {
+            var line = whole
+            if bytes[line].first == UInt8(ascii: "{") {
+                // The envelope: "{1:…}{2:…}{3:}{4:" before the fields, "-}{5:…}" after them.
+                var position = line.lowerBound
+                var found = false
+                while position + 3 <= line.upperBound {
+                    if bytes[position] == UInt8(ascii: "{"), bytes[position + 1] == UInt8(ascii: "4"),
+                        bytes[position + 2] == UInt8(ascii: ":")
+                    {
+                        found = true
+                        break
+                    }
+                    position += 1
+                }
+                guard found else { continue }
+                line = (position + 3)..<line.upperBound
                 if line.isEmpty { continue }
             }
-            if line.hasPrefix("-}") { continue }
-            if let tag = tag(of: line) {
-                fields.append(Field(tag: tag, value: String(line.dropFirst(tag.count + 2)), line: index + 1))
+            if line.count >= 2, bytes[line.lowerBound] == UInt8(ascii: "-"),
+                bytes[line.lowerBound + 1] == UInt8(ascii: "}")
+            {
                 continue
             }
-            guard !fields.isEmpty else { continue }  // a preamble
-            let trimmed = line.trimmingSpaces()
-            if trimmed == "-" {
-                // Ends a message unless more of the same field follows (a wrapped :86: may hold "-").
-                let next = lines[(index + 1)...].first { !$0.trimmingSpaces().isEmpty }
-                if next == nil || next.map({ tag(of: $0) != nil || $0.hasPrefix("{") }) == true { continue }
+            if let length = tagLength(bytes, line) {
+                close()
+                open = (
+                    String(decoding: bytes[(line.lowerBound + 1)..<(line.lowerBound + 1 + length)], as: UTF8.self),
+                    number + 1
+                )
+                value = Array(bytes[(line.lowerBound + length + 2)..<line.upperBound])
+                continue
             }
-            if trimmed.isEmpty, fields.last?.tag != "86" { continue }
-            fields[fields.count - 1].value += "\n" + line
+            guard let field = open else { continue }  // a preamble
+            let content = trimmed(line)
+            if content.count == 1, bytes[content.lowerBound] == UInt8(ascii: "-") {
+                // Ends a message unless more of the same field follows (a wrapped :86: may hold "-").
+                let next = lines[(number + 1)...].first { !trimmed($0).isEmpty }
+                if next == nil || startsField(next!) { continue }
+            }
+            if content.isEmpty, field.tag != "86" { continue }
+            value.append(0x0A)
+            value.append(contentsOf: bytes[line])
         }
+        close()
         return fields
     }
 
-    /// `:61:` → "61"; nil for a line that starts no field.
-    static func tag(of line: String) -> String? {
-        let bytes = Array(line.utf8.prefix(6))
-        guard bytes.count >= 4, bytes[0] == UInt8(ascii: ":") else { return nil }
-        var end = 1
-        while end < bytes.count, end <= 3, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[end]) { end += 1 }
-        guard end == 3 else { return nil }
-        if end < bytes.count, (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(bytes[end]) { end += 1 }
-        guard end < bytes.count, bytes[end] == UInt8(ascii: ":") else { return nil }
-        return String(decoding: bytes[1..<end], as: UTF8.self)
+    /// The length of the tag a line starts with (`:61:` → 2, `:60F:` → 3), nil if it starts none.
+    static func tagLength(_ bytes: [UInt8], _ line: Range<Int>) -> Int? {
+        guard line.count >= 4, bytes[line.lowerBound] == UInt8(ascii: ":") else { return nil }
+        var end = line.lowerBound + 1
+        while end < line.upperBound, end - line.lowerBound <= 2,
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[end])
+        {
+            end += 1
+        }
+        guard end - line.lowerBound == 3 else { return nil }
+        if end < line.upperBound, (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(bytes[end]) { end += 1 }
+        guard end < line.upperBound, bytes[end] == UInt8(ascii: ":") else { return nil }
+        return end - line.lowerBound - 1
     }
 
     /// `NL10BUNQ2290325473 EUR` and `NL77INGB0574908765EUR` name the currency after the IBAN;
@@ -182,19 +241,27 @@ public enum MT940Parser {
 
     /// `:61:` — value date, optional entry date, mark, optional funds code, amount, transaction type,
     /// customer reference, optional `//` bank reference, then supplementary details on later lines.
+    /// Read as bytes: the structured part is ASCII.
     static func line(_ value: String, currency: String, at location: String) throws(StatementFileError) -> ParsedEntry {
-        var lines = value.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        var first = Array(lines.removeFirst().trimmingSpaces())
+        var rows = value.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        var first = Array(rows.removeFirst())
+        while first.last == UInt8(ascii: " ") || first.last == UInt8(ascii: "\r") { first.removeLast() }
+        while first.first == UInt8(ascii: " ") { first.removeFirst() }
         func refuse(_ problem: String) -> StatementFileError {
-            StatementFileError("invalid_statement", ":61: \(problem): '\(String(first))'", at: location)
+            StatementFileError(
+                "invalid_statement", ":61: \(problem): '\(String(decoding: first, as: UTF8.self))'", at: location)
         }
-        guard first.count >= 12 else { throw refuse("too short") }
-        let valueDate = try date(String(first[0..<6]), at: location)
+        func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+        func number(_ from: Int, _ count: Int) -> Int {
+            first[from..<(from + count)].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        }
+        guard first.count >= 12, first[0..<6].allSatisfy(isDigit) else { throw refuse("no value date") }
+        let valueDate = try date(String(decoding: first[0..<6], as: UTF8.self), at: location)
         var position = 6
         var bookingDate: LocalDate?
-        if first.count > position + 4, first[position..<(position + 4)].allSatisfy(\.isNumber) {
-            let month = Int(String(first[position..<(position + 2)]))!
-            let day = Int(String(first[(position + 2)..<(position + 4)]))!
+        if first.count > position + 4, first[position..<(position + 4)].allSatisfy(isDigit) {
+            let month = number(position, 2)
+            let day = number(position + 2, 2)
             var year = valueDate.year
             if month == 12 && valueDate.month == 1 { year -= 1 }
             if month == 1 && valueDate.month == 12 { year += 1 }
@@ -203,55 +270,62 @@ public enum MT940Parser {
         }
         var isCredit: Bool
         var isReversal = false
-        if first[position] == "R" {
-            guard position + 1 < first.count, first[position + 1] == "C" || first[position + 1] == "D" else {
-                throw refuse("mark R without C or D")
-            }
+        switch first[position] {
+        case UInt8(ascii: "R"):
+            guard position + 1 < first.count,
+                first[position + 1] == UInt8(ascii: "C") || first[position + 1] == UInt8(ascii: "D")
+            else { throw refuse("mark R without C or D") }
             isReversal = true
             // A reversal of a credit takes money out; a reversal of a debit brings it back.
-            isCredit = first[position + 1] == "D"
+            isCredit = first[position + 1] == UInt8(ascii: "D")
             position += 2
-        } else if first[position] == "E" {
-            isCredit = position + 1 < first.count && first[position + 1] == "C"
+        case UInt8(ascii: "E"):
+            isCredit = position + 1 < first.count && first[position + 1] == UInt8(ascii: "C")
             position += 2
-        } else if first[position] == "C" || first[position] == "D" {
-            isCredit = first[position] == "C"
+        case UInt8(ascii: "C"), UInt8(ascii: "D"):
+            isCredit = first[position] == UInt8(ascii: "C")
             position += 1
-        } else {
+        default:
             throw refuse("no debit/credit mark")
         }
-        if position < first.count, first[position].isLetter { position += 1 }  // funds code
+        if position < first.count, (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(first[position]) { position += 1 }
         let amountStart = position
-        while position < first.count, first[position].isNumber || first[position] == "," { position += 1 }
+        while position < first.count, isDigit(first[position]) || first[position] == UInt8(ascii: ",") { position += 1 }
         guard position > amountStart else { throw refuse("no amount") }
         let minor = try minorUnits(
-            amountText(String(first[amountStart..<position])), currency, format: .swift, at: location)
+            amountText(String(decoding: first[amountStart..<position], as: UTF8.self)), currency, format: .swift,
+            at: location)
         var entry = ParsedEntry(amountMinor: minor, currency: currency, isCredit: isCredit, location: location)
         entry.isReversal = isReversal
         entry.valueDate = valueDate
         entry.bookingDate = bookingDate ?? valueDate
         if position + 4 <= first.count {
-            entry.transactionCode = String(first[position..<(position + 4)])
+            entry.transactionCode = String(decoding: first[position..<(position + 4)], as: UTF8.self)
             position += 4
         }
-        let rest = String(first[position...])
-        let parts = rest.split(separator: "//", maxSplits: 1, omittingEmptySubsequences: false)
-        let customer = String(parts[0]).trimmingSpaces()
+        var separator = position
+        while separator + 1 < first.count,
+            !(first[separator] == UInt8(ascii: "/") && first[separator + 1] == UInt8(ascii: "/"))
+        {
+            separator += 1
+        }
+        let hasBankReference = separator + 1 < first.count
+        let customer = String(decoding: first[position..<(hasBankReference ? separator : first.count)], as: UTF8.self)
+            .trimmingSpaces()
         if !customer.isEmpty, customer != "NONREF" { entry.entryReference = customer }
-        if parts.count > 1 {
-            var bank = String(parts[1]).trimmingSpaces()
+        if hasBankReference {
+            var bank = String(decoding: first[(separator + 2)...], as: UTF8.self).trimmingSpaces()
             // A bank reference wrapped onto the next line: a short run of letters and digits.
-            if let next = lines.first, bank.count < 16, !next.isEmpty, next.count <= 16 - bank.count,
-                next.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
+            if let next = rows.first.map({ String(decoding: $0, as: UTF8.self) }), bank.count < 16, !next.isEmpty,
+                next.count <= 16 - bank.count, next.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
             {
                 bank += next
-                lines.removeFirst()
+                rows.removeFirst()
             }
             if !bank.isEmpty { entry.accountServicerReference = bank }
         }
-        let supplementary = lines.map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+        let supplementary = rows.map { String(decoding: $0, as: UTF8.self).trimmingSpaces() }.filter { !$0.isEmpty }
         if !supplementary.isEmpty { entry.supplementary = supplementary.joined(separator: " ") }
-        first = []
         return entry
     }
 }
