@@ -113,7 +113,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "BillingRuntime", "BillingSupport", "BillingContracts", "BillingKafka", "BillingPostgres",
-                "BillingSchema",
+                "BillingSchema", "BillingIngest",
             ],
             path: "Tests/IntegrationTests"),
     ],

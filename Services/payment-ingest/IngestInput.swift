@@ -2,7 +2,9 @@ import BillingContracts
 import BillingDomain
 import BillingIngest
 import BillingKafka
+import BillingPostgres
 import BillingRuntime
+import BillingSupport
 
 /// One message on payment-ingest's topics, decoded. A statement file is parsed here (pure work):
 /// a file that cannot be read is refused with the reason and dead-lettered, never half-booked.
@@ -12,6 +14,21 @@ enum IngestInput: Sendable {
     case account(AccountSnapshot)
     /// A posted document: its number and reference name the account in remittances.
     case document(DocumentPosted)
+    /// A gateway webhook whose signature was verified on its raw bytes.
+    case gatewayEvent(GatewayInput)
+}
+
+/// A verified gateway event and what it moves.
+struct GatewayInput: Sendable {
+    let event: GatewayEvent
+    let raw: [UInt8]
+    /// SHA-256 of the signature header: the same signed request seen twice is a replay.
+    let signatureHash: String
+    let signedAt: Int64
+    let movements: [GatewayMovement]
+    let topic: String
+    let partition: Int32
+    let offset: Int64
 }
 
 /// A bank statement file as it arrived: raw bytes, what its headers said, and what was read from it.
@@ -48,11 +65,45 @@ struct IngestDecoder: Sendable {
         if message.headers.text("ce_type") != nil, message.headers.text("file_name") == nil {
             return try Self.events.decode(message).payload
         }
+        if message.topic.hasPrefix(Topics.gatewayEventsRaw.name) {
+            return .gatewayEvent(try gatewayEvent(message))
+        }
         guard message.topic.hasPrefix(Topics.bankStatementsRaw.name) else {
             throw MessageRejection(
                 code: "not_handled", reason: "raw messages on \(message.topic) are not handled by this build")
         }
         return .statementFile(try statementFile(message))
+    }
+
+    /// Checks the signature on the raw body before anything reads it, then reads the event.
+    func gatewayEvent(_ message: KafkaMessage) throws(MessageRejection) -> GatewayInput {
+        guard !settings.gateway.secrets.isEmpty else {
+            throw MessageRejection(
+                code: "gateway_not_configured", reason: "no webhook secret is configured (GATEWAY_WEBHOOK_SECRETS)")
+        }
+        let header = message.headers.last { $0.name.lowercased() == "stripe-signature" }?.text
+        let signedAt: Int64
+        do {
+            signedAt = try settings.gateway.verify(
+                header: header, body: message.value, nowSeconds: wallClockMs() / 1_000)
+        } catch {
+            throw MessageRejection(code: error.code, reason: error.description)
+        }
+        do {
+            let event = try GatewayEvent.parse(message.value)
+            guard (1...200).contains(event.id.utf8.count) else {
+                throw StatementFileError("invalid_event", "the event id must be 1 to 200 bytes", at: "body")
+            }
+            return GatewayInput(
+                event: event, raw: message.value,
+                signatureHash: PGHex.encode(SHA256.hash(Array((header ?? "").utf8))), signedAt: signedAt,
+                movements: try GatewayEventMapper.movements(event, accountKeys: settings.gatewayAccountKeys),
+                topic: message.topic, partition: message.partition, offset: message.offset)
+        } catch let error as StatementFileError {
+            throw MessageRejection(code: error.code, reason: "\(error.reason) (\(error.location))")
+        } catch {
+            throw MessageRejection(code: "invalid_event", reason: "\(error)")
+        }
     }
 
     func statementFile(_ message: KafkaMessage) throws(MessageRejection) -> StatementFileInput {

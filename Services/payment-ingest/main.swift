@@ -21,7 +21,7 @@ struct IngestHandler: WorkerHandler {
     }
 
     func apply(_ batch: [DecodedMessage<IngestInput>], in context: BatchContext) throws {
-        try StatementImport(context: context, settings: decoder.settings).apply(batch)
+        try IngestBatch(context: context, settings: decoder.settings).apply(batch)
     }
 }
 

@@ -63,6 +63,13 @@ public final class BatchContext: @unchecked Sendable {
     public let topicSuffix: String
     var outbox: [OutboxEntry] = []
     var deferred: [PGStatement] = []
+    var counts: [Count] = []
+
+    struct Count {
+        let name: String
+        let labels: [(String, String)]
+        let amount: Int64
+    }
 
     init(connection: PGConnection, service: ServiceDescriptor, logger: Logger, topicSuffix: String = "") {
         self.connection = connection
@@ -80,6 +87,11 @@ public final class BatchContext: @unchecked Sendable {
                 message: KafkaOutgoingMessage(
                     topic: topic + topicSuffix, key: key.map { Array($0.utf8) }, value: event.data, headers: headers),
                 eventID: event.id))
+    }
+
+    /// Adds to a counter of the worker's metrics once the batch has committed (not if it rolls back).
+    public func count(_ name: String, labels: [(String, String)] = [], by amount: Int64 = 1) {
+        counts.append(Count(name: name, labels: labels, amount: amount))
     }
 
     /// Runs `statement` in the batch's final round trip, just before COMMIT (no result is returned).

@@ -179,6 +179,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         var rejected: [(KafkaMessage, MessageRejection)]
         var gaps: [OffsetGap]
         var nextOffsets: [TopicPartition: Int64]
+        /// Counters the handler asked for, counted only now that the batch committed.
+        var counts: [BatchContext.Count] = []
     }
 
     /// Applies one polled batch; returns when it is committed, fenced off, or the worker stops.
@@ -399,7 +401,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         var nextOffsets: [TopicPartition: Int64] = [:]
         for (partition, _, next) in fence { nextOffsets[partition] = next }
         return Committed(
-            applied: fresh.count, duplicates: duplicates, rejected: rejected, gaps: gaps, nextOffsets: nextOffsets)
+            applied: fresh.count, duplicates: duplicates, rejected: rejected, gaps: gaps, nextOffsets: nextOffsets,
+            counts: context.counts)
     }
 
     /// After COMMIT: advance local ownership, store offsets in Kafka, record metrics.
@@ -416,6 +419,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             metrics.increment("billing_messages_duplicate_total", by: Int64(committed.duplicates))
         }
         for gap in committed.gaps { reportGap(gap) }
+        for count in committed.counts { metrics.increment(count.name, labels: count.labels, by: count.amount) }
         for (message, rejection) in committed.rejected {
             metrics.increment(
                 "billing_messages_dead_lettered_total", labels: [("topic", message.topic), ("reason", rejection.code)])

@@ -1,4 +1,6 @@
 import BillingContracts
+import BillingIngest
+import BillingKafka
 import Foundation
 import Testing
 
@@ -156,5 +158,112 @@ enum StatementFixturePath {
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
                 "shared/fixtures/bank/\(file)"
             ).path
+    }
+}
+
+extension Integration {
+    @Suite("payment-ingest: gateway webhooks")
+    struct GatewayIngestTests {
+        static let secret = "whsec_integration"
+
+        static func message(_ ledger: LedgerScenario, _ body: [UInt8], signedAt: Int64? = nil, header: String? = nil)
+            -> KafkaOutgoingMessage
+        {
+            let timestamp = signedAt ?? Int64(Date().timeIntervalSince1970)
+            return KafkaOutgoingMessage(
+                topic: Topics.gatewayEventsRaw.name + ledger.suffix, key: Array("stripe".utf8), value: body,
+                headers: [
+                    KafkaHeader(
+                        name: "Stripe-Signature",
+                        text: header
+                            ?? WebhookSignatureVerifier.header(secret: secret, body: body, timestamp: timestamp)),
+                    KafkaHeader(name: "Content-Type", text: "application/json"),
+                ])
+        }
+
+        static func intent(_ id: String, account: String, minor: Int64) -> [UInt8] {
+            Array(
+                #"{"id":"evt_\#(id)","type":"payment_intent.succeeded","created":1780000000,"data":{"object":{"id":"pi_\#(id)","object":"payment_intent","amount":\#(minor),"amount_received":\#(minor),"currency":"eur","metadata":{"account":"\#(account)"}}}}"#
+                    .utf8)
+        }
+
+        @Test(
+            "signed events book once: a payment to the account its metadata names, a refund reversing part of it; bad, replayed and unknown events are handled"
+        )
+        func webhooks() throws {
+            let ledger = try LedgerScenario(
+                ingest: true, ingestEnvironment: ["GATEWAY_WEBHOOK_SECRETS": "whsec_old,\(Self.secret)"])
+            try ledger.openAccount("A-8001")
+            try eventually(timeoutMs: 30_000, "the ingest's account copy") {
+                try ledger.database.scalar("SELECT count(*) FROM ingest.accounts WHERE account_number = 'A-8001'") == 1
+            }
+            let paid = Self.message(ledger, Self.intent("1", account: "A-8001", minor: 1_500))
+            try LedgerScenario.send([paid], with: ledger.producer)
+            try eventually(timeoutMs: 30_000, "gateway payment posted") {
+                try ledger.balance("A-8001").balanceMinor == -1_500
+            }
+
+            // The real fixture: its metadata names no account here, so the money waits in suspense.
+            let fixture = [UInt8](
+                try Data(
+                    contentsOf: URL(fileURLWithPath: StatementFixturePath.bank("x")).deletingLastPathComponent()
+                        .deletingLastPathComponent().appendingPathComponent(
+                            "gateway/lago-stripe-payment_intent.succeeded.json")))
+            try LedgerScenario.send([Self.message(ledger, fixture)], with: ledger.producer)
+            // The same signed request again is a replay; the same event newly signed is a duplicate;
+            // a changed byte fails the signature; an expired signature is refused.
+            try LedgerScenario.send([paid], with: ledger.producer)
+            try LedgerScenario.send(
+                [
+                    Self.message(
+                        ledger, Self.intent("1", account: "A-8001", minor: 1_500),
+                        signedAt: Int64(Date().timeIntervalSince1970) - 5)
+                ],
+                with: ledger.producer)
+            var tampered = Self.intent("2", account: "A-8001", minor: 9_900)
+            let header = WebhookSignatureVerifier.header(
+                secret: Self.secret, body: tampered, timestamp: Int64(Date().timeIntervalSince1970))
+            tampered[tampered.count - 5] ^= 0x01
+            try LedgerScenario.send([Self.message(ledger, tampered, header: header)], with: ledger.producer)
+            try LedgerScenario.send(
+                [
+                    Self.message(
+                        ledger, Self.intent("3", account: "A-8001", minor: 100),
+                        signedAt: Int64(Date().timeIntervalSince1970) - 3_600)
+                ],
+                with: ledger.producer)
+            let unknown = Array(
+                #"{"id":"evt_u","type":"customer.created","created":1780000000,"data":{"object":{"id":"cus_1","object":"customer"}}}"#
+                    .utf8)
+            let refund = Array(
+                #"{"id":"evt_r","type":"charge.refunded","created":1780000100,"data":{"object":{"id":"ch_1","object":"charge","amount":1500,"currency":"eur","payment_intent":"pi_1","amount_refunded":500,"refunds":{"data":[{"id":"re_1","amount":500,"currency":"eur","created":1780000100}]}}}}"#
+                    .utf8)
+            try LedgerScenario.send(
+                [Self.message(ledger, unknown), Self.message(ledger, refund)], with: ledger.producer)
+
+            try eventually(timeoutMs: 30_000, "refund reversed part of the payment") {
+                try ledger.balance("A-8001").balanceMinor == -1_000
+            }
+            try eventually(timeoutMs: 30_000, "the bad requests dead-lettered") {
+                try ledger.database.scalar("SELECT count(*) FROM ingest.dead_letters") == 3
+            }
+            let reasons = try ledger.database.query("SELECT reason_code FROM ingest.dead_letters ORDER BY id").rows.map
+            {
+                try $0.string(0)
+            }
+            #expect(reasons == ["signature_replayed", "signature_mismatch", "signature_expired"])
+            #expect(
+                try ledger.database.scalar("SELECT count(*) FROM ingest.gateway_events WHERE event_id = 'evt_1'") == 1)
+            #expect(
+                try ledger.database.scalar("SELECT count(*) FROM ingest.gateway_events WHERE outcome = 'ignored'") == 1)
+            try eventually(timeoutMs: 30_000, "the fixture's payment in suspense") {
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'unidentified-payment'") == 1
+            }
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'payment'") == 1)
+            try ledger.verify()
+        }
     }
 }

@@ -21,9 +21,10 @@ final class LedgerScenario {
     private(set) var ingest: WorkerProcess?
     let producer: KafkaProducer
 
-    init(_ extraEnvironment: [String: String] = [:], invoicers invoicerCount: Int = 0, ingest withIngest: Bool = false)
-        throws
-    {
+    init(
+        _ extraEnvironment: [String: String] = [:], invoicers invoicerCount: Int = 0, ingest withIngest: Bool = false,
+        ingestEnvironment: [String: String] = [:]
+    ) throws {
         stack = try TestStack.fromEnvironment()
         database = try TestDatabase.create(stack)
         suffix = ".\(database.name)"
@@ -55,7 +56,8 @@ final class LedgerScenario {
         if withIngest {
             ingest = WorkerProcess(
                 stack: stack, executable: "payment-ingest",
-                environment: Self.workerEnvironment(stack, database, suffix, role: "billing_ingest", group: "ingest"))
+                environment: Self.workerEnvironment(stack, database, suffix, role: "billing_ingest", group: "ingest")
+                    .merging(ingestEnvironment) { _, new in new })
             try ingest?.start()
         }
         for worker in invoicers + [ingest].compactMap({ $0 }) {

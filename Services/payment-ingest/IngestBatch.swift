@@ -15,6 +15,11 @@ struct IngestSettings: Sendable {
     var encodings: [String: TextEncoding] = [:]
     /// `INGEST_KNOWN_BANK_ACCOUNTS_ONLY`: refuse statements for bank accounts not registered yet.
     var knownBankAccountsOnly = false
+    /// `GATEWAY_WEBHOOK_SECRETS` (comma-separated, several while rotating) and
+    /// `GATEWAY_SIGNATURE_TOLERANCE_SECONDS` (300).
+    var gateway = WebhookSignatureVerifier(secrets: [])
+    /// `GATEWAY_ACCOUNT_METADATA_KEYS`: metadata keys of a gateway payment that name the account.
+    var gatewayAccountKeys = ["account", "account_number", "billing_account"]
 
     static func fromEnvironment(_ environment: ProcessEnvironment) throws -> IngestSettings {
         var settings = IngestSettings()
@@ -34,6 +39,15 @@ struct IngestSettings: Sendable {
             settings.encodings[parts[0]] = encoding
         }
         settings.knownBankAccountsOnly = try environment.bool("INGEST_KNOWN_BANK_ACCOUNTS_ONLY", default: false)
+        let secrets = (environment.optional("GATEWAY_WEBHOOK_SECRETS") ?? "").split(separator: ",")
+            .map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+        settings.gateway = WebhookSignatureVerifier(
+            secrets: secrets,
+            toleranceSeconds: Int64(
+                try environment.int("GATEWAY_SIGNATURE_TOLERANCE_SECONDS", default: 300, range: 1...86_400)))
+        if let keys = environment.optional("GATEWAY_ACCOUNT_METADATA_KEYS") {
+            settings.gatewayAccountKeys = keys.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+        }
         return settings
     }
 }
@@ -43,7 +57,7 @@ struct IngestSettings: Sendable {
 /// Round trips: one pipeline reads the identities already booked, the bank accounts known, and
 /// every account, document and payer the lines' words could name; decisions are made in memory;
 /// the writes (files, statements, lines, copies) and the events go with the COMMIT.
-final class StatementImport {
+final class IngestBatch {
     let context: BatchContext
     let settings: IngestSettings
     var directory = IdentificationDirectory()
@@ -56,6 +70,11 @@ final class StatementImport {
     var fileRows: [(input: StatementFileInput, report: ImportReport)] = []
     var statementRows: [(id: String, fileID: String, position: Int, statement: ParsedStatement)] = []
     var lineRows: [LineRow] = []
+    var seenEvents: Set<String> = []
+    var seenSignatures: [String: String] = [:]
+    /// Gateway payment id → the account it was paid to.
+    var gatewayAccounts: [String: String] = [:]
+    var gatewayRows: [GatewayRow] = []
     /// Credit lines booked before, by end-to-end id: what a reversal reverses.
     var creditsByEndToEnd: [String: (paymentID: String, account: String?)] = [:]
 
@@ -81,10 +100,15 @@ final class StatementImport {
         let files = batch.compactMap {
             if case .statementFile(let file) = $0.payload { return file } else { return nil }
         }
+        let events = batch.compactMap {
+            if case .gatewayEvent(let event) = $0.payload { return event } else { return nil }
+        }
         let fileLines = files.map { StatementLines.lines(of: $0.parsed) }
-        try load(files, fileLines)
-        for decoded in batch {
+        try load(files, fileLines, events)
+        for (index, decoded) in batch.enumerated() {
             switch decoded.payload {
+            case .gatewayEvent(let event):
+                try importEvent(event, index: index)
             case .account(let snapshot):
                 accountCopies[snapshot.number] = snapshot
                 directory.accounts[snapshot.number] = KnownAccount(
@@ -104,11 +128,17 @@ final class StatementImport {
 
     // MARK: Reading
 
-    private func load(_ files: [StatementFileInput], _ fileLines: [[StatementLine]]) throws {
-        guard !files.isEmpty else { return }
+    private func load(_ files: [StatementFileInput], _ fileLines: [[StatementLine]], _ events: [GatewayInput]) throws {
+        guard !files.isEmpty || !events.isEmpty else { return }
         let identities = fileLines.flatMap { $0.filter { $0.notBookedReason == nil }.map(\.identity) }
         var words: Set<String> = []
         var payers: Set<String> = []
+        for movement in events.flatMap(\.movements) {
+            if case .payment(_, _, _, _, let clues) = movement {
+                words.formUnion(PaymentIdentifier.tokens(clues))
+                if let stated = clues.statedAccount { words.insert(stated) }
+            }
+        }
         for line in fileLines.joined() where line.kind == .credit {
             words.formUnion(PaymentIdentifier.tokens(line.clues))
             if let reference = line.clues.creditorReference,
@@ -120,6 +150,7 @@ final class StatementImport {
         }
         let sortedWords = words.sorted()
         let reversed = Set(fileLines.joined().filter { $0.kind == .debitReversal }.compactMap(\.endToEndId)).sorted()
+        if !events.isEmpty { try loadGateway(events) }
         let results = try context.connection.pipeline([
             PGStatement(
                 """
@@ -316,7 +347,7 @@ final class StatementImport {
         return row
     }
 
-    private func publish<T: Encodable>(_ topic: String, key: String, type: String, _ body: T, id: String? = nil) {
+    func publish<T: Encodable>(_ topic: String, key: String, type: String, _ body: T, id: String? = nil) {
         context.publish(
             topic: topic, key: key,
             event: CloudEvent(
@@ -327,6 +358,7 @@ final class StatementImport {
     // MARK: Writing (with the COMMIT)
 
     private func persist() {
+        persistGateway()
         if !accountCopies.isEmpty {
             let copies = accountCopies.values.sorted { $0.number < $1.number }
             context.deferStatement(
