@@ -82,24 +82,19 @@ extension IngestBatch {
             case .payment(let paymentID, let amount, let currency, let day, let clues):
                 row.outcome = "booked"
                 row.paymentID = paymentID
-                switch PaymentIdentifier.identify(clues, currency: currency, directory: directory) {
+                let identification = PaymentIdentifier.identify(clues, currency: currency, directory: directory)
+                publishReceived(
+                    identification,
+                    Received(
+                        paymentID: paymentID, amountMinor: amount, currency: currency, channel: Self.gatewayChannel,
+                        receivedOn: day, reference: input.event.id))
+                switch identification {
                 case .identified(let account, _, _):
                     row.account = account
                     gatewayAccounts[paymentID] = account
-                    publish(
-                        Topics.payments.name, key: account, type: LedgerTypes.paymentIdentified,
-                        PaymentIdentified(
-                            paymentId: paymentID, account: account, amountMinor: amount, currency: currency,
-                            channel: Self.gatewayChannel, receivedOn: day, reference: input.event.id))
                 case .unidentified(let reasons, let account):
                     row.account = account
                     row.notes = reasons
-                    publish(
-                        Topics.unidentifiedPayments.name, key: paymentID, type: LedgerTypes.paymentUnidentified,
-                        PaymentUnidentified(
-                            paymentId: paymentID, amountMinor: amount, currency: currency, channel: Self.gatewayChannel,
-                            receivedOn: day, reference: input.event.id, account: account,
-                            reason: reasons.joined(separator: "; ")))
                 }
             case .reversal(let reversalID, let paymentID, let amount, let currency, let day, let reason):
                 row.outcome = "booked"

@@ -274,30 +274,24 @@ final class IngestBatch {
             paymentID: paymentID, reasons: [])
         switch line.kind {
         case .credit:
-            switch PaymentIdentifier.identify(line.clues, currency: line.currency, directory: directory) {
-            case .identified(let account, let rule, let evidence):
-                row = LineRow(
-                    fileID: fileID, statementID: statementID, line: line, identity: line.identity,
-                    outcome: "identified",
-                    paymentID: paymentID, account: account, rule: rule, evidence: evidence, reasons: [])
+            let identification = PaymentIdentifier.identify(line.clues, currency: line.currency, directory: directory)
+            let received = Received(
+                paymentID: paymentID, amountMinor: line.amountMinor, currency: line.currency, channel: channel,
+                receivedOn: date, reference: reference, payerName: line.payerName,
+                payerAccount: line.clues.payerAccount,
+                fallbackReference: line.clues.texts.first)
+            publishReceived(identification, received)
+            if case .identified(let account, let rule, let evidence) = identification {
+                row.outcome = "identified"
+                row.account = account
+                row.rule = rule
+                row.evidence = evidence
                 if let payer = line.clues.payerAccount?.filter({ $0 != " " }), !payer.isEmpty {
                     payerUpdates[payer] = account
                 }
-                publish(
-                    Topics.payments.name, key: account, type: LedgerTypes.paymentIdentified,
-                    PaymentIdentified(
-                        paymentId: paymentID, account: account, amountMinor: line.amountMinor, currency: line.currency,
-                        channel: channel, receivedOn: date, reference: reference,
-                        namedItems: rule == "document-in-remittance" ? [evidence] : nil, payerName: line.payerName))
-            case .unidentified(let reasons, let account):
+            } else if case .unidentified(let reasons, let account) = identification {
                 row.reasons = reasons
                 row.account = account
-                publish(
-                    Topics.unidentifiedPayments.name, key: paymentID, type: LedgerTypes.paymentUnidentified,
-                    PaymentUnidentified(
-                        paymentId: paymentID, amountMinor: line.amountMinor, currency: line.currency, channel: channel,
-                        receivedOn: date, reference: reference ?? line.clues.texts.first, payerName: line.payerName,
-                        payerIban: line.clues.payerAccount, account: account, reason: reasons.joined(separator: "; ")))
             }
         case .debitReversal:
             // Money we had received goes back (a returned direct debit, a recalled transfer): the
@@ -345,6 +339,43 @@ final class IngestBatch {
             row.reasons.append("money we sent came back (a reversed debit): kept for review")
         }
         return row
+    }
+
+    /// Money received, from any channel.
+    struct Received {
+        let paymentID: String
+        let amountMinor: Int64
+        let currency: String
+        let channel: String
+        let receivedOn: String
+        let reference: String?
+        var payerName: String? = nil
+        var payerAccount: String? = nil
+        /// For suspense, when the payment has no reference of its own.
+        var fallbackReference: String? = nil
+    }
+
+    /// Publishes money received: to its account when identified (naming the invoice it matched),
+    /// else to suspense with the reasons it could not be tied.
+    func publishReceived(_ identification: Identification, _ received: Received) {
+        switch identification {
+        case .identified(let account, let rule, let evidence):
+            publish(
+                Topics.payments.name, key: account, type: LedgerTypes.paymentIdentified,
+                PaymentIdentified(
+                    paymentId: received.paymentID, account: account, amountMinor: received.amountMinor,
+                    currency: received.currency, channel: received.channel, receivedOn: received.receivedOn,
+                    reference: received.reference, namedItems: rule == "document-in-remittance" ? [evidence] : nil,
+                    payerName: received.payerName))
+        case .unidentified(let reasons, let account):
+            publish(
+                Topics.unidentifiedPayments.name, key: received.paymentID, type: LedgerTypes.paymentUnidentified,
+                PaymentUnidentified(
+                    paymentId: received.paymentID, amountMinor: received.amountMinor, currency: received.currency,
+                    channel: received.channel, receivedOn: received.receivedOn,
+                    reference: received.reference ?? received.fallbackReference, payerName: received.payerName,
+                    payerIban: received.payerAccount, account: account, reason: reasons.joined(separator: "; ")))
+        }
     }
 
     func publish<T: Encodable>(_ topic: String, key: String, type: String, _ body: T, id: String? = nil) {
