@@ -10,7 +10,8 @@ import FoundationEssentials
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Import a bank statement file (camt.052/053/054, MT940, CSV) and, with --wait, print its report.",
+        abstract:
+            "Import a bank statement file (camt.052/053/054, MT940, CSV) or a payment registry and, with --wait, print its report.",
         discussion: """
             The report gives per statement the account, currency, opening and closing balance, whether
             they reconcile, and the entries' counts and totals; then the lines booked, duplicate,
@@ -32,6 +33,9 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "utf-8, latin-1 or cp852 (default: detected, or configured for the bank account).")
     var encoding: String?
 
+    @Flag(help: "The file is a payment registry (read by the worker's INGEST_REGISTRY_MAPPING), not a bank statement.")
+    var registry = false
+
     @OptionGroup var wait: WaitOptions
     @OptionGroup var output: OutputOptions
 
@@ -49,7 +53,10 @@ struct ImportCommand: ParsableCommand {
         if let bankAccount { headers.append(KafkaHeader(name: StatementFileHeaders.bankAccount, text: bankAccount)) }
         if let encoding { headers.append(KafkaHeader(name: StatementFileHeaders.encoding, text: encoding)) }
         let environment = ProcessEnvironment.current()
-        let topic = environment.string("BILLING_BANK_STATEMENTS_TOPIC", default: Topics.bankStatementsRaw.name)
+        let topic =
+            registry
+            ? environment.string("BILLING_PAYMENT_REGISTRIES_TOPIC", default: Topics.paymentRegistriesRaw.name)
+            : environment.string("BILLING_BANK_STATEMENTS_TOPIC", default: Topics.bankStatementsRaw.name)
         let producer: KafkaProducer
         do {
             producer = try KafkaProducer(

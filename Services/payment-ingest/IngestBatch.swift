@@ -13,6 +13,9 @@ struct IngestSettings: Sendable {
     var csvMappings: [String: CSVMapping] = [:]
     /// `INGEST_ENCODINGS`: `ACCOUNT=cp852,ACCOUNT2=latin-1`, for banks whose files are not UTF-8.
     var encodings: [String: TextEncoding] = [:]
+    /// `INGEST_REGISTRY_MAPPING`: the column mapping of payment registry files (a CSV mapping with
+    /// `client_account` and `transaction_id`; `account_value` names the network).
+    var registryMapping: CSVMapping?
     /// `INGEST_KNOWN_BANK_ACCOUNTS_ONLY`: refuse statements for bank accounts not registered yet.
     var knownBankAccountsOnly = false
     /// `GATEWAY_WEBHOOK_SECRETS` (comma-separated, several while rotating) and
@@ -28,6 +31,18 @@ struct IngestSettings: Sendable {
                 settings.defaultCSVMapping = try CSVMapping.parse(text)
             } catch {
                 throw ConfigurationError(variable: "INGEST_CSV_MAPPING", problem: error.reason)
+            }
+        }
+        if let text = environment.optional("INGEST_REGISTRY_MAPPING") {
+            do {
+                let mapping = try CSVMapping.parse(text)
+                guard mapping.columns["client_account"] != nil, mapping.columns["transaction_id"] != nil else {
+                    throw StatementFileError(
+                        "invalid_mapping", "a registry needs client_account and transaction_id columns", at: "mapping")
+                }
+                settings.registryMapping = mapping
+            } catch let error as StatementFileError {
+                throw ConfigurationError(variable: "INGEST_REGISTRY_MAPPING", problem: error.reason)
             }
         }
         for pair in (environment.optional("INGEST_ENCODINGS") ?? "").split(separator: ",") {
@@ -141,6 +156,7 @@ final class IngestBatch {
         }
         for line in fileLines.joined() where line.kind == .credit {
             words.formUnion(PaymentIdentifier.tokens(line.clues))
+            if let stated = line.clues.statedAccount { words.insert(stated) }
             if let reference = line.clues.creditorReference,
                 let body = PaymentIdentifier.creditorReferenceBody(reference)
             {
@@ -207,7 +223,7 @@ final class IngestBatch {
                     "statement \(position + 1) (\(statement.account)) does not reconcile: opening + credits − debits ≠ closing"
                 )
             }
-            if !knownBankAccounts.contains(statement.account) {
+            if file.parsed.format != "registry", !knownBankAccounts.contains(statement.account) {
                 if settings.knownBankAccountsOnly {
                     refused.insert(position)
                     report.rejections.append(
@@ -243,7 +259,11 @@ final class IngestBatch {
                 continue
             }
             report.lines.booked += 1
-            var row = book(line, bankAccount: statement.account, fileID: file.fileID, statementID: statementID)
+            // A registry's payments come through the payment network, a statement's through the bank.
+            let channel =
+                (file.parsed.format == "registry" ? "registry:" : "bank:")
+                + statement.account.filter { !$0.isWhitespace }
+            var row = book(line, channel: channel, fileID: file.fileID, statementID: statementID)
             // Tied to a client: an identified payment, a refund seen paid, a reversal of a known payment.
             if row.outcome == "identified" || row.outcome == "refund-paid"
                 || (row.outcome == "reversal" && row.account != nil)
@@ -259,14 +279,13 @@ final class IngestBatch {
     }
 
     /// Decides what one new booked line is and publishes what follows from it.
-    private func book(_ line: StatementLine, bankAccount: String, fileID: String, statementID: String) -> LineRow {
+    private func book(_ line: StatementLine, channel: String, fileID: String, statementID: String) -> LineRow {
         let paymentID =
             "BNK-"
             + String(
                 SHA256.hash(Array(line.identity.utf8)).prefix(12).map { byte in
                     String(byte, radix: 16).count == 1 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
                 }.joined())
-        let channel = "bank:" + bankAccount.filter { !$0.isWhitespace }
         let date = line.bookingDate ?? line.valueDate ?? ""
         let reference = line.endToEndId ?? line.bankReference
         var row = LineRow(

@@ -68,6 +68,14 @@ struct IngestDecoder: Sendable {
         if message.topic.hasPrefix(Topics.gatewayEventsRaw.name) {
             return .gatewayEvent(try gatewayEvent(message))
         }
+        if message.topic.hasPrefix(Topics.paymentRegistriesRaw.name) {
+            guard let mapping = settings.registryMapping else {
+                throw MessageRejection(
+                    code: "registry_not_configured",
+                    reason: "no registry mapping is configured (INGEST_REGISTRY_MAPPING)")
+            }
+            return .statementFile(try statementFile(message, registry: mapping))
+        }
         guard message.topic.hasPrefix(Topics.bankStatementsRaw.name) else {
             throw MessageRejection(
                 code: "not_handled", reason: "raw messages on \(message.topic) are not handled by this build")
@@ -106,7 +114,10 @@ struct IngestDecoder: Sendable {
         }
     }
 
-    func statementFile(_ message: KafkaMessage) throws(MessageRejection) -> StatementFileInput {
+    /// A bank statement file, or (with `registry`) a payment registry file read by that mapping.
+    func statementFile(_ message: KafkaMessage, registry: CSVMapping? = nil) throws(MessageRejection)
+        -> StatementFileInput
+    {
         let headers = message.headers
         let fileID =
             headers.text(StatementFileHeaders.fileID) ?? "\(message.topic):\(message.partition):\(message.offset)"
@@ -127,11 +138,12 @@ struct IngestDecoder: Sendable {
         } else if let bankAccount {
             encoding = settings.encodings[bankAccount]
         }
-        let format = headers.text(StatementFileHeaders.format)
-        let mapping = bankAccount.flatMap { settings.csvMappings[$0] } ?? settings.defaultCSVMapping
+        let format = registry == nil ? headers.text(StatementFileHeaders.format) : "csv"
+        let mapping = registry ?? bankAccount.flatMap { settings.csvMappings[$0] } ?? settings.defaultCSVMapping
         do {
-            let parsed = try StatementFiles.parse(
+            var parsed = try StatementFiles.parse(
                 message.value, format: format, encoding: encoding, csvMapping: mapping)
+            if registry != nil { parsed.format = "registry" }
             return StatementFileInput(
                 fileID: fileID, fileName: headers.text(StatementFileHeaders.fileName), bytes: message.value,
                 encoding: parsed.format == "mt940" || parsed.format == "csv"

@@ -115,6 +115,8 @@ public struct ParsedDetail: Sendable {
     public var creditorAccount: String?
     public var returnReason: String?
     public var additionalInformation: String?
+    /// The client's account number as the channel states it (a payment registry's row).
+    public var statedAccount: String?
 
     public init() {
         remittance = []

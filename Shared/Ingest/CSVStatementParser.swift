@@ -6,7 +6,8 @@ import BillingDomain
 /// `date=Booking date|amount=Amount|currency=Currency|remittance=Description|reference=Id|
 /// payer_name=Name|payer_account=IBAN|account=Account|delimiter=;|decimal=,|date_format=dd.MM.yyyy`.
 /// Required: `date`, `amount`, and `account` (a column) or `account_value` (fixed), `currency` or
-/// `currency_value`. The amount is signed (negative = money out) unless `direction` names a column
+/// `currency_value`. Payment registries add `client_account` (the account number the payer gave the
+/// network) and `transaction_id` (the network's id of the payment). The amount is signed (negative = money out) unless `direction` names a column
 /// whose value is one of `credit_values` (default `C,CR,CRDT,+`) or `debit_values` (`D,DR,DBIT,-`).
 public struct CSVMapping: Sendable, Equatable {
     public var columns: [String: String] = [:]
@@ -20,7 +21,7 @@ public struct CSVMapping: Sendable, Equatable {
 
     static let columnKeys = [
         "date", "value_date", "amount", "currency", "direction", "remittance", "reference", "payer_name",
-        "payer_account", "account", "creditor_reference",
+        "payer_account", "account", "creditor_reference", "client_account", "transaction_id",
     ]
 
     public init() {}
@@ -120,12 +121,13 @@ public enum CSVStatementParser {
             var entry = ParsedEntry(amountMinor: minor, currency: currency, isCredit: isCredit, location: location)
             entry.bookingDate = try date(field("date") ?? "", mapping.dateFormat, at: location)
             if let value = field("value_date") { entry.valueDate = try date(value, mapping.dateFormat, at: location) }
-            entry.entryReference = field("reference")
+            entry.entryReference = field("transaction_id") ?? field("reference")
             var detail = ParsedDetail()
             if let remittance = field("remittance") { detail.remittance = [remittance] }
             detail.debtorName = field("payer_name")
             detail.debtorAccount = field("payer_account")
             detail.creditorReference = field("creditor_reference")
+            detail.statedAccount = field("client_account")
             entry.details = [detail]
             if let position = byAccount[account] {
                 statements[position].entries.append(entry)

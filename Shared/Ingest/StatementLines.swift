@@ -112,7 +112,8 @@ public enum StatementLines {
                             identity: identity, identityIsWeak: strong == nil, notBookedReason: notBooked,
                             clues: PaymentClues(
                                 texts: texts, creditorReference: detail?.creditorReference,
-                                payerAccount: entry.isCredit ? detail?.debtorAccount : detail?.creditorAccount),
+                                payerAccount: entry.isCredit ? detail?.debtorAccount : detail?.creditorAccount,
+                                statedAccount: detail?.statedAccount),
                             endToEndId: detail?.endToEndId, bankReference: entry.accountServicerReference,
                             payerName: entry.isCredit ? detail?.debtorName : detail?.creditorName,
                             returnReason: detail?.returnReason, transactionCode: entry.transactionCode,

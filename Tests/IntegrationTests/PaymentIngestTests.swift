@@ -29,8 +29,8 @@ extension Integration {
             let lines: Lines
         }
 
-        static func importFile(_ ledger: LedgerScenario, _ path: String) throws -> Report {
-            let result = try ledger.ctl(["import", path, "--wait", "--json"])
+        static func importFile(_ ledger: LedgerScenario, _ path: String, registry: Bool = false) throws -> Report {
+            let result = try ledger.ctl(["import", path, "--wait", "--json"] + (registry ? ["--registry"] : []))
             guard result.status == 0, let start = result.output.firstIndex(of: "{") else {
                 throw HarnessError("import \(path): \(result.output)")
             }
@@ -118,6 +118,42 @@ extension Integration {
                     "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'unidentified-payment'") == 1
             }
             #expect(try ledger.balance("A-7001").balanceMinor == -2_500, "the overlapping line paid once")
+            try ledger.verify()
+        }
+
+        @Test(
+            "a payment registry pays the accounts its rows name; a row seen before books nothing; unknown accounts wait in suspense"
+        )
+        func registries() throws {
+            let mapping =
+                "date=Date|amount=Amount|client_account=Account|transaction_id=TxnId|payer_name=Payer|account_value=ERIP|currency_value=EUR"
+            let ledger = try LedgerScenario(ingest: true, ingestEnvironment: ["INGEST_REGISTRY_MAPPING": mapping])
+            try ledger.openAccount("A-9001")
+            try eventually(timeoutMs: 30_000, "the ingest's account copy") {
+                try ledger.database.scalar("SELECT count(*) FROM ingest.accounts WHERE account_number = 'A-9001'") == 1
+            }
+            let first = try Self.write(
+                "TxnId,Date,Account,Amount,Payer\nT-1,2026-06-01,A-9001,12.30,Ivan\nT-2,2026-06-01,NOPE-1,5.00,Olga\n",
+                "registry-1.csv")
+            let report = try Self.importFile(ledger, first, registry: true)
+            #expect(report.format == "registry")
+            #expect((report.lines.booked, report.lines.identified, report.lines.unidentified) == (2, 1, 1))
+            let second = try Self.write(
+                "TxnId,Date,Account,Amount,Payer\nT-1,2026-06-01,A-9001,12.30,Ivan\nT-3,2026-06-02,A-9001,1.00,Ivan\n",
+                "registry-2.csv")
+            let again = try Self.importFile(ledger, second, registry: true)
+            #expect((again.lines.booked, again.lines.duplicate, again.lines.identified) == (1, 1, 1))
+            try eventually(timeoutMs: 30_000, "registry payments posted") {
+                try ledger.balance("A-9001").balanceMinor == -1_330
+            }
+            try eventually(timeoutMs: 30_000, "the unknown account's payment in suspense") {
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'unidentified-payment'") == 1
+            }
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ingest.statement_lines WHERE payment_id IS NOT NULL AND rule = 'stated-account'"
+                ) == 2)
             try ledger.verify()
         }
 

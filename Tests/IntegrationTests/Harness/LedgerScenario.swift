@@ -92,6 +92,7 @@ final class LedgerScenario {
             "DATABASE_URL": database.ownerURL, "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers,
             "BILLING_LEDGER_COMMANDS_TOPIC": commandsTopic, "BILLING_DOCUMENT_COMMANDS_TOPIC": documentCommandsTopic,
             "BILLING_BANK_STATEMENTS_TOPIC": Topics.bankStatementsRaw.name + suffix,
+            "BILLING_PAYMENT_REGISTRIES_TOPIC": Topics.paymentRegistriesRaw.name + suffix,
             "BILLING_OPERATOR": "tests",
         ]
     }
