@@ -26,7 +26,7 @@ struct BillingCtl: ParsableCommand {
             AccountCommand.self, BalanceCommand.self, StatementCommand.self, PaymentCommand.self, RefundCommand.self,
             RefundsCommand.self, TransferCommand.self, WriteOffCommand.self, VerifyCommand.self, MigrateCommand.self,
             TopicsCommand.self, DeadLettersCommand.self, InvoiceCommand.self, CreditNoteCommand.self,
-            ImportCommand.self,
+            ImportCommand.self, CashDeskCommandGroup.self,
         ])
 
     static func main() {

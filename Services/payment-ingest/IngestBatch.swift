@@ -85,6 +85,12 @@ final class IngestBatch {
     var fileRows: [(input: StatementFileInput, report: ImportReport)] = []
     var statementRows: [(id: String, fileID: String, position: Int, statement: ParsedStatement)] = []
     var lineRows: [LineRow] = []
+    var finishedCommands: Set<String> = []
+    var deskStates: [String: DeskState] = [:]
+    var openShifts: [String: ShiftState] = [:]
+    var closedShifts: [ShiftState] = []
+    var deskPayments: [DeskPaymentRow] = []
+    var deskOutcomes: [(outcome: CommandOutcome, requestedBy: String)] = []
     var seenEvents: Set<String> = []
     var seenSignatures: [String: String] = [:]
     /// Gateway payment id → the account it was paid to.
@@ -118,12 +124,21 @@ final class IngestBatch {
         let events = batch.compactMap {
             if case .gatewayEvent(let event) = $0.payload { return event } else { return nil }
         }
+        let desks = batch.compactMap {
+            if case .deskCommand(let id, let type, let command) = $0.payload {
+                return (id, type, command)
+            } else {
+                return nil
+            }
+        }
         let fileLines = files.map { StatementLines.lines(of: $0.parsed) }
-        try load(files, fileLines, events)
+        try load(files, fileLines, events, desks)
         for (index, decoded) in batch.enumerated() {
             switch decoded.payload {
             case .gatewayEvent(let event):
                 try importEvent(event, index: index)
+            case .deskCommand(let id, let type, let command):
+                runDeskCommand(id: id, type: type, command)
             case .account(let snapshot):
                 accountCopies[snapshot.number] = snapshot
                 directory.accounts[snapshot.number] = KnownAccount(
@@ -143,10 +158,14 @@ final class IngestBatch {
 
     // MARK: Reading
 
-    private func load(_ files: [StatementFileInput], _ fileLines: [[StatementLine]], _ events: [GatewayInput]) throws {
-        guard !files.isEmpty || !events.isEmpty else { return }
+    private func load(
+        _ files: [StatementFileInput], _ fileLines: [[StatementLine]], _ events: [GatewayInput],
+        _ desks: [(id: String, type: String, command: CashDeskCommand)]
+    ) throws {
+        guard !files.isEmpty || !events.isEmpty || !desks.isEmpty else { return }
+        if !desks.isEmpty { try loadDesks(desks) }
         let identities = fileLines.flatMap { $0.filter { $0.notBookedReason == nil }.map(\.identity) }
-        var words: Set<String> = []
+        var words: Set<String> = Set(desks.compactMap(\.command.account))
         var payers: Set<String> = []
         for movement in events.flatMap(\.movements) {
             if case .payment(_, _, _, _, let clues) = movement {
@@ -409,6 +428,7 @@ final class IngestBatch {
 
     private func persist() {
         persistGateway()
+        persistDesks()
         if !accountCopies.isEmpty {
             let copies = accountCopies.values.sorted { $0.number < $1.number }
             context.deferStatement(

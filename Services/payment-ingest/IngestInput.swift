@@ -16,6 +16,8 @@ enum IngestInput: Sendable {
     case document(DocumentPosted)
     /// A gateway webhook whose signature was verified on its raw bytes.
     case gatewayEvent(GatewayInput)
+    /// A command to a cash desk (its id is the CloudEvents id).
+    case deskCommand(id: String, type: String, CashDeskCommand)
 }
 
 /// A verified gateway event and what it moves.
@@ -51,7 +53,17 @@ struct IngestDecoder: Sendable {
         LedgerTypes.accountOpened: decodeAccount, LedgerTypes.accountUpdated: decodeAccount,
         LedgerTypes.accountStateChanged: decodeAccount,
         LedgerTypes.documentPosted: { event throws(MessageRejection) in .document(try EventBody.decode(event)) },
+        CashDeskTypes.openShift: decodeDeskCommand, CashDeskTypes.payment: decodeDeskCommand,
+        CashDeskTypes.closeShift: decodeDeskCommand,
     ])
+
+    static let decodeDeskCommand: EventRouter<IngestInput>.Decode = { event throws(MessageRejection) in
+        let command: CashDeskCommand = try EventBody.decodeStrict(event)
+        guard (1...200).contains(command.origin.requestedBy.count) else {
+            throw EventBody.invalid("origin.requested_by must be 1 to 200 characters")
+        }
+        return .deskCommand(id: event.id, type: event.type, command)
+    }
 
     static let decodeAccount: EventRouter<IngestInput>.Decode = { event throws(MessageRejection) in
         let snapshot: AccountSnapshot = try EventBody.decode(event)

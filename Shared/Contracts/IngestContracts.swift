@@ -87,3 +87,52 @@ public struct ImportReport: Codable, Sendable {
         self.notices = notices
     }
 }
+
+/// Commands to cash desks on `billing.cash-desk.commands` (keyed by desk id; `ce_id` is the command
+/// id). Amounts are decimal text in the desk's currency. Outcomes go to `ingest.command_outcomes`
+/// and `billing.command-outcomes`. Unknown fields are refused.
+public enum CashDeskTypes {
+    /// Opens a shift with the cash float in the drawer; the desk is created on its first shift.
+    public static let openShift = "billing.cash-desk.open-shift.v1"
+    /// A payment taken at the desk during its open shift: posted to the desk's cash account.
+    public static let payment = "billing.cash-desk.payment.v1"
+    /// Closes the shift with the cash counted; the difference from float + payments is recorded.
+    public static let closeShift = "billing.cash-desk.close-shift.v1"
+
+    public static let commands = [openShift, payment, closeShift]
+}
+
+public struct CashDeskCommand: Codable, Sendable, Equatable, StrictContract {
+    public var origin: CommandOrigin
+    public var desk: String
+    /// Open shift: the desk's currency (fixed on the desk's first shift).
+    public var currency: String?
+    /// Open shift: the float, decimal text.
+    public var float: String?
+    /// Payment: the client's account and the amount, decimal text.
+    public var account: String?
+    public var amount: String?
+    public var reference: String?
+    /// Close shift: the cash counted, decimal text.
+    public var counted: String?
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case origin, desk, currency, float, account, amount, reference, counted
+    }
+
+    public static var nestedContracts: [String: any StrictContract.Type] { ["origin": CommandOrigin.self] }
+
+    public init(
+        origin: CommandOrigin, desk: String, currency: String? = nil, float: String? = nil, account: String? = nil,
+        amount: String? = nil, reference: String? = nil, counted: String? = nil
+    ) {
+        self.origin = origin
+        self.desk = desk
+        self.currency = currency
+        self.float = float
+        self.account = account
+        self.amount = amount
+        self.reference = reference
+        self.counted = counted
+    }
+}

@@ -93,6 +93,7 @@ final class LedgerScenario {
             "BILLING_LEDGER_COMMANDS_TOPIC": commandsTopic, "BILLING_DOCUMENT_COMMANDS_TOPIC": documentCommandsTopic,
             "BILLING_BANK_STATEMENTS_TOPIC": Topics.bankStatementsRaw.name + suffix,
             "BILLING_PAYMENT_REGISTRIES_TOPIC": Topics.paymentRegistriesRaw.name + suffix,
+            "BILLING_CASH_DESK_COMMANDS_TOPIC": Topics.cashDeskCommands.name + suffix,
             "BILLING_OPERATOR": "tests",
         ]
     }
