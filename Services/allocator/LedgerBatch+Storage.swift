@@ -139,6 +139,8 @@ extension LedgerBatch {
                 if parkedByPayment[payment.paymentId] != nil { needCredits.insert(payment.account) }
             case .unidentified(let payment):
                 documentKeys.append(("unidentified-payment", payment.paymentId))
+            case .bankFee(let fee):
+                documentKeys.append(("bank-fee", fee.feeId))
             case .reversal(let reversal):
                 documentKeys.append(("payment-reversal", reversal.reversalId))
                 documentKeys.append(("unidentified-payment", reversal.paymentId))

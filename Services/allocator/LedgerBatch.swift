@@ -108,6 +108,7 @@ final class LedgerBatch {
         switch input {
         case .payment(let payment): try postPayment(payment)
         case .unidentified(let payment): try postUnidentified(payment)
+        case .bankFee(let fee): try postBankFee(fee)
         case .reversal(let reversal): try postReversal(reversal, parked: false)
         case .document(let document): try postDocument(document)
         case .command(let command): try run(command)
@@ -164,6 +165,19 @@ final class LedgerBatch {
         for reversal in parkedByPayment.removeValue(forKey: payment.paymentId) ?? [] {
             try postReversal(reversal, parked: true, paymentAccount: account.number)
         }
+    }
+
+    /// Posts a fee the bank or a gateway took: bank fees expense against that channel's cash, once.
+    func postBankFee(_ fee: BankFee) throws {
+        guard !isPosted("bank-fee", fee.feeId) else { return }
+        markPosted("bank-fee", fee.feeId)
+        let amount = Money(minor: fee.amountMinor, currency: try Currency(code: fee.currency))
+        journal.append(
+            JournalRow(
+                accountID: nil, kind: "bank-fee", documentID: fee.feeId,
+                entry: try JournalEntry(
+                    for: .bankFee(amount: amount, channel: try LedgerAccount.forPaymentChannel(fee.channel))),
+                origin: nil, commandID: nil))
     }
 
     /// Posts money nobody could tie to an account against suspense; false if it was posted before.

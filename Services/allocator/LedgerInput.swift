@@ -9,6 +9,7 @@ enum LedgerInput: Sendable {
     case payment(PaymentIdentified)
     case unidentified(PaymentUnidentified)
     case reversal(PaymentReversed)
+    case bankFee(BankFee)
     case document(DocumentPosted)
     case command(LedgerCommand)
 
@@ -16,7 +17,7 @@ enum LedgerInput: Sendable {
     var accountNumbers: [String] {
         switch self {
         case .payment(let payment): return [payment.account]
-        case .unidentified: return []
+        case .unidentified, .bankFee: return []
         case .reversal(let reversal): return reversal.account.map { [$0] } ?? []
         case .document(let document): return [document.account]
         case .command(let command): return command.accountNumbers
@@ -108,6 +109,17 @@ enum LedgerInputDecoder {
             try checkIdentity(payment.paymentId, "payment_id")
             try checkChannel(payment.channel)
             return .unidentified(payment)
+        },
+        LedgerTypes.bankFee: { event throws(MessageRejection) in
+            let fee = try body(event, as: BankFee.self)
+            try checkAmount(fee.amountMinor, fee.currency)
+            try checkDate(fee.bookedOn, "booked_on")
+            try checkIdentity(fee.feeId, "fee_id")
+            try checkChannel(fee.channel)
+            guard fee.channel != "suspense", !fee.channel.hasPrefix("desk:") else {
+                throw invalid("a fee leaves a bank or gateway channel, not \(fee.channel)")
+            }
+            return .bankFee(fee)
         },
         LedgerTypes.paymentReversed: { event throws(MessageRejection) in
             let reversal = try body(event, as: PaymentReversed.self)

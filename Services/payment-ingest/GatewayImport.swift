@@ -118,6 +118,13 @@ extension IngestBatch {
             case .fee(let amount, let currency):
                 row.feeMinor += amount
                 row.feeCurrency = currency
+                publish(
+                    Topics.payments.name, key: "GWFEE-\(input.event.id)", type: LedgerTypes.bankFee,
+                    BankFee(
+                        feeId: "GWFEE-\(input.event.id)", amountMinor: amount, currency: currency,
+                        channel: Self.gatewayChannel,
+                        bookedOn: LocalDate(daysSinceEpoch: Int(input.event.created / 86_400)).description,
+                        reference: input.event.id))
             case .nothing(let why):
                 row.notes.append(why)
             }

@@ -284,7 +284,9 @@ final class IngestBatch {
                 + statement.account.filter { !$0.isWhitespace }
             var row = book(line, channel: channel, fileID: file.fileID, statementID: statementID)
             // Tied to a client: an identified payment, a refund seen paid, a reversal of a known payment.
-            if row.outcome == "identified" || row.outcome == "refund-paid"
+            if row.outcome == "bank-fee" {
+                report.lines.bankFees += 1
+            } else if row.outcome == "identified" || row.outcome == "refund-paid"
                 || (row.outcome == "reversal" && row.account != nil)
             {
                 report.lines.identified += 1
@@ -368,6 +370,13 @@ final class IngestBatch {
                         refundIds: [refund], paidOn: date, bankReference: line.bankReference ?? line.endToEndId,
                         channel: channel),
                     id: "refund-paid-\(paymentID)")
+            } else if Self.isBankCharge(line.transactionCode) {
+                row.outcome = "bank-fee"
+                publish(
+                    Topics.payments.name, key: paymentID, type: LedgerTypes.bankFee,
+                    BankFee(
+                        feeId: paymentID, amountMinor: line.amountMinor, currency: line.currency, channel: channel,
+                        bookedOn: date, reference: line.bankReference))
             } else {
                 row.outcome = "outgoing"
                 row.reasons.append("an outgoing movement that matches no refund: kept for review")
@@ -377,6 +386,13 @@ final class IngestBatch {
             row.reasons.append("money we sent came back (a reversed debit): kept for review")
         }
         return row
+    }
+
+    /// A debit the bank coded as charges: ISO 20022 sub-family `CHRG` (`PMNT/RCDT/CHRG`,
+    /// `ACMT/ADOP/CHRG`, …), or the MT940 transaction types `NCHG`/`FCHG` (charges).
+    static func isBankCharge(_ code: String?) -> Bool {
+        guard let code else { return false }
+        return code.hasSuffix("/CHRG") || code == "NCHG" || code == "FCHG"
     }
 
     /// Money received, from any channel.

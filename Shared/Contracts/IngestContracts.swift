@@ -55,6 +55,24 @@ public struct ImportReport: Codable, Sendable {
         public var unidentified = 0
         public var notBooked = 0
         public var rejected = 0
+        /// Booked lines that were the bank's charges (posted to bank fees, tied to no client).
+        public var bankFees = 0
+
+        enum CodingKeys: String, CodingKey {
+            case booked, duplicate, identified, unidentified, notBooked, rejected, bankFees
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            booked = try container.decode(Int.self, forKey: .booked)
+            duplicate = try container.decode(Int.self, forKey: .duplicate)
+            identified = try container.decode(Int.self, forKey: .identified)
+            unidentified = try container.decode(Int.self, forKey: .unidentified)
+            notBooked = try container.decode(Int.self, forKey: .notBooked)
+            rejected = try container.decode(Int.self, forKey: .rejected)
+            // Reports written before bank fees were counted have no such field.
+            bankFees = try container.decodeIfPresent(Int.self, forKey: .bankFees) ?? 0
+        }
     }
 
     public struct Rejection: Codable, Sendable {

@@ -12,6 +12,8 @@ public enum LedgerTypes {
     public static let paymentUnidentified = "billing.payment.unidentified.v1"
     public static let paymentReversed = "billing.payment.reversed.v1"
     public static let documentPosted = "billing.document.posted.v1"
+    /// A fee the bank or a gateway took (`BankFee`), on `billing.payments`.
+    public static let bankFee = "billing.bank.fee.v1"
 
     // Operator commands (ce_id is the command id).
     public static let accountOpen = "billing.account.open.v1"
@@ -157,6 +159,29 @@ public struct PaymentReversed: Codable, Sendable, Equatable {
         self.channel = channel
         self.reversedOn = reversedOn
         self.reason = reason
+    }
+}
+
+/// A fee the bank (a charges line on a statement) or a gateway (a dispute fee) took from our money:
+/// posted as bank fees expense against that channel's cash, once per fee id.
+public struct BankFee: Codable, Sendable, Equatable {
+    public var feeId: String
+    public var amountMinor: Int64
+    public var currency: String
+    /// Where the money left from: `bank:<account>`, `gateway:<name>`.
+    public var channel: String
+    public var bookedOn: String
+    public var reference: String?
+
+    public init(
+        feeId: String, amountMinor: Int64, currency: String, channel: String, bookedOn: String, reference: String? = nil
+    ) {
+        self.feeId = feeId
+        self.amountMinor = amountMinor
+        self.currency = currency
+        self.channel = channel
+        self.bookedOn = bookedOn
+        self.reference = reference
     }
 }
 

@@ -82,6 +82,8 @@ public enum JournalSource: Sendable, Hashable {
     case transferOut(client: String, amount: Money)
     case transferIn(client: String, amount: Money)
     case writeOff(client: String, amount: Money, category: String)
+    /// A fee the bank or gateway took: bank fees expense against the cash it left from.
+    case bankFee(amount: Money, channel: LedgerAccount)
 }
 
 /// The balanced set of postings for one posted document.
@@ -136,6 +138,8 @@ public struct JournalEntry: Sendable, Hashable {
             ])
         case .refundPayout(let amount, let channel):
             try self.init(postings: [Posting(.refundsPayable, amount), Posting(channel, try neg(amount))])
+        case .bankFee(let amount, let channel):
+            try self.init(postings: [Posting(.bankFees, amount), Posting(channel, try neg(amount))])
         case .transferOut(let client, let amount):
             try self.init(postings: [
                 Posting(.accountsReceivable(client: client), amount), Posting(.transferClearing, try neg(amount)),

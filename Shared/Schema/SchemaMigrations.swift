@@ -1,7 +1,7 @@
 /// Every migration of the project, in order. Never edit one that has been released: add a new one.
 public enum SchemaMigrations {
     public static let all: [Migration] = [
-        platform, domain, allocator, ledgerThroughput, openItemsHot, invoicer, ingest, gateway, cashDesks,
+        platform, domain, allocator, ledgerThroughput, openItemsHot, invoicer, ingest, gateway, cashDesks, bankFees,
     ]
 
     /// The version a database must be at for this build.

@@ -76,6 +76,7 @@ struct LedgerTests {
             (.writeOff(client: "A", amount: net, category: "bad-debt"), -10000),
             (.unidentifiedPayment(amount: net, channel: bank), 0),
             (.refundPayout(amount: net, channel: bank), 0),
+            (.bankFee(amount: net, channel: bank), 0),
         ]
         for (source, change) in cases {
             let entry = try JournalEntry(for: source)
@@ -86,6 +87,8 @@ struct LedgerTests {
         #expect(suspense.postings.contains(Posting(.suspense, try net.negated())))
         let payout = try JournalEntry(for: .refundPayout(amount: net, channel: bank))
         #expect(payout.postings == [Posting(.refundsPayable, net), Posting(bank, try net.negated())])
+        let fee = try JournalEntry(for: .bankFee(amount: net, channel: bank))
+        #expect(fee.postings == [Posting(.bankFees, net), Posting(bank, try net.negated())])
     }
 
     @Test("a payment's channel names where its money is")

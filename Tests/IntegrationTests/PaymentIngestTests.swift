@@ -21,7 +21,7 @@ extension Integration {
                 let debitsMinor: Int64
             }
             struct Lines: Decodable {
-                let booked, duplicate, identified, unidentified, notBooked, rejected: Int
+                let booked, duplicate, identified, unidentified, notBooked, rejected, bankFees: Int
             }
             let fileId: String
             let format: String
@@ -118,6 +118,27 @@ extension Integration {
                     "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'unidentified-payment'") == 1
             }
             #expect(try ledger.balance("A-7001").balanceMinor == -2_500, "the overlapping line paid once")
+            try ledger.verify()
+        }
+
+        @Test(
+            "the bank's charges post to bank fees against the bank's cash; the Swiss sample's six CHRG entries add to 1251.42"
+        )
+        func bankCharges() throws {
+            let ledger = try LedgerScenario(ingest: true)
+            let report = try Self.importFile(ledger, StatementFixturePath.bank("viafintech-camt053-v4-postfinance.xml"))
+            #expect(report.lines.bankFees == 6)
+            #expect(report.lines.booked == report.lines.identified + report.lines.unidentified + report.lines.bankFees)
+            try eventually(timeoutMs: 30_000, "fees posted") {
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'bank-fee'")
+                    == 6
+            }
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT sum(amount_minor)::bigint FROM ledger.postings WHERE ledger_account = 'BANK_FEES' AND currency = 'CHF'"
+                )
+                    == 125_142)
             try ledger.verify()
         }
 
