@@ -103,9 +103,12 @@ func parseOnly(_ path: String) -> Never {
     let before = ownMemory().current
     let started = monotonicMicros()
     do {
-        let parsed = try StatementFiles.parse(bytes)
+        // Entries are handed over one by one, as the parser streams them, and dropped here.
+        var handed = 0
+        let parsed = try StatementFiles.parse(bytes) { _, _ in handed += 1 }
         let micros = monotonicMicros() - started
-        let entries = parsed.statements.reduce(0) { $0 + $1.entries.count }
+        let entries = parsed.statements.reduce(0) { $0 + $1.entryCount }
+        guard entries == handed else { fail("\(handed) entries handed over, \(entries) counted", code: 3) }
         let result = ParseResult(
             format: parsed.format, entries: entries, bytes: bytes.count, micros: micros,
             peakBeyondFileKiB: max(0, ownMemory().peak - before))

@@ -233,9 +233,9 @@ final class IngestBatch {
                 ImportReport.Statement(
                     statementId: id, account: statement.account, currency: statement.currency,
                     openingBalanceMinor: statement.opening?.minor, closingBalanceMinor: statement.closing?.minor,
-                    reconciles: statement.reconciles, entries: statement.entries.count,
-                    creditsCount: statement.entries.filter(\.isCredit).count, creditsMinor: statement.creditsMinor,
-                    debitsCount: statement.entries.filter { !$0.isCredit }.count, debitsMinor: statement.debitsMinor))
+                    reconciles: statement.reconciles, entries: statement.entryCount,
+                    creditsCount: statement.creditsCount, creditsMinor: statement.creditsMinor,
+                    debitsCount: statement.debitsCount, debitsMinor: statement.debitsMinor))
             statementRows.append((id, file.fileID, position + 1, statement))
             if statement.reconciles == false {
                 report.notices.append(
@@ -545,10 +545,10 @@ final class IngestBatch {
                     PGArray.strings(statementRows.map { $0.statement.opening.map { String($0.minor) } }),
                     PGArray.strings(statementRows.map { $0.statement.closing.map { String($0.minor) } }),
                     PGArray.strings(statementRows.map { $0.statement.reconciles.map { $0 ? "true" : "false" } }),
-                    PGArray.integers(statementRows.map(\.statement.entries.count)),
-                    PGArray.integers(statementRows.map { $0.statement.entries.filter(\.isCredit).count }),
+                    PGArray.integers(statementRows.map(\.statement.entryCount)),
+                    PGArray.integers(statementRows.map(\.statement.creditsCount)),
                     PGArray.integers(statementRows.map(\.statement.creditsMinor)),
-                    PGArray.integers(statementRows.map { $0.statement.entries.filter { !$0.isCredit }.count }),
+                    PGArray.integers(statementRows.map(\.statement.debitsCount)),
                     PGArray.integers(statementRows.map(\.statement.debitsMinor)),
                     PGArray.strings(statementRows.map(\.statement.location)),
                 ]))

@@ -28,9 +28,18 @@ public struct ParsedStatement: Sendable {
     /// :62F:/:62M:); nil when the statement carries none (a camt.054 notification).
     public var opening: StatedBalance?
     public var closing: StatedBalance?
+    /// The entries, unless the parser handed them to a caller one by one instead (see `add`).
     public var entries: [ParsedEntry]
     /// Where the statement starts, for reports (`Stmt 2`, `line 14`).
     public var location: String
+    /// Totals of every entry read, as the bank wrote them, booked or not.
+    public private(set) var entryCount = 0
+    public private(set) var creditsCount = 0
+    public private(set) var creditsMinor: Int64 = 0
+    public private(set) var debitsCount = 0
+    public private(set) var debitsMinor: Int64 = 0
+    /// Credits − debits of the booked entries.
+    public private(set) var bookedMovementMinor: Int64 = 0
 
     public init(account: String, location: String) {
         self.account = account
@@ -38,18 +47,37 @@ public struct ParsedStatement: Sendable {
         self.location = location
     }
 
-    /// Sums of the entries as the bank wrote them, booked or not.
-    public var creditsMinor: Int64 { entries.filter(\.isCredit).reduce(0) { $0 + $1.amountMinor } }
-    public var debitsMinor: Int64 { entries.filter { !$0.isCredit }.reduce(0) { $0 + $1.amountMinor } }
+    /// Counts an entry into the totals (refusing totals beyond Int64) and keeps it when `keep`.
+    public mutating func add(_ entry: ParsedEntry, keep: Bool = true) throws(StatementFileError) {
+        func sum(_ total: Int64, _ amount: Int64) throws(StatementFileError) -> Int64 {
+            let (result, overflow) = total.addingReportingOverflow(amount)
+            guard !overflow else {
+                throw StatementFileError(
+                    "amount_out_of_range", "the statement's totals exceed Int64", at: entry.location)
+            }
+            return result
+        }
+        entryCount += 1
+        if entry.isCredit {
+            creditsCount += 1
+            creditsMinor = try sum(creditsMinor, entry.amountMinor)
+        } else {
+            debitsCount += 1
+            debitsMinor = try sum(debitsMinor, entry.amountMinor)
+        }
+        if entry.isBooked {
+            bookedMovementMinor = try sum(bookedMovementMinor, entry.isCredit ? entry.amountMinor : -entry.amountMinor)
+        }
+        if keep { entries.append(entry) }
+    }
 
     /// Opening + credits − debits = closing, over booked entries; nil when a balance is missing.
-    /// An entry whose currency differs from the balances' is left out of neither side: the
-    /// statement then simply does not reconcile, which is reported.
+    /// An entry in another currency than the balances' counts as written: the statement then
+    /// simply does not reconcile, which is reported.
     public var reconciles: Bool? {
         guard let opening, let closing else { return nil }
-        let booked = entries.filter(\.isBooked)
-        let movement = booked.reduce(Int64(0)) { $0 + ($1.isCredit ? $1.amountMinor : -$1.amountMinor) }
-        return opening.minor + movement == closing.minor
+        let (end, overflow) = opening.minor.addingReportingOverflow(bookedMovementMinor)
+        return !overflow && end == closing.minor
     }
 }
 

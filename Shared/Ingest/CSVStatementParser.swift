@@ -129,15 +129,13 @@ public enum CSVStatementParser {
             detail.creditorReference = field("creditor_reference")
             detail.statedAccount = field("client_account")
             entry.details = [detail]
-            if let position = byAccount[account] {
-                statements[position].entries.append(entry)
-            } else {
+            if byAccount[account] == nil {
                 byAccount[account] = statements.count
                 var statement = ParsedStatement(account: account, location: location)
                 statement.currency = currency
-                statement.entries = [entry]
                 statements.append(statement)
             }
+            try statements[byAccount[account]!].add(entry)
         }
         return ParsedStatementFile(format: "csv", statements: statements)
     }

@@ -8,9 +8,15 @@ import BillingDomain
 /// a party's name directly under `Dbtr` (≤ .07) or under `Dbtr/Pty` (≥ .08); a detail's amount as
 /// `TxDtls/Amt` (≥ .03) or `AmtDtls/TxAmt/Amt`; accounts by `IBAN` or `Othr/Id`.
 public enum CamtParser {
-    public static func parse(_ bytes: [UInt8]) throws(StatementFileError) -> ParsedStatementFile {
+    /// With `onEntry`, each entry is handed over as soon as it is read (with its statement's index)
+    /// and not kept: a file of any size is read in the memory of one entry, and the statements
+    /// returned carry their totals and balances only.
+    public static func parse(_ bytes: [UInt8], onEntry: ((Int, ParsedEntry) -> Void)? = nil)
+        throws(StatementFileError) -> ParsedStatementFile
+    {
         var reader = XMLReader(bytes)
         var state = State()
+        state.onEntry = onEntry
         do {
             while let event = try reader.next() {
                 try state.handle(event, path: reader.path)
@@ -39,6 +45,7 @@ public enum CamtParser {
     }
 
     struct State {
+        var onEntry: ((Int, ParsedEntry) -> Void)?
         var format: String?
         var messageKind: String?
         var statements: [ParsedStatement] = []
@@ -164,7 +171,8 @@ public enum CamtParser {
                 finished.currency = amount.currency
                 finished.amountMinor = try minorUnits(amount.text, amount.currency, at: finished.location)
                 finished.isCredit = credit
-                statement?.entries.append(finished)
+                try statement?.add(finished, keep: onEntry == nil)
+                onEntry?(statements.count, finished)
             case "TxDtls":
                 guard var finished = detail else { return }
                 detail = nil

@@ -9,27 +9,44 @@ import BillingDomain
 /// credit) is a debit and `RD` (reversal of a debit) a credit, both marked as reversals, which is
 /// how the balances of real files add up; the funds code after the mark is read and dropped.
 public enum MT940Parser {
-    public static func parse(_ text: String) throws(StatementFileError) -> ParsedStatementFile {
-        let fields = try Self.fields(text)
+    /// With `onEntry`, each entry is handed over once its `:86:` has been read (with its
+    /// statement's index) and not kept; the statements returned carry totals and balances only.
+    public static func parse(_ text: String, onEntry: ((Int, ParsedEntry) -> Void)? = nil)
+        throws(StatementFileError) -> ParsedStatementFile
+    {
         var statements: [ParsedStatement] = []
         var current: ParsedStatement?
-        var lastWasLine = false
-        func finish() {
+        /// The last `:61:`, waiting for the `:86:` that may follow it.
+        var pending: ParsedEntry?
+        func settle() throws(StatementFileError) {
+            guard let entry = pending else { return }
+            pending = nil
+            try current?.add(entry, keep: onEntry == nil)
+            onEntry?(statements.count, entry)
+        }
+        func finish() throws(StatementFileError) {
+            try settle()
             if let statement = current { statements.append(statement) }
             current = nil
         }
-        for field in fields {
+        try forEachField(text) { (field) throws(StatementFileError) in
             let location = "line \(field.line)"
             if field.tag == "20" {
-                finish()
+                try finish()
                 current = ParsedStatement(account: "", location: location)
                 current?.id = field.value.trimmingSpaces()
-                lastWasLine = false
-                continue
+                return
             }
             guard current != nil else {
                 throw StatementFileError("invalid_statement", "field :\(field.tag): before any :20:", at: location)
             }
+            if field.tag == "86", pending != nil {
+                pending?.information = field.value
+                pending?.details = [InformationParser.detail(field.value)]
+                try settle()
+                return
+            }
+            try settle()
             switch field.tag {
             case "25":
                 let (account, currency) = accountAndCurrency(field.value)
@@ -46,21 +63,12 @@ public enum MT940Parser {
                 current?.closing = closing
             case "61":
                 let currency = current?.currency ?? current?.opening?.currency ?? ""
-                let entry = try line(field.value, currency: currency, at: location)
-                current?.entries.append(entry)
-                lastWasLine = true
-                continue
-            case "86":
-                if lastWasLine, let index = current?.entries.indices.last {
-                    current?.entries[index].information = field.value
-                    current?.entries[index].details = [InformationParser.detail(field.value)]
-                }
+                pending = try line(field.value, currency: currency, at: location)
             default:
                 break
             }
-            lastWasLine = false
         }
-        finish()
+        try finish()
         guard !statements.isEmpty else {
             throw StatementFileError("unknown_format", "no MT940 statement (no :20: field)", at: "line 1")
         }
@@ -73,11 +81,38 @@ public enum MT940Parser {
         let line: Int
     }
 
-    /// Splits the text into tagged fields. Lines before the first tag (preambles), the SWIFT
+    /// The text's tagged fields, in order. Lines before the first tag (preambles), the SWIFT
     /// envelope (`{1:…}{2:…}{4:`, `-}{5:…}`) and message-ending `-` lines are dropped; any other
-    /// line continues the field above it. Scanned as UTF-8 bytes (tags and markers are ASCII).
+    /// line continues the field above it.
     static func fields(_ text: String) throws(StatementFileError) -> [Field] {
-        let bytes = Array(text.utf8)
+        var fields: [Field] = []
+        try forEachField(text) { fields.append($0) }
+        return fields
+    }
+
+    /// Hands over each field as soon as it is complete (the next tag starts), so a large file is
+    /// never held as fields at once. Scanned as UTF-8 bytes (tags and markers are ASCII).
+    static func forEachField(_ text: String, _ body: (Field) throws(StatementFileError) -> Void)
+        throws(StatementFileError)
+    {
+        var text = text
+        text.makeContiguousUTF8()
+        var failure: StatementFileError?
+        _ = text.utf8.withContiguousStorageIfAvailable { bytes in
+            do {
+                try forEachField(bytes, body)
+            } catch let error as StatementFileError {
+                failure = error
+            } catch {
+                failure = StatementFileError("invalid_statement", "\(error)", at: "unknown")
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    private static func forEachField(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ body: (Field) throws(StatementFileError) -> Void
+    ) throws(StatementFileError) {
         // Lines as byte ranges, without their line ends (\n, \r\n or \r).
         var lines: [Range<Int>] = []
         var start = 0
@@ -104,15 +139,14 @@ public enum MT940Parser {
             tagLength(bytes, range) != nil || bytes[range].first == UInt8(ascii: "{")
         }
 
-        var fields: [Field] = []
         var value: [UInt8] = []
         var open: (tag: String, line: Int)?
-        func close() {
+        func close() throws(StatementFileError) {
             if let field = open {
-                fields.append(Field(tag: field.tag, value: String(decoding: value, as: UTF8.self), line: field.line))
+                try body(Field(tag: field.tag, value: String(decoding: value, as: UTF8.self), line: field.line))
             }
             open = nil
-            value = []
+            value.removeAll(keepingCapacity: true)
         }
         for (number, whole) in lines.enumerated() {
             var line = whole
@@ -139,12 +173,12 @@ public enum MT940Parser {
                 continue
             }
             if let length = tagLength(bytes, line) {
-                close()
+                try close()
                 open = (
                     String(decoding: bytes[(line.lowerBound + 1)..<(line.lowerBound + 1 + length)], as: UTF8.self),
                     number + 1
                 )
-                value = Array(bytes[(line.lowerBound + length + 2)..<line.upperBound])
+                value.append(contentsOf: bytes[(line.lowerBound + length + 2)..<line.upperBound])
                 continue
             }
             guard let field = open else { continue }  // a preamble
@@ -158,12 +192,11 @@ public enum MT940Parser {
             value.append(0x0A)
             value.append(contentsOf: bytes[line])
         }
-        close()
-        return fields
+        try close()
     }
 
     /// The length of the tag a line starts with (`:61:` → 2, `:60F:` → 3), nil if it starts none.
-    static func tagLength(_ bytes: [UInt8], _ line: Range<Int>) -> Int? {
+    static func tagLength(_ bytes: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) -> Int? {
         guard line.count >= 4, bytes[line.lowerBound] == UInt8(ascii: ":") else { return nil }
         var end = line.lowerBound + 1
         while end < line.upperBound, end - line.lowerBound <= 2,

@@ -6,8 +6,10 @@ public enum StatementFiles {
 
     /// `csvMapping` is the bank's CSV column mapping; a file that is neither XML nor MT940 is read
     /// as CSV when one is given.
+    /// With `onEntry` (camt and MT940), entries are handed over one by one and not kept.
     public static func parse(
-        _ bytes: [UInt8], format: String? = nil, encoding: TextEncoding? = nil, csvMapping: CSVMapping? = nil
+        _ bytes: [UInt8], format: String? = nil, encoding: TextEncoding? = nil, csvMapping: CSVMapping? = nil,
+        onEntry: ((Int, ParsedEntry) -> Void)? = nil
     ) throws(StatementFileError) -> ParsedStatementFile {
         var kind = format.map { $0.lowercased().hasPrefix("camt") ? "camt" : $0.lowercased() } ?? detect(bytes)
         if kind == "unknown", csvMapping != nil { kind = "csv" }
@@ -22,13 +24,13 @@ public enum StatementFiles {
             }
             return try CSVStatementParser.parse(text, mapping: csvMapping)
         case "camt":
-            return try CamtParser.parse(bytes)
+            return try CamtParser.parse(bytes, onEntry: onEntry)
         case "mt940":
             let chosen = encoding ?? TextEncoding.detect(bytes)
             guard let text = chosen.decode(bytes) else {
                 throw StatementFileError("wrong_encoding", "the file is not valid \(chosen.rawValue)", at: "byte 0")
             }
-            return try MT940Parser.parse(text)
+            return try MT940Parser.parse(text, onEntry: onEntry)
         default:
             throw StatementFileError(
                 "unknown_format",
