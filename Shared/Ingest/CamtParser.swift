@@ -63,6 +63,13 @@ public enum CamtParser {
         var charge: (text: String?, currency: String?, included: Bool?)?
         var chargeTotal: (text: String, currency: String)?
         var domain: [String] = []
+        /// Where inside a transaction the reader is (set on start, cleared on end): cheaper than
+        /// searching the path on every text event.
+        var party: String?
+        var inDebtorAccount = false
+        var inCreditorAccount = false
+        var inReturn = false
+        var inBankCode = false
         var attributeCurrency: String?
         var entryCount = 0
 
@@ -129,6 +136,12 @@ public enum CamtParser {
                 charge = (nil, nil, nil)
             case "BkTxCd":
                 domain = []
+                inBankCode = true
+            case "Dbtr", "Cdtr", "UltmtDbtr", "UltmtCdtr":
+                if party == nil { party = name }
+            case "DbtrAcct": inDebtorAccount = true
+            case "CdtrAcct": inCreditorAccount = true
+            case "RtrInf": inReturn = true
             default:
                 break
             }
@@ -193,9 +206,15 @@ public enum CamtParser {
                 inCharges = false
                 charge = nil
             case "BkTxCd":
+                inBankCode = false
                 if entry != nil, detail == nil, entry?.transactionCode == nil, !domain.isEmpty {
                     entry?.transactionCode = domain.joined(separator: "/")
                 }
+            case "Dbtr", "Cdtr", "UltmtDbtr", "UltmtCdtr":
+                if party == name { party = nil }
+            case "DbtrAcct": inDebtorAccount = false
+            case "CdtrAcct": inCreditorAccount = false
+            case "RtrInf": inReturn = false
             default:
                 break
             }
@@ -245,55 +264,67 @@ public enum CamtParser {
                 try detailText(text, name: name, parent: parent, path: path)
                 return
             }
-            switch (parent, name) {
-            case ("Ntry", "Amt"):
+            switch name {
+            case "Amt" where parent == "Ntry":
                 entryAmount = (text, attributeCurrency ?? "")
                 if attributeCurrency == nil {
                     throw StatementFileError("invalid_statement", "an entry amount without Ccy", at: location)
                 }
-            case ("Ntry", "CdtDbtInd"): entryCredit = try indicator(text)
-            case ("Ntry", "RvslInd"): entry?.isReversal = text == "true" || text == "1"
-            case ("Ntry", "Sts"), ("Sts", "Cd"): entry?.status = text
-            case ("BookgDt", "Dt"), ("BookgDt", "DtTm"):
-                let parsed = try date(text)
-                entry?.bookingDate = parsed
-            case ("ValDt", "Dt"), ("ValDt", "DtTm"):
-                let parsed = try date(text)
-                entry?.valueDate = parsed
-            case ("Ntry", "AcctSvcrRef"): entry?.accountServicerReference = text
-            case ("Ntry", "NtryRef"): entry?.entryReference = text
-            case ("Ntry", "AddtlNtryInf"): entry?.information = text
-            case ("Domn", "Cd"), ("Fmly", "Cd"), ("Fmly", "SubFmlyCd"): domain.append(text)
-            case ("Prtry", "Cd") where path.contains("BkTxCd"):
+            case "CdtDbtInd" where parent == "Ntry": entryCredit = try indicator(text)
+            case "RvslInd" where parent == "Ntry": entry?.isReversal = text == "true" || text == "1"
+            case "Sts" where parent == "Ntry": entry?.status = text
+            case "Cd" where parent == "Sts": entry?.status = text
+            case "Dt", "DtTm":
+                if parent == "BookgDt" {
+                    let parsed = try date(text)
+                    entry?.bookingDate = parsed
+                } else if parent == "ValDt" {
+                    let parsed = try date(text)
+                    entry?.valueDate = parsed
+                }
+            case "AcctSvcrRef" where parent == "Ntry": entry?.accountServicerReference = text
+            case "NtryRef" where parent == "Ntry": entry?.entryReference = text
+            case "AddtlNtryInf" where parent == "Ntry": entry?.information = text
+            case "Cd" where parent == "Domn" || parent == "Fmly", "SubFmlyCd": domain.append(text)
+            case "Cd" where parent == "Prtry" && inBankCode:
                 if domain.isEmpty { domain.append(text) }
             default: break
             }
         }
 
         mutating func detailText(_ text: String, name: String, parent: String, path: [String]) throws {
-            let party = path.first { ["Dbtr", "Cdtr", "UltmtDbtr", "UltmtCdtr"].contains($0) }
-            switch (parent, name) {
-            case ("TxDtls", "Amt"): detailAmount = (text, attributeCurrency ?? "")
-            case ("TxAmt", "Amt"): transactionAmount = (text, attributeCurrency ?? "")
-            case ("TxDtls", "CdtDbtInd"):
+            switch name {
+            case "Amt":
+                if parent == "TxDtls" {
+                    detailAmount = (text, attributeCurrency ?? "")
+                } else if parent == "TxAmt" {
+                    transactionAmount = (text, attributeCurrency ?? "")
+                }
+            case "CdtDbtInd" where parent == "TxDtls":
                 let credit = try indicator(text)
                 detail?.isCredit = credit
-            case ("Refs", "EndToEndId"): detail?.endToEndId = text
-            case ("Refs", "InstrId"): detail?.instructionId = text
-            case ("Refs", "TxId"): detail?.transactionId = text
-            case ("Refs", "AcctSvcrRef"): detail?.accountServicerReference = text
-            case ("RmtInf", "Ustrd"): detail?.remittance.append(text)
-            case ("CdtrRefInf", "Ref"): detail?.creditorReference = text.trimmingSpaces()
-            case ("Rsn", "Cd") where path.contains("RtrInf"): detail?.returnReason = text
-            case ("TxDtls", "AddtlTxInf"): detail?.additionalInformation = text
-            case (_, "Nm") where party == "Dbtr" && (parent == "Dbtr" || parent == "Pty"): detail?.debtorName = text
-            case (_, "Nm") where party == "Cdtr" && (parent == "Cdtr" || parent == "Pty"): detail?.creditorName = text
-            case ("Id", "IBAN") where path.contains("DbtrAcct"): detail?.debtorAccount = text
-            case ("Othr", "Id") where path.contains("DbtrAcct"):
-                if detail?.debtorAccount == nil { detail?.debtorAccount = text }
-            case ("Id", "IBAN") where path.contains("CdtrAcct"): detail?.creditorAccount = text
-            case ("Othr", "Id") where path.contains("CdtrAcct"):
-                if detail?.creditorAccount == nil { detail?.creditorAccount = text }
+            case "EndToEndId" where parent == "Refs": detail?.endToEndId = text
+            case "InstrId" where parent == "Refs": detail?.instructionId = text
+            case "TxId" where parent == "Refs": detail?.transactionId = text
+            case "AcctSvcrRef" where parent == "Refs": detail?.accountServicerReference = text
+            case "Ustrd" where parent == "RmtInf": detail?.remittance.append(text)
+            case "Ref" where parent == "CdtrRefInf": detail?.creditorReference = text.trimmingSpaces()
+            case "Cd" where parent == "Rsn" && inReturn: detail?.returnReason = text
+            case "AddtlTxInf" where parent == "TxDtls": detail?.additionalInformation = text
+            case "Nm" where parent == "Dbtr" || parent == "Pty" || parent == "Cdtr":
+                if party == "Dbtr" { detail?.debtorName = text } else if party == "Cdtr" { detail?.creditorName = text }
+            case "IBAN" where parent == "Id":
+                if inDebtorAccount {
+                    detail?.debtorAccount = text
+                } else if inCreditorAccount {
+                    detail?.creditorAccount = text
+                }
+            case "Id" where parent == "Othr":
+                if inDebtorAccount, detail?.debtorAccount == nil {
+                    detail?.debtorAccount = text
+                } else if inCreditorAccount, detail?.creditorAccount == nil {
+                    detail?.creditorAccount = text
+                }
             default: break
             }
         }
