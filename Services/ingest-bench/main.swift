@@ -23,8 +23,9 @@ let usage = """
     Parse phase (no servers): generates a camt.053 and an MT940 file of --entries entries (default
     100000) and parses each in a fresh process: entries/s, MB/s, and the peak memory beyond the file.
     End-to-end phase (source .local/stack.env first; skipped with --parse-only): --files camt.053
-    files (default 10) of --lines-per-file credit lines (default 5000) on a topic of their own, one
-    payment-ingest process: lines/s from the first file committed to the last.
+    files (default 20) of --lines-per-file credit lines (default 2500; dev-kafka keeps about 5 MiB
+    per partition, one partition per file) on topics of their own, one payment-ingest process:
+    lines/s from the first file committed to the last.
     Exit codes: 0 done, 2 usage, 3 stack unavailable or the worker failed.
     """
 
@@ -123,7 +124,7 @@ TerminationSignals.ignoreBrokenPipe()
 if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "--parse-file" { parseOnly(CommandLine.arguments[2]) }
 let arguments = BenchArguments(
     tool: "ingest-bench", Array(CommandLine.arguments.dropFirst()),
-    integers: ["entries": 100_000, "files": 10, "lines-per-file": 5_000], flags: ["json", "keep", "parse-only"],
+    integers: ["entries": 100_000, "files": 20, "lines-per-file": 2_500], flags: ["json", "keep", "parse-only"],
     usage: usage)
 
 var parseResults: [ParseResult] = []
@@ -141,8 +142,8 @@ for (name, generate) in [
     let output = "/tmp/ingest-bench-\(name)-\(getpid()).json"
     do {
         let child = try ChildProcess(
-            path: CommandLine.arguments[0].hasPrefix("/")
-                ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0],
+            path: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                ?? CommandLine.arguments[0],
             arguments: ["--parse-file", path], environment: ProcessEnvironment.current().values, outputPath: output)
         guard child.wait() == 0, let text = FileManager.default.contents(atPath: output) else {
             fail("parsing \(name) failed: see \(output)", code: 3)
@@ -183,8 +184,10 @@ if !arguments.has("parse-only") {
             conninfo: stack.url(database: "ingbench_\(tag)", role: "billing_owner"), applicationName: "ingest-bench",
             ioTimeoutMs: 600_000)
         _ = try Migrator().migrate(database)
+        // dev-kafka keeps about 5 MiB per partition: spread the files over enough partitions.
         for topic in Topics.all where !topic.name.hasPrefix("billing.probe") {
-            try stack.devKafka("create-topic \(topic.name)\(suffix) 3")
+            let partitions = topic.name == Topics.bankStatementsRaw.name ? max(3, files) : 3
+            try stack.devKafka("create-topic \(topic.name)\(suffix) \(partitions)")
         }
         try database.query(
             """
@@ -200,9 +203,9 @@ if !arguments.has("parse-only") {
         for file in 0..<files {
             messages.append(
                 KafkaOutgoingMessage(
-                    topic: Topics.bankStatementsRaw.name + suffix, key: Array("bench-\(file)".utf8),
+                    topic: Topics.bankStatementsRaw.name + suffix, key: nil,
                     value: camt(entries: perFile, first: file * perFile) { "A-\($0 % 1000)" },
-                    headers: [KafkaHeader(name: "file_name", text: "bench-\(file).xml")]))
+                    headers: [KafkaHeader(name: "file_name", text: "bench-\(file).xml")], partition: Int32(file)))
         }
         try produceAll(producer, messages)
         _ = producer.close(timeoutMs: 5_000)
@@ -217,8 +220,21 @@ if !arguments.has("parse-only") {
             executable: "\(stack.binDirectory)/payment-ingest", environment: environment,
             logPath: "/tmp/ingest-bench-\(tag).log")
         defer { worker.stop() }
-        while try database.query("SELECT count(*) FROM ingest.files")[0].int64(0) < files {
+        var lastReport = monotonicMs()
+        while true {
+            let row = try database.query(
+                "SELECT (SELECT count(*) FROM ingest.files), (SELECT count(*) FROM ingest.offset_gaps)")[0]
+            if try row.int64(0) >= files { break }
+            guard try row.int64(1) == 0 else {
+                throw BenchFailure(
+                    "the broker dropped files before the worker read them (dev-kafka keeps about 5 MiB per partition): use smaller or fewer files"
+                )
+            }
             guard worker.process.isRunning else { throw BenchFailure("the worker exited; see \(worker.logPath)") }
+            if monotonicMs() - lastReport > 2_000 {
+                progress("end to end: \(try row.int64(0))/\(files) files imported")
+                lastReport = monotonicMs()
+            }
             sleepThread(milliseconds: 100)
         }
         let memory = worker.process.memoryKiB() ?? (0, 0)

@@ -63,12 +63,15 @@ public struct KafkaOutgoingMessage: Sendable {
     public let key: [UInt8]?
     public let value: [UInt8]
     public let headers: [KafkaHeader]
+    /// A partition chosen by the sender (tools, benchmarks); nil lets the partitioner choose by key.
+    public let partition: Int32?
 
-    public init(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) {
+    public init(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [], partition: Int32? = nil) {
         self.topic = topic
         self.key = key
         self.value = value
         self.headers = headers
+        self.partition = partition
     }
 }
 

@@ -113,7 +113,7 @@ public final class KafkaProducer: @unchecked Sendable {
         let error: rd_kafka_resp_err_t = message.topic.withCString { topic in
             message.value.withUnsafeBytes { value in
                 withOptionalBytes(message.key) { keyPointer, keyCount in
-                    var values = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 6)
+                    var values = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: message.partition == nil ? 6 : 7)
                     values[0].vtype = RD_KAFKA_VTYPE_TOPIC
                     values[0].u.cstr = topic
                     values[1].vtype = RD_KAFKA_VTYPE_VALUE
@@ -128,6 +128,10 @@ public final class KafkaProducer: @unchecked Sendable {
                     values[4].u.ptr = opaque
                     values[5].vtype = RD_KAFKA_VTYPE_MSGFLAGS
                     values[5].u.i = RD_KAFKA_MSG_F_COPY
+                    if let partition = message.partition {
+                        values[6].vtype = RD_KAFKA_VTYPE_PARTITION
+                        values[6].u.i32 = partition
+                    }
                     guard let failure = rd_kafka_produceva(client, values, values.count) else {
                         return RD_KAFKA_RESP_ERR_NO_ERROR
                     }
