@@ -214,7 +214,6 @@ if !arguments.has("parse-only") {
             "DATABASE_URL": stack.url(database: "ingbench_\(tag)", role: "billing_ingest"),
             "BILLING_MIGRATE_ON_START": "false", "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers,
             "BILLING_TOPIC_SUFFIX": suffix, "WORKER_CONSUMER_GROUP": "ingbench-\(tag)", "OPS_PORT": "0",
-            "WORKER_POLL_BATCH_COUNT_MAX": "1",
         ]) { _, new in new }
         let worker = try BenchWorker.start(
             executable: "\(stack.binDirectory)/payment-ingest", environment: environment,

@@ -25,6 +25,10 @@ struct IngestHandler: WorkerHandler {
     }
 }
 
-WorkerMain.run(service: Services.paymentIngest, defaults: .init(opsPort: 9101, messageBytesMax: 32 << 20)) { _ in
+// Statement files are up to 32 MiB each: 4 per batch keeps a batch's memory bounded and still
+// shares the transaction's cost (1 per batch: 9.4k lines/s; 4: 14.2k; 8: 13.5k, in ingest-bench).
+WorkerMain.run(
+    service: Services.paymentIngest, defaults: .init(opsPort: 9101, messageBytesMax: 32 << 20, pollBatchCountMax: 4)
+) { _ in
     IngestHandler(decoder: IngestDecoder(settings: try IngestSettings.fromEnvironment(ProcessEnvironment.current())))
 }

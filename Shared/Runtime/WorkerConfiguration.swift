@@ -16,7 +16,7 @@ import BillingSupport
 /// | `WORKER_CONSUMER_GROUP` | service name | consumer group id |
 /// | `WORKER_INSTANCE_ID` | `<host>-<pid>` | name of this replica in offsets and logs |
 /// | `WORKER_CONCURRENCY` | 1 | worker loops in this process, each with its own consumer (same group) and connection |
-/// | `WORKER_POLL_BATCH_COUNT_MAX` | 500 | messages per batch transaction (1–10000) |
+/// | `WORKER_POLL_BATCH_COUNT_MAX` | 500 (payment-ingest: 4) | messages per batch transaction (1–10000) |
 /// | `WORKER_POLL_TIMEOUT_MS` | 100 | wait for a batch's first message (1–5000) |
 /// | `WORKER_MESSAGE_BYTES_MAX` | per service (1 MiB) | larger messages are dead-lettered |
 /// | `WORKER_RETRY_BACKOFF_INITIAL_MS` / `_MAX_MS` | 100 / 5000 | transient-failure retry bounds |
@@ -61,10 +61,14 @@ public struct WorkerConfiguration: Sendable {
     public struct Defaults: Sendable {
         public var opsPort: Int
         public var messageBytesMax: Int
+        /// Messages per batch unless `WORKER_POLL_BATCH_COUNT_MAX` says: fewer for services whose
+        /// messages are whole files, so a batch's memory stays bounded.
+        public var pollBatchCountMax: Int
 
-        public init(opsPort: Int, messageBytesMax: Int = 1 << 20) {
+        public init(opsPort: Int, messageBytesMax: Int = 1 << 20, pollBatchCountMax: Int = 500) {
             self.opsPort = opsPort
             self.messageBytesMax = messageBytesMax
+            self.pollBatchCountMax = pollBatchCountMax
         }
     }
 
@@ -99,7 +103,8 @@ public struct WorkerConfiguration: Sendable {
         consumerGroup = environment.string("WORKER_CONSUMER_GROUP", default: service.name)
         instanceID = environment.string("WORKER_INSTANCE_ID", default: "\(hostName())-\(getpid())")
         concurrency = try environment.int("WORKER_CONCURRENCY", default: 1, range: 1...16)
-        pollBatchCountMax = try environment.int("WORKER_POLL_BATCH_COUNT_MAX", default: 500, range: 1...10_000)
+        pollBatchCountMax = try environment.int(
+            "WORKER_POLL_BATCH_COUNT_MAX", default: defaults.pollBatchCountMax, range: 1...10_000)
         pollTimeoutMs = try environment.int("WORKER_POLL_TIMEOUT_MS", default: 100, range: 1...5_000)
         messageBytesMax = try environment.int(
             "WORKER_MESSAGE_BYTES_MAX", default: defaults.messageBytesMax, range: 1_024...(256 << 20))
