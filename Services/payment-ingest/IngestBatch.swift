@@ -16,6 +16,9 @@ struct IngestSettings: Sendable {
     /// `INGEST_REGISTRY_MAPPING`: the column mapping of payment registry files (a CSV mapping with
     /// `client_account` and `transaction_id`; `account_value` names the network).
     var registryMapping: CSVMapping?
+    /// `INGEST_ACCOUNT_MARKERS`: `Kd-Nr.=A-,customer no=` (marker=prefix): the word after a marker in a
+    /// remittance, with the prefix before it, is tried as an account number when nothing else matched.
+    var accountMarkers: [(marker: String, prefix: String)] = []
     /// `INGEST_KNOWN_BANK_ACCOUNTS_ONLY`: refuse statements for bank accounts not registered yet.
     var knownBankAccountsOnly = false
     /// `GATEWAY_WEBHOOK_SECRETS` (comma-separated, several while rotating) and
@@ -54,6 +57,15 @@ struct IngestSettings: Sendable {
             settings.encodings[parts[0]] = encoding
         }
         settings.knownBankAccountsOnly = try environment.bool("INGEST_KNOWN_BANK_ACCOUNTS_ONLY", default: false)
+        for pair in (environment.optional("INGEST_ACCOUNT_MARKERS") ?? "").split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
+                $0.trimmingSpaces()
+            }
+            guard !parts[0].isEmpty else {
+                throw ConfigurationError(variable: "INGEST_ACCOUNT_MARKERS", problem: "'\(pair)' has no marker")
+            }
+            settings.accountMarkers.append((parts[0], parts.count > 1 ? parts[1] : ""))
+        }
         let secrets = (environment.optional("GATEWAY_WEBHOOK_SECRETS") ?? "").split(separator: ",")
             .map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
         settings.gateway = WebhookSignatureVerifier(
@@ -115,6 +127,7 @@ final class IngestBatch {
     init(context: BatchContext, settings: IngestSettings) {
         self.context = context
         self.settings = settings
+        directory.accountMarkers = settings.accountMarkers
     }
 
     func apply(_ batch: [DecodedMessage<IngestInput>]) throws {
@@ -176,6 +189,7 @@ final class IngestBatch {
         for line in fileLines.joined() where line.kind == .credit {
             words.formUnion(PaymentIdentifier.tokens(line.clues))
             if let stated = line.clues.statedAccount { words.insert(stated) }
+            words.formUnion(PaymentIdentifier.markedWords(line.clues, settings.accountMarkers))
             if let reference = line.clues.creditorReference,
                 let body = PaymentIdentifier.creditorReferenceBody(reference)
             {

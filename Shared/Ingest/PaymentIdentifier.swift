@@ -41,13 +41,19 @@ public struct IdentificationDirectory: Sendable {
     public var documents: [String: String]
     /// A payer's IBAN or network account → the account number it paid for before.
     public var payers: [String: String]
+    /// Configured words after which payers write their account number in a form of their own
+    /// (`Kd-Nr.`, `customer no`), each with what to put before the word that follows (`A-`): `Kd-Nr.
+    /// 1002` with the marker (`Kd-Nr.`, `A-`) is tried as account `A-1002`.
+    public var accountMarkers: [(marker: String, prefix: String)]
 
     public init(
-        accounts: [String: KnownAccount] = [:], documents: [String: String] = [:], payers: [String: String] = [:]
+        accounts: [String: KnownAccount] = [:], documents: [String: String] = [:], payers: [String: String] = [:],
+        accountMarkers: [(marker: String, prefix: String)] = []
     ) {
         self.accounts = accounts
         self.documents = documents
         self.payers = payers
+        self.accountMarkers = accountMarkers
     }
 }
 
@@ -63,7 +69,8 @@ public enum Identification: Sendable, Equatable {
 /// an account number in the remittance; an invoice number or reference in the remittance; an ISO
 /// 11649 creditor reference (checksum checked) whose body is an account number or document; a
 /// payer account seen paying for one client before. A rule that points at two clients is
-/// ambiguous and the next rule is tried. A match on a terminated account, or one in another
+/// ambiguous and the next rule is tried. Then the configured rule: the word after a configured
+/// marker (`INGEST_ACCOUNT_MARKERS`) as an account number. A match on a terminated account, or one in another
 /// currency, goes to suspense with that reason.
 public enum PaymentIdentifier {
     public static func identify(_ clues: PaymentClues, currency: String, directory: IdentificationDirectory)
@@ -97,6 +104,10 @@ public enum PaymentIdentifier {
         if let payer = clues.payerAccount?.filter({ $0 != " " }), let account = directory.payers[payer] {
             rules.append(("payer-account", [(account, payer)]))
         }
+        let marked = markedWords(clues, directory.accountMarkers)
+        if !marked.isEmpty {
+            rules.append(("configured-marker", marked.compactMap { directory.accounts[$0] != nil ? ($0, $0) : nil }))
+        }
         for (rule, matches) in rules where !matches.isEmpty {
             let accounts = Set(matches.map(\.account))
             guard accounts.count == 1, let number = accounts.first, let account = directory.accounts[number] else {
@@ -120,6 +131,31 @@ public enum PaymentIdentifier {
                     : "no account number, invoice, creditor reference or known payer matches")
         }
         return .unidentified(reasons: reasons, account: nil)
+    }
+
+    /// The word after each configured marker, with the marker's prefix before it (`Kd-Nr. 1002` →
+    /// `A-1002`): candidates for the configured-marker rule.
+    public static func markedWords(_ clues: PaymentClues, _ markers: [(marker: String, prefix: String)]) -> [String] {
+        guard !markers.isEmpty else { return [] }
+        var words: [String] = []
+        for text in clues.texts {
+            let lower = text.lowercased()
+            for (marker, prefix) in markers {
+                let needle = marker.lowercased()
+                var searchFrom = lower.startIndex
+                while let found = lower[searchFrom...].firstRange(of: needle) {
+                    searchFrom = found.upperBound
+                    let rest = lower[found.upperBound...].drop { $0 == " " || $0 == ":" || $0 == "#" }
+                    let word = rest.prefix { $0.isLetter || $0.isNumber || "-_/.".contains($0) }
+                    var candidate = String(word).uppercased()
+                    while let last = candidate.last, last == "." || last == "/" || last == "-" {
+                        candidate.removeLast()
+                    }
+                    if !candidate.isEmpty { words.append(prefix + candidate) }
+                }
+            }
+        }
+        return words
     }
 
     /// The words of the clues that could be account numbers, invoice numbers or references: what a

@@ -48,6 +48,21 @@ struct PaymentIdentifierTests {
                 == .identified(account: "A-1001", rule: "payer-account", evidence: "DE89370400440532013000"))
     }
 
+    @Test("a configured marker reads the payer's own form of the account number, after the other rules")
+    func configuredMarker() {
+        var configured = directory
+        configured.accountMarkers = [("Kd-Nr.", "A-")]
+        #expect(
+            PaymentIdentifier.identify(
+                PaymentClues(texts: ["Zahlung Kd-Nr.: 1002 Juni"]), currency: "EUR", directory: configured)
+                == .identified(account: "A-1002", rule: "configured-marker", evidence: "A-1002"))
+        #expect(
+            PaymentIdentifier.identify(
+                PaymentClues(texts: ["Zahlung Kd-Nr.: 1002 Juni"]), currency: "EUR", directory: directory)
+                != .identified(account: "A-1002", rule: "configured-marker", evidence: "A-1002"),
+            "without the marker configured the number alone names nobody")
+    }
+
     @Test("ambiguous, terminated, other-currency and unmatched payments go to suspense with their reasons")
     func suspense() {
         guard case .unidentified(let ambiguous, _) = identify(PaymentClues(texts: ["A-1001 and A-1002"])) else {

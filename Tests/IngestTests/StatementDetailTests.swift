@@ -152,6 +152,15 @@ struct StatementRefusalTests {
         #expect(refusal(entry("1.00", "XXY"))?.code == "unknown_currency")
         #expect(refusal(entry("1.00", "EUR")) == nil)
         #expect(refusal("hello world")?.code == "unknown_format")
+        let latin1 = Array(":20:X\n:25:A\n:60F:C200101EUR1,00\n:86:M".utf8) + [0xFC, 0x6C, 0x6C, 0x65, 0x72]
+        do {
+            _ = try StatementFiles.parse(latin1, format: "mt940", encoding: .utf8)
+            Issue.record("bytes that are not UTF-8 must not be read as UTF-8")
+        } catch {
+            #expect(error.code == "wrong_encoding")
+        }
+        #expect(
+            TextEncoding.detect(latin1) == .latin1 && TextEncoding.latin1.decode(latin1)?.hasSuffix("Müller") == true)
         #expect(refusal(":20:X\n:25:A\n:60F:C200101EUR1,00\n:61:2001010101Q1,00NTRF\n")?.code == "invalid_statement")
     }
 }
