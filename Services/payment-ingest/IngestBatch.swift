@@ -210,9 +210,14 @@ final class IngestBatch {
                 "SELECT identity FROM ingest.statement_lines WHERE identity = ANY($1::text[])",
                 [PGArray.strings(identities)]),
             PGStatement("SELECT bank_account FROM ingest.bank_accounts", []),
+            // Accounts the words name, and the accounts of the documents and payers they name.
             PGStatement(
-                "SELECT account_number, currency, state FROM ingest.accounts WHERE account_number = ANY($1::text[])",
-                [PGArray.strings(sortedWords)]),
+                """
+                SELECT account_number, currency, state FROM ingest.accounts
+                WHERE account_number = ANY($1::text[])
+                   OR account_number IN (SELECT account_number FROM ingest.documents WHERE name = ANY($1::text[]))
+                   OR account_number IN (SELECT account_number FROM ingest.payers WHERE payer_account = ANY($2::text[]))
+                """, [PGArray.strings(sortedWords), PGArray.strings(payers.sorted())]),
             PGStatement(
                 "SELECT name, account_number FROM ingest.documents WHERE name = ANY($1::text[])",
                 [PGArray.strings(sortedWords)]),

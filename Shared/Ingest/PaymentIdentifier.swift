@@ -110,8 +110,12 @@ public enum PaymentIdentifier {
         }
         for (rule, matches) in rules where !matches.isEmpty {
             let accounts = Set(matches.map(\.account))
-            guard accounts.count == 1, let number = accounts.first, let account = directory.accounts[number] else {
+            guard accounts.count == 1, let number = accounts.first else {
                 reasons.append("\(rule): names several accounts (\(accounts.sorted().joined(separator: ", ")))")
+                continue
+            }
+            guard let account = directory.accounts[number] else {
+                reasons.append("\(rule): names account \(number), which is not known here")
                 continue
             }
             if account.isTerminated {

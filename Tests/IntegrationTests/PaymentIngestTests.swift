@@ -113,11 +113,25 @@ extension Integration {
             #expect(
                 (second.lines.booked, second.lines.duplicate, second.lines.identified, second.lines.unidentified)
                     == (1, 1, 0, 1))
+            // A payment that names only an invoice pays that invoice's account.
+            try ledger.invoice("A-7001", "INV-T-000001", totalMinor: 1_000, dueOn: "2026-07-01")
+            try eventually(timeoutMs: 30_000, "the ingest's document copy") {
+                try ledger.database.scalar("SELECT count(*) FROM ingest.documents WHERE name = 'INV-T-000001'") == 1
+            }
+            let byInvoice = Self.credit("4.00", reference: "BANKREF-3", remittance: "pays INV-T-000001, thanks")
+            let third = try Self.importFile(ledger, try Self.write(Self.camt("054", balances: false, [byInvoice]), "i.xml"))
+            #expect((third.lines.booked, third.lines.identified) == (1, 1))
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ingest.statement_lines WHERE rule = 'document-in-remittance' AND account_number = 'A-7001'")
+                    == 1)
             try eventually(timeoutMs: 30_000, "the unknown credit in suspense") {
                 try ledger.database.scalar(
                     "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'unidentified-payment'") == 1
             }
-            #expect(try ledger.balance("A-7001").balanceMinor == -2_500, "the overlapping line paid once")
+            try eventually(timeoutMs: 30_000, "the invoice part-paid by the payment naming it") {
+                try ledger.balance("A-7001").balanceMinor == -2_500 + 1_000 - 400
+            }
             try ledger.verify()
         }
 
