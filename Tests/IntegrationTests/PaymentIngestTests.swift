@@ -119,11 +119,13 @@ extension Integration {
                 try ledger.database.scalar("SELECT count(*) FROM ingest.documents WHERE name = 'INV-T-000001'") == 1
             }
             let byInvoice = Self.credit("4.00", reference: "BANKREF-3", remittance: "pays INV-T-000001, thanks")
-            let third = try Self.importFile(ledger, try Self.write(Self.camt("054", balances: false, [byInvoice]), "i.xml"))
+            let third = try Self.importFile(
+                ledger, try Self.write(Self.camt("054", balances: false, [byInvoice]), "i.xml"))
             #expect((third.lines.booked, third.lines.identified) == (1, 1))
             #expect(
                 try ledger.database.scalar(
-                    "SELECT count(*) FROM ingest.statement_lines WHERE rule = 'document-in-remittance' AND account_number = 'A-7001'")
+                    "SELECT count(*) FROM ingest.statement_lines WHERE rule = 'document-in-remittance' AND account_number = 'A-7001'"
+                )
                     == 1)
             try eventually(timeoutMs: 30_000, "the unknown credit in suspense") {
                 try ledger.database.scalar(
