@@ -48,7 +48,9 @@ let package = Package(
         // The effectively-once worker runtime: consume → transaction → commit → store offsets; outbox relay.
         .target(
             name: "BillingRuntime",
-            dependencies: ["BillingKafka", "BillingPostgres", "BillingContracts", "BillingSchema", "BillingSupport"],
+            dependencies: [
+                "BillingKafka", "BillingPostgres", "BillingContracts", "BillingSchema", "BillingSupport", "BillingDomain",
+            ],
             path: "Shared/Runtime"),
 
         // The five workers.

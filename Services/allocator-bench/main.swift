@@ -149,13 +149,8 @@ let options = (
     seconds: arguments["seconds"], hotPayments: arguments["hot-payments"], partitions: arguments["partitions"],
     concurrency: arguments["concurrency"], json: arguments.has("json"), keep: arguments.has("keep")
 )
-let stack: LocalStackEnvironment
-do {
-    stack = try LocalStackEnvironment.current()
-} catch {
-    fail("\(error)", code: 3)
-}
-let tag = UUID().uuidString.prefix(8).lowercased()
+let stack = benchStack("allocator-bench")
+let tag = benchTag()
 let databaseName = "allocbench_\(tag)"
 let topic = "billing.bench.payments.\(tag)"
 
@@ -279,12 +274,10 @@ do {
     let memory = worker.process.memoryKiB() ?? (0, 0)
     _ = producer.close(timeoutMs: 5_000)
 
-    let verify = try ChildProcess(
-        path: "\(stack.binDirectory)/billing-ctl", arguments: ["verify"],
-        environment: environment.merging(["DATABASE_URL": stack.url(database: databaseName, role: "billing_owner")]) {
-            _, new in new
-        }, outputPath: "/tmp/allocator-bench-\(tag)-verify.txt")
-    let verifyOK = verify.wait() == 0
+    let verifyOK =
+        try benchDatabase.verify(
+            stack: stack, environment: environment, outputPath: "/tmp/allocator-bench-\(tag)-verify.txt"
+        ).exitCode == 0
     let results = Results(
         accounts: options.accounts, openInvoices: options.accounts * 3, drainPayments: options.payments,
         drainPaymentsPerSecond: drainRate, sustainedTargetPerSecond: options.rate, sustainedAchievedPerSecond: achieved,

@@ -6,11 +6,7 @@ import BillingSupport
 extension CommandSender {
     /// Cash-desk commands go to `BILLING_CASH_DESK_COMMANDS_TOPIC` (default `billing.cash-desk.commands`).
     static var cashDesk: CommandSender {
-        CommandSender(
-            topic: Topics.cashDeskCommands,
-            topicName: ProcessEnvironment.current().string(
-                "BILLING_CASH_DESK_COMMANDS_TOPIC", default: Topics.cashDeskCommands.name),
-            outcomes: "ingest.command_outcomes")
+        to(Topics.cashDeskCommands, variable: "BILLING_CASH_DESK_COMMANDS_TOPIC", schema: "ingest")
     }
 }
 

@@ -26,25 +26,28 @@ struct CommandSender {
     let topic: TopicContract
     /// The topic name used: the contract's, unless the environment names another (tests, staging).
     let topicName: String
-    /// The table where the handling service records outcomes, e.g. `ledger.command_outcomes`.
-    let outcomes: String
+    /// The handling service's schema, where it records outcomes (`command_outcomes`) and the
+    /// commands it could not read (`dead_letters`).
+    let schema: String
+
+    var outcomes: String { "\(schema).command_outcomes" }
+    var deadLetters: String { "\(schema).dead_letters" }
+
+    /// Commands for `topic`, sent to the topic `variable` names (tests, staging) or else the
+    /// contract's, with outcomes read from `schema.command_outcomes`.
+    static func to(_ topic: TopicContract, variable: String, schema: String) -> CommandSender {
+        CommandSender(
+            topic: topic, topicName: ProcessEnvironment.current().string(variable, default: topic.name), schema: schema)
+    }
 
     /// Ledger commands go to `BILLING_LEDGER_COMMANDS_TOPIC` (default `billing.ledger.commands`).
     static var ledger: CommandSender {
-        CommandSender(
-            topic: Topics.ledgerCommands,
-            topicName: ProcessEnvironment.current().string(
-                "BILLING_LEDGER_COMMANDS_TOPIC", default: Topics.ledgerCommands.name),
-            outcomes: "ledger.command_outcomes")
+        to(Topics.ledgerCommands, variable: "BILLING_LEDGER_COMMANDS_TOPIC", schema: "ledger")
     }
 
     /// Document commands go to `BILLING_DOCUMENT_COMMANDS_TOPIC` (default `billing.document.commands`).
     static var documents: CommandSender {
-        CommandSender(
-            topic: Topics.documentCommands,
-            topicName: ProcessEnvironment.current().string(
-                "BILLING_DOCUMENT_COMMANDS_TOPIC", default: Topics.documentCommands.name),
-            outcomes: "documents.command_outcomes")
+        to(Topics.documentCommands, variable: "BILLING_DOCUMENT_COMMANDS_TOPIC", schema: "documents")
     }
 
     /// Sends the command; with `--wait`, returns its outcome once done (a refusal throws, exit 1).
@@ -96,9 +99,6 @@ struct CommandSender {
         }
         return outcome
     }
-
-    /// `ledger.command_outcomes` → `ledger.dead_letters`: the same service's dead letters.
-    var deadLetters: String { String(outcomes.split(separator: ".")[0]) + ".dead_letters" }
 
     /// Polls the outcome table (and the service's dead letters) until the command's row appears or the time is up (exit 3).
     func awaitOutcome(_ commandID: String, timeoutSeconds: Int) throws -> CommandOutcome {

@@ -166,13 +166,8 @@ struct EndToEnd: Codable {
 
 var endToEnd: EndToEnd?
 if !arguments.has("parse-only") {
-    let stack: LocalStackEnvironment
-    do {
-        stack = try LocalStackEnvironment.current()
-    } catch {
-        fail("\(error) (or use --parse-only)", code: 3)
-    }
-    let tag = UUID().uuidString.prefix(8).lowercased()
+    let stack = benchStack("ingest-bench", hint: " (or use --parse-only)")
+    let tag = benchTag()
     let suffix = ".bench-\(tag)"
     let files = arguments["files"]
     let perFile = arguments["lines-per-file"]

@@ -64,13 +64,8 @@ let options = (
     invoices: arguments["invoices"], accounts: arguments["accounts"], partitions: arguments["partitions"],
     concurrency: arguments["concurrency"], json: arguments.has("json"), keep: arguments.has("keep")
 )
-let stack: LocalStackEnvironment
-do {
-    stack = try LocalStackEnvironment.current()
-} catch {
-    fail("\(error)", code: 3)
-}
-let tag = UUID().uuidString.prefix(8).lowercased()
+let stack = benchStack("invoicer-bench")
+let tag = benchTag()
 let databaseName = "invbench_\(tag)"
 // The worker's own topics: the contract's names with a suffix, so nothing else reads them.
 let suffix = ".bench-\(tag)"
@@ -192,15 +187,11 @@ do {
         try database.query("SELECT count(*) FROM documents.command_outcomes WHERE status = 'refused'")[0].int64(0))
     database.close()
 
-    let verify = try ChildProcess(
-        path: "\(stack.binDirectory)/billing-ctl", arguments: ["verify"],
-        environment: environment.merging(["DATABASE_URL": stack.url(database: databaseName, role: "billing_owner")]) {
-            _, new in new
-        }, outputPath: "/tmp/invoicer-bench-\(tag)-verify.txt")
     // The ledger of this database is empty (no allocator runs here): verify checks the documents' own
     // invariants (numbering, totals) and reports every posted document as not yet on the ledger.
-    _ = verify.wait()
-    let verifyText = (try? String(contentsOfFile: "/tmp/invoicer-bench-\(tag)-verify.txt", encoding: .utf8)) ?? ""
+    let verifyText = try benchDatabase.verify(
+        stack: stack, environment: environment, outputPath: "/tmp/invoicer-bench-\(tag)-verify.txt"
+    ).output
     let verifyOK =
         verifyText.contains("ok   legal numbers have no gaps and no duplicates")
         && verifyText.contains("ok   document totals are the sums of their lines")

@@ -83,28 +83,10 @@ enum DocumentInputDecoder {
         return .command(command)
     }
 
-    static let accountRoutes: [String: EventRouter<DocumentInput>.Decode] = [
-        LedgerTypes.accountOpened: decodeAccount, LedgerTypes.accountUpdated: decodeAccount,
-        LedgerTypes.accountStateChanged: decodeAccount,
-    ]
+    static let accountRoutes: [String: EventRouter<DocumentInput>.Decode] = Dictionary(
+        uniqueKeysWithValues: LedgerTypes.accountSnapshots.map { ($0, decodeAccount) })
 
-    /// Account snapshots: every field the copy keeps must be there and make sense.
     static let decodeAccount: EventRouter<DocumentInput>.Decode = { event throws(MessageRejection) in
-        let snapshot: AccountSnapshot = try EventBody.decode(event)
-        guard let id = snapshot.accountId, id > 0 else {
-            throw EventBody.invalid("account_id is missing (the ledger's id of the account)")
-        }
-        guard AccountState(rawValue: snapshot.state) != nil else {
-            throw EventBody.invalid("state '\(snapshot.state)' is not active, suspended or terminated")
-        }
-        do {
-            _ = try Currency(code: snapshot.currency)
-            _ = try CreditRule.parse(snapshot.creditRule)
-        } catch let error as DomainError {
-            throw EventBody.invalid(error.description)
-        } catch {
-            throw EventBody.invalid("\(error)")
-        }
-        return .account(snapshot)
+        .account(try EventBody.accountSnapshot(event))
     }
 }

@@ -209,7 +209,9 @@ final class IngestBatch {
             PGStatement(
                 "SELECT identity FROM ingest.statement_lines WHERE identity = ANY($1::text[])",
                 [PGArray.strings(identities)]),
-            PGStatement("SELECT bank_account FROM ingest.bank_accounts", []),
+            PGStatement(
+                "SELECT bank_account FROM ingest.bank_accounts WHERE bank_account = ANY($1::text[])",
+                [PGArray.strings(Set(files.flatMap { $0.parsed.statements.map(\.account) }).sorted())]),
             // Accounts the words name, and the accounts of the documents and payers they name.
             PGStatement(
                 """
@@ -321,11 +323,7 @@ final class IngestBatch {
     /// Decides what one new booked line is and publishes what follows from it.
     private func book(_ line: StatementLine, channel: String, fileID: String, statementID: String) -> LineRow {
         let paymentID =
-            "BNK-"
-            + String(
-                SHA256.hash(Array(line.identity.utf8)).prefix(12).map { byte in
-                    String(byte, radix: 16).count == 1 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
-                }.joined())
+            "BNK-" + PGHex.encode(Array(SHA256.hash(Array(line.identity.utf8)).prefix(12)))
         let date = line.bookingDate ?? line.valueDate ?? ""
         let reference = line.endToEndId ?? line.bankReference
         var row = LineRow(
@@ -522,7 +520,7 @@ final class IngestBatch {
                 [
                     PGArray.strings(fileRows.map(\.input.fileID)), PGArray.strings(fileRows.map(\.input.fileName)),
                     PGArray.strings(fileRows.map(\.input.parsed.format)),
-                    PGArray.strings(fileRows.map { $0.input.encoding?.rawValue }),
+                    PGArray.strings(fileRows.map { $0.input.parsed.encoding?.rawValue }),
                     PGArray.strings(fileRows.map { _ in IngestVersion.parser }),
                     PGArray.strings(fileRows.map { PGHex.encode(SHA256.hash($0.input.bytes)) }),
                     PGArray.integers(fileRows.map(\.input.bytes.count)),

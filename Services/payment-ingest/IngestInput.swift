@@ -39,7 +39,6 @@ struct StatementFileInput: Sendable {
     let fileID: String
     let fileName: String?
     let bytes: [UInt8]
-    let encoding: TextEncoding?
     let parsed: ParsedStatementFile
     let topic: String
     let partition: Int32
@@ -49,13 +48,12 @@ struct StatementFileInput: Sendable {
 struct IngestDecoder: Sendable {
     let settings: IngestSettings
 
-    static let events = EventRouter<IngestInput>([
-        LedgerTypes.accountOpened: decodeAccount, LedgerTypes.accountUpdated: decodeAccount,
-        LedgerTypes.accountStateChanged: decodeAccount,
-        LedgerTypes.documentPosted: { event throws(MessageRejection) in .document(try EventBody.decode(event)) },
-        CashDeskTypes.openShift: decodeDeskCommand, CashDeskTypes.payment: decodeDeskCommand,
-        CashDeskTypes.closeShift: decodeDeskCommand,
-    ])
+    static let events = EventRouter<IngestInput>(
+        Dictionary(uniqueKeysWithValues: LedgerTypes.accountSnapshots.map { ($0, decodeAccount) }).merging([
+            LedgerTypes.documentPosted: { event throws(MessageRejection) in .document(try EventBody.decode(event)) },
+            CashDeskTypes.openShift: decodeDeskCommand, CashDeskTypes.payment: decodeDeskCommand,
+            CashDeskTypes.closeShift: decodeDeskCommand,
+        ]) { snapshot, _ in snapshot })
 
     static let decodeDeskCommand: EventRouter<IngestInput>.Decode = { event throws(MessageRejection) in
         let command: CashDeskCommand = try EventBody.decodeStrict(event)
@@ -66,11 +64,7 @@ struct IngestDecoder: Sendable {
     }
 
     static let decodeAccount: EventRouter<IngestInput>.Decode = { event throws(MessageRejection) in
-        let snapshot: AccountSnapshot = try EventBody.decode(event)
-        guard snapshot.accountId != nil, AccountState(rawValue: snapshot.state) != nil else {
-            throw EventBody.invalid("an account snapshot needs account_id and a known state")
-        }
-        return .account(snapshot)
+        .account(try EventBody.accountSnapshot(event))
     }
 
     func decode(_ message: KafkaMessage) throws(MessageRejection) -> IngestInput {
@@ -158,8 +152,6 @@ struct IngestDecoder: Sendable {
             if registry != nil { parsed.format = "registry" }
             return StatementFileInput(
                 fileID: fileID, fileName: headers.text(StatementFileHeaders.fileName), bytes: message.value,
-                encoding: parsed.format == "mt940" || parsed.format == "csv"
-                    ? (encoding ?? TextEncoding.detect(message.value)) : nil,
                 parsed: parsed, topic: message.topic, partition: message.partition, offset: message.offset)
         } catch {
             throw MessageRejection(code: error.code, reason: "\(error.reason) (\(error.location))")

@@ -136,13 +136,8 @@ let options = (
     messages: arguments["messages"], rate: arguments["rate"], seconds: arguments["seconds"],
     partitions: arguments["partitions"], json: arguments.has("json"), keep: arguments.has("keep")
 )
-let stack: LocalStackEnvironment
-do {
-    stack = try LocalStackEnvironment.current()
-} catch {
-    fail("\(error)", code: 3)
-}
-let tag = UUID().uuidString.prefix(8).lowercased()
+let stack = benchStack("runtime-bench")
+let tag = benchTag()
 let databaseName = "bench_\(tag)"
 let drainTopic = "billing.bench.drain.\(tag)"
 let sustainTopic = "billing.bench.sustain.\(tag)"

@@ -1,5 +1,6 @@
 import BillingPostgres
 import BillingSupport
+import FoundationEssentials
 
 /// A benchmark's own database on the local stack: created for the run, dropped when it ends
 /// unless `--keep` asked to leave it for inspection (then its name is printed).
@@ -27,3 +28,31 @@ public final class BenchDatabase {
         admin.close()
     }
 }
+
+extension BenchDatabase {
+    /// Runs `billing-ctl verify` on this database as its owner; its exit code and what it printed
+    /// (kept in `outputPath` for a look afterwards).
+    public func verify(stack: LocalStackEnvironment, environment: [String: String], outputPath: String) throws
+        -> (exitCode: Int32, output: String)
+    {
+        let verify = try ChildProcess(
+            path: "\(stack.binDirectory)/billing-ctl", arguments: ["verify"],
+            environment: environment.merging(["DATABASE_URL": stack.url(database: name, role: "billing_owner")]) {
+                _, new in new
+            }, outputPath: outputPath)
+        let code = verify.wait()
+        return (code, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+    }
+}
+
+/// The running local stack, or exit 3 with the reason (a benchmark cannot run without it).
+public func benchStack(_ tool: String, hint: String = "") -> LocalStackEnvironment {
+    do {
+        return try LocalStackEnvironment.current()
+    } catch {
+        benchFail(tool, "\(error)\(hint)", code: 3)
+    }
+}
+
+/// A short random tag naming one run's database and topics.
+public func benchTag() -> String { String(UUID().uuidString.prefix(8).lowercased()) }

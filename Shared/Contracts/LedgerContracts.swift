@@ -32,6 +32,8 @@ public enum LedgerTypes {
     public static let accountOpened = "billing.account.opened.v1"
     public static let accountUpdated = "billing.account.updated.v1"
     public static let accountStateChanged = "billing.account.state-changed.v1"
+    /// The account snapshot events on `billing.accounts`, each carrying an `AccountSnapshot`.
+    public static let accountSnapshots = [accountOpened, accountUpdated, accountStateChanged]
     public static let balanceChanged = "billing.balance.changed.v1"
     public static let allocationsApplied = "billing.allocation.applied.v1"
     public static let allocationsReleased = "billing.allocation.released.v1"

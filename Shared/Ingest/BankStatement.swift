@@ -7,6 +7,8 @@ public struct ParsedStatementFile: Sendable {
     /// `camt.053.001.02`, `camt.054.001.08`, `mt940`, `csv`.
     public var format: String
     public var statements: [ParsedStatement]
+    /// The text encoding the file was read in (MT940 and CSV); nil for XML, which reads UTF-8.
+    public var encoding: TextEncoding?
 }
 
 /// A balance as the bank stated it: signed (a debit balance is negative).

@@ -81,16 +81,11 @@ public enum MT940Parser {
         let line: Int
     }
 
-    /// The text's tagged fields, in order. Lines before the first tag (preambles), the SWIFT
-    /// envelope (`{1:…}{2:…}{4:`, `-}{5:…}`) and message-ending `-` lines are dropped; any other
-    /// line continues the field above it.
-    static func fields(_ text: String) throws(StatementFileError) -> [Field] {
-        var fields: [Field] = []
-        try forEachField(text) { fields.append($0) }
-        return fields
-    }
-
-    /// Hands over each field as soon as it is complete (the next tag starts), so a large file is
+    /// Hands over the text's tagged fields in order. Lines before the first tag (preambles), the
+    /// SWIFT envelope (`{1:…}{2:…}{4:`, `-}{5:…}`) and message-ending `-` lines are dropped; any
+    /// other line continues the field above it.
+    ///
+    /// Each field is handed over as soon as it is complete (the next tag starts), so a large file is
     /// never held as fields at once. Scanned as UTF-8 bytes (tags and markers are ASCII).
     static func forEachField(_ text: String, _ body: (Field) throws(StatementFileError) -> Void)
         throws(StatementFileError)

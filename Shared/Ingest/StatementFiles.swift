@@ -22,7 +22,9 @@ public enum StatementFiles {
             guard let text = chosen.decode(bytes) else {
                 throw StatementFileError("wrong_encoding", "the file is not valid \(chosen.rawValue)", at: "byte 0")
             }
-            return try CSVStatementParser.parse(text, mapping: csvMapping)
+            var file = try CSVStatementParser.parse(text, mapping: csvMapping)
+            file.encoding = chosen
+            return file
         case "camt":
             return try CamtParser.parse(bytes, onEntry: onEntry)
         case "mt940":
@@ -30,7 +32,9 @@ public enum StatementFiles {
             guard let text = chosen.decode(bytes) else {
                 throw StatementFileError("wrong_encoding", "the file is not valid \(chosen.rawValue)", at: "byte 0")
             }
-            return try MT940Parser.parse(text, onEntry: onEntry)
+            var file = try MT940Parser.parse(text, onEntry: onEntry)
+            file.encoding = chosen
+            return file
         default:
             throw StatementFileError(
                 "unknown_format",
