@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "allocator-bench", targets: ["allocator-bench"]),
         .executable(name: "invoicer-bench", targets: ["invoicer-bench"]),
         .executable(name: "ingest-bench", targets: ["ingest-bench"]),
+        .executable(name: "money-bench", targets: ["money-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -98,6 +99,9 @@ let package = Package(
         .executableTarget(
             name: "ingest-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts", "BillingIngest"],
             path: "Services/ingest-bench"),
+        .executableTarget(
+            name: "money-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts"],
+            path: "Services/money-bench"),
 
         .testTarget(name: "IngestTests", dependencies: ["BillingIngest", "BillingDomain"], path: "Tests/IngestTests"),
         .testTarget(

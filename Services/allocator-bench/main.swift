@@ -2,6 +2,7 @@ import BillingBench
 import BillingContracts
 import BillingKafka
 import BillingPostgres
+import BillingRuntime
 import BillingSchema
 import BillingSupport
 import FoundationEssentials
@@ -69,18 +70,6 @@ func accountNumber(_ index: Int) -> String {
     return "BENCH-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
 }
 
-/// A SplitMix64 generator: reproducible payment streams from a seed.
-struct Random {
-    var state: UInt64
-    mutating func next(_ bound: Int) -> Int {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Int((z ^ (z >> 31)) % UInt64(bound))
-    }
-}
-
 func paymentMessage(topic: String, id: String, account: String, minor: Int64, phase: String) -> KafkaOutgoingMessage {
     let payment = PaymentIdentified(
         paymentId: id, account: account, amountMinor: minor, currency: "EUR", channel: "bank:BENCH",
@@ -88,9 +77,7 @@ func paymentMessage(topic: String, id: String, account: String, minor: Int64, ph
     let event = CloudEvent(
         id: id, type: LedgerTypes.paymentIdentified, source: "allocator-bench", time: Logger.timestamp(),
         data: ContractJSON.encode(payment))
-    return KafkaOutgoingMessage(
-        topic: topic, key: Array(account.utf8), value: event.data,
-        headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
+    return KafkaOutgoingMessage(topic: topic, key: account, event: event)
 }
 
 /// Payments of `phase` posted, and the span from the first posting to the last (ms): a prefix
@@ -154,6 +141,7 @@ let tag = benchTag()
 let databaseName = "allocbench_\(tag)"
 let topic = "billing.bench.payments.\(tag)"
 
+var exitCode: Int32 = 0
 do {
     let benchDatabase = try BenchDatabase(stack: stack, name: databaseName, tool: "allocator-bench", keep: options.keep)
     defer { benchDatabase.finish() }
@@ -200,7 +188,7 @@ do {
     try database.query("ANALYZE")
 
     let producer = try KafkaProducer(configuration: KafkaConfiguration(["bootstrap.servers": stack.bootstrapServers]))
-    var random = Random(state: 42)
+    var random = BenchRandom(seed: 42)
     func payments(_ phase: String, count: Int, hot: Bool) -> [KafkaOutgoingMessage] {
         (0..<count).map { index in
             let account =
@@ -300,7 +288,9 @@ do {
               billing-ctl verify: \(results.verifyOK ? "all checks passed" : "FAILED (see /tmp/allocator-bench-\(tag)-verify.txt)")
             """)
     }
-    if !verifyOK { exit(1) }
+    if !verifyOK { exitCode = 1 }
 } catch {
     fail("\(error)", code: 3)
 }
+// After the do block, so that its defers (stop the worker, drop the database) have run.
+exit(exitCode)

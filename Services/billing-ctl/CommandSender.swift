@@ -2,6 +2,7 @@ import ArgumentParser
 import BillingContracts
 import BillingKafka
 import BillingPostgres
+import BillingRuntime
 import BillingSupport
 import FoundationEssentials
 
@@ -59,9 +60,7 @@ struct CommandSender {
         let event = CloudEvent(
             id: commandID, type: type, source: "billing/billing-ctl", time: Logger.timestamp(), subject: key,
             data: ContractJSON.encode(body))
-        let message = KafkaOutgoingMessage(
-            topic: topicName, key: Array(key.utf8), value: event.data,
-            headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
+        let message = KafkaOutgoingMessage(topic: topicName, key: key, event: event)
         let environment = ProcessEnvironment.current()
         let producer: KafkaProducer
         do {

@@ -37,29 +37,18 @@ func ownMemory() -> (peak: Int, current: Int) {
     ChildProcess.memoryKiB(pid: getpid()) ?? (0, 0)
 }
 
-func amount(_ index: Int) -> String {
-    let cents = 100 + (index * 7_919) % 500_000
-    return "\(cents / 100).\(cents % 100 < 10 ? "0" : "")\(cents % 100)"
-}
+func amount(_ index: Int) -> String { CamtWriter.decimal(Int64(100 + (index * 7_919) % 500_000)) }
 
 func camt(entries: Int, first: Int = 0, account: (Int) -> String) -> [UInt8] {
-    var text =
-        #"<?xml version="1.0" encoding="UTF-8"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><GrpHdr><MsgId>BENCH</MsgId></GrpHdr><Stmt><Id>BENCH-\#(first)</Id><Acct><Id><IBAN>DE02120300000000202051</IBAN></Id><Ccy>EUR</Ccy></Acct>"#
-    text += "\n"
-    text.reserveCapacity(entries * 700)
-    for index in first..<(first + entries) {
-        text += """
-            <Ntry><Amt Ccy="EUR">\(amount(index))</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
-            <BookgDt><Dt>2026-06-01</Dt></BookgDt><ValDt><Dt>2026-06-01</Dt></ValDt><AcctSvcrRef>BR\(index)</AcctSvcrRef>
-            <BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn></BkTxCd>
-            <NtryDtls><TxDtls><Refs><EndToEndId>E2E-\(index)</EndToEndId></Refs>
-            <RltdPties><Dbtr><Pty><Nm>Client \(index)</Nm></Pty></Dbtr><DbtrAcct><Id><IBAN>DE89370400440532013\(pad3(index % 1000))</IBAN></Id></DbtrAcct></RltdPties>
-            <RmtInf><Ustrd>Payment \(account(index)) for services, thank you</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>
-
-            """
-    }
-    text += "</Stmt></BkToCstmrStmt></Document>\n"
-    return Array(text.utf8)
+    CamtWriter.statement(
+        id: "BENCH-\(first)", iban: "DE02120300000000202051",
+        credits: (first..<(first + entries)).map { index in
+            CamtCredit(
+                amountMinor: Int64(100 + (index * 7_919) % 500_000), bankReference: "BR\(index)",
+                endToEndID: "E2E-\(index)", payerName: "Client \(index)",
+                payerIBAN: "DE89370400440532013\(pad3(index % 1000))",
+                remittance: "Payment \(account(index)) for services, thank you", bookedOn: "2026-06-01")
+        })
 }
 
 func mt940(entries: Int) -> [UInt8] {

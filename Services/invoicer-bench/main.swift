@@ -2,6 +2,7 @@ import BillingBench
 import BillingContracts
 import BillingKafka
 import BillingPostgres
+import BillingRuntime
 import BillingSchema
 import BillingSupport
 import FoundationEssentials
@@ -76,6 +77,7 @@ func accountNumber(_ index: Int) -> String {
     return "INVB-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
 }
 
+var exitCode: Int32 = 0
 do {
     let benchDatabase = try BenchDatabase(stack: stack, name: databaseName, tool: "invoicer-bench", keep: options.keep)
     defer { benchDatabase.finish() }
@@ -117,10 +119,7 @@ do {
         let event = CloudEvent(
             id: "bench-\(tag)-\(index)", type: DocumentTypes.create, source: "invoicer-bench",
             time: Logger.timestamp(), subject: account, data: ContractJSON.encode(command))
-        messages.append(
-            KafkaOutgoingMessage(
-                topic: commandsTopic, key: Array(account.utf8), value: event.data,
-                headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) }))
+        messages.append(KafkaOutgoingMessage(topic: commandsTopic, key: account, event: event))
     }
     try produceAll(producer, messages)
     messages = []
@@ -214,7 +213,9 @@ do {
             """)
     }
     let sound = results.numberGaps == 0 && results.numberDuplicates == 0 && highest == count && results.refused == 0
-    if !sound || !verifyOK { exit(1) }
+    if !sound || !verifyOK { exitCode = 1 }
 } catch {
     fail("\(error)", code: 3)
 }
+// After the do block, so that its defers (stop the worker, drop the database) have run.
+exit(exitCode)

@@ -59,7 +59,7 @@ extension IngestBatch {
             openShifts[try row.string(1)] = ShiftState(
                 id: try row.string(0), desk: try row.string(1), floatMinor: try row.int64(2),
                 takenMinor: try row.int64(3),
-                payments: try row.int(4), openedBy: try row.string(5), openedAt: try row.optionalString(6), isNew: false
+                payments: try row.int(4), openedBy: try row.string(5), openedAt: row.optionalString(6), isNew: false
             )
         }
     }

@@ -228,7 +228,7 @@ final class IngestBatch {
                 [PGArray.strings(payers.sorted())]),
         ])
         for row in results[0].rows {
-            creditsByEndToEnd[try row.string(0)] = (try row.string(1), try row.optionalString(2))
+            creditsByEndToEnd[try row.string(0)] = (try row.string(1), row.optionalString(2))
         }
         bookedIdentities = Set(results[1].values.compactMap { $0[0] })
         knownBankAccounts = Set(results[2].values.compactMap { $0[0] })

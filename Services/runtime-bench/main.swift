@@ -2,6 +2,7 @@ import BillingBench
 import BillingContracts
 import BillingKafka
 import BillingPostgres
+import BillingRuntime
 import BillingSchema
 import BillingSupport
 import FoundationEssentials
@@ -79,9 +80,7 @@ func probeMessage(topic: String, runID: String, seq: Int) -> KafkaOutgoingMessag
     let event = CloudEvent(
         id: "\(runID)-\(seq)", type: "billing.probe.message.v1", source: "runtime-bench", time: Logger.timestamp(),
         data: Array(body.utf8))
-    return KafkaOutgoingMessage(
-        topic: topic, key: Array("k\(seq % 1_000)".utf8), value: event.data,
-        headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
+    return KafkaOutgoingMessage(topic: topic, key: "k\(seq % 1_000)", event: event)
 }
 
 /// Produces `range` as fast as librdkafka takes it; returns once all are acknowledged.

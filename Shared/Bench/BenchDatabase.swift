@@ -8,24 +8,29 @@ public final class BenchDatabase {
     public let name: String
     private let tool: String
     private let keep: Bool
-    private let admin: PGConnection
+    private let ownerURL: String
 
     public init(stack: LocalStackEnvironment, name: String, tool: String, keep: Bool) throws {
         self.name = name
         self.tool = tool
         self.keep = keep
-        admin = try PGConnection(conninfo: stack.ownerURL, applicationName: tool)
+        ownerURL = stack.ownerURL
+        let admin = try PGConnection(conninfo: ownerURL, applicationName: tool)
+        defer { admin.close() }
         try admin.query("CREATE DATABASE \(name)")
     }
 
-    /// Drops the database (or reports it kept) and closes the admin connection.
+    /// Drops the database (or reports it kept), on a connection of its own: PostgreSQL may have
+    /// restarted since the run began (fault runs).
     public func finish() {
         if keep {
             benchProgress(tool, "kept database \(name)")
-        } else {
+        } else if let admin = try? PGConnection(conninfo: ownerURL, applicationName: tool) {
             _ = try? admin.query("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            admin.close()
+        } else {
+            benchProgress(tool, "could not drop database \(name)")
         }
-        admin.close()
     }
 }
 

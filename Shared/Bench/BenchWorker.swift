@@ -48,15 +48,17 @@ public func millisecondsText(_ micros: Int64) -> String {
     return "\(micros / 1_000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
 }
 
-/// A benchmark's command line: `--name N` options (positive whole numbers, with defaults), flags,
-/// and `-h`/`--help`, which prints `usage` and exits 0. Anything else exits 2 with one clear line.
+/// A benchmark's command line: `--name N` options (positive whole numbers, or zero for those in
+/// `zeroAllowed`, with defaults), flags, and `-h`/`--help`, which prints `usage` and exits 0.
+/// Anything else exits 2 with one clear line.
 public struct BenchArguments {
     public let tool: String
     private let integers: [String: Int]
     private let flags: Set<String>
 
     public init(
-        tool: String, _ arguments: [String], integers defaults: [String: Int], flags allowed: Set<String>, usage: String
+        tool: String, _ arguments: [String], integers defaults: [String: Int], zeroAllowed: Set<String> = [],
+        flags allowed: Set<String>, usage: String
     ) {
         self.tool = tool
         var integers = defaults
@@ -70,8 +72,9 @@ public struct BenchArguments {
                 exit(0)
             } else if argument.hasPrefix("--"), defaults[name] != nil {
                 index += 1
-                guard index < arguments.count, let number = Int(arguments[index]), number > 0 else {
-                    benchFail(tool, "\(argument) needs a positive whole number", code: 2)
+                let least = zeroAllowed.contains(name) ? 0 : 1
+                guard index < arguments.count, let number = Int(arguments[index]), number >= least else {
+                    benchFail(tool, "\(argument) needs a whole number of at least \(least)", code: 2)
                 }
                 integers[name] = number
             } else if argument.hasPrefix("--"), allowed.contains(name) {

@@ -81,12 +81,9 @@ public final class BatchContext: @unchecked Sendable {
     /// Publishes `event` on `topic` (with the configured suffix) after COMMIT, through the outbox
     /// (ordered by key).
     public func publish(topic: String, key: String?, event: CloudEvent) {
-        let headers = event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) }
         outbox.append(
             OutboxEntry(
-                message: KafkaOutgoingMessage(
-                    topic: topic + topicSuffix, key: key.map { Array($0.utf8) }, value: event.data, headers: headers),
-                eventID: event.id))
+                message: KafkaOutgoingMessage(topic: topic + topicSuffix, key: key, event: event), eventID: event.id))
     }
 
     /// Adds to a counter of the worker's metrics once the batch has committed (not if it rolls back).

@@ -26,9 +26,7 @@ extension Integration {
                 let event = CloudEvent(
                     id: id, type: type, source: "tests", time: Logger.timestamp(), contentType: contentType,
                     data: Array(body.utf8))
-                return KafkaOutgoingMessage(
-                    topic: traffic.inputTopic, key: Array("k".utf8), value: event.data,
-                    headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
+                return KafkaOutgoingMessage(topic: traffic.inputTopic, key: "k", event: event)
             }
             let probe = "billing.probe.message.v1"
             let bad: [(KafkaOutgoingMessage, String)] = [

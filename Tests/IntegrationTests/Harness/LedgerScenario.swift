@@ -1,5 +1,6 @@
 import BillingContracts
 import BillingKafka
+import BillingRuntime
 import BillingSupport
 import Foundation
 import Testing
@@ -169,9 +170,7 @@ final class LedgerScenario {
     ) -> KafkaOutgoingMessage {
         let event = CloudEvent(
             id: id, type: type, source: "tests", time: Logger.timestamp(), data: ContractJSON.encode(body))
-        return KafkaOutgoingMessage(
-            topic: topic, key: Array(key.utf8), value: event.data,
-            headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
+        return KafkaOutgoingMessage(topic: topic, key: key, event: event)
     }
 
     static func send(_ messages: [KafkaOutgoingMessage], with producer: KafkaProducer) throws {

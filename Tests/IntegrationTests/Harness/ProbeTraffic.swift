@@ -1,5 +1,6 @@
 import BillingContracts
 import BillingKafka
+import BillingRuntime
 import BillingSupport
 import Foundation
 
@@ -41,9 +42,7 @@ struct ProbeTraffic: Sendable {
         let event = CloudEvent(
             id: "\(runID)-\(seq)", type: "billing.probe.message.v1", source: "tests", time: Logger.timestamp(),
             data: Array("{\"run_id\":\"\(runID)\",\"seq\":\(seq)}".utf8))
-        return KafkaOutgoingMessage(
-            topic: inputTopic, key: Array("key-\(seq % 97)".utf8), value: event.data,
-            headers: event.headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
+        return KafkaOutgoingMessage(topic: inputTopic, key: "key-\(seq % 97)", event: event)
     }
 
     /// Produces messages `range` and waits until every one is acknowledged (retrying failures).
