@@ -122,7 +122,7 @@ struct CashDeskCommandGroup: ParsableCommand {
                 Shift(
                     shiftId: try row.string(0), openedBy: try row.string(1), openedAt: try row.string(2),
                     floatMinor: try row.int64(3), takenMinor: try row.int64(4), payments: try row.int(5),
-                    expectedMinor: try row.int64(3) + row.int64(4), closedAt: try row.optionalString(6),
+                    expectedMinor: try row.int64(3) + row.int64(4), closedAt: row.optionalString(6),
                     countedMinor: try row.optionalInt64("counted_minor"),
                     differenceMinor: try row.optionalInt64("difference_minor"))
             }

@@ -200,7 +200,17 @@ final class IngestBatch {
         let sortedWords = words.sorted()
         let reversed = Set(fileLines.joined().filter { $0.kind == .debitReversal }.compactMap(\.endToEndId)).sorted()
         if !events.isEmpty { try loadGateway(events) }
+        let bankAccounts = Set(files.flatMap { $0.parsed.statements.map(\.account) }).sorted()
         let results = try context.connection.pipeline([
+            // Replicas and loops import files side by side. A line's identity includes our bank
+            // account, so two files can share a line only on the same account: a batch holds that
+            // account's lock (in sorted order) until COMMIT, and reads the lines booked before it
+            // only once it has the lock, so a line in two concurrent files books once.
+            PGStatement(
+                """
+                SELECT pg_advisory_xact_lock(hashtextextended('billing.ingest.bank-account:' || account, 0))
+                FROM unnest($1::text[]) AS account
+                """, [PGArray.strings(bankAccounts)]),
             PGStatement(
                 """
                 SELECT end_to_end_id, payment_id, account_number FROM ingest.statement_lines
@@ -211,7 +221,7 @@ final class IngestBatch {
                 [PGArray.strings(identities)]),
             PGStatement(
                 "SELECT bank_account FROM ingest.bank_accounts WHERE bank_account = ANY($1::text[])",
-                [PGArray.strings(Set(files.flatMap { $0.parsed.statements.map(\.account) }).sorted())]),
+                [PGArray.strings(bankAccounts)]),
             // Accounts the words name, and the accounts of the documents and payers they name.
             PGStatement(
                 """
@@ -227,18 +237,19 @@ final class IngestBatch {
                 "SELECT payer_account, account_number FROM ingest.payers WHERE payer_account = ANY($1::text[])",
                 [PGArray.strings(payers.sorted())]),
         ])
-        for row in results[0].rows {
+        // results[0]: the locks.
+        for row in results[1].rows {
             creditsByEndToEnd[try row.string(0)] = (try row.string(1), row.optionalString(2))
         }
-        bookedIdentities = Set(results[1].values.compactMap { $0[0] })
-        knownBankAccounts = Set(results[2].values.compactMap { $0[0] })
-        for row in results[3].rows {
+        bookedIdentities = Set(results[2].values.compactMap { $0[0] })
+        knownBankAccounts = Set(results[3].values.compactMap { $0[0] })
+        for row in results[4].rows {
             let number = try row.string(0)
             directory.accounts[number] = KnownAccount(
                 number: number, currency: try row.string(1), isTerminated: try row.string(2) == "terminated")
         }
-        for row in results[4].rows { directory.documents[try row.string(0)] = try row.string(1) }
-        for row in results[5].rows { directory.payers[try row.string(0)] = try row.string(1) }
+        for row in results[5].rows { directory.documents[try row.string(0)] = try row.string(1) }
+        for row in results[6].rows { directory.payers[try row.string(0)] = try row.string(1) }
     }
 
     // MARK: Deciding

@@ -25,11 +25,22 @@ public final class BenchDatabase {
     public func finish() {
         if keep {
             benchProgress(tool, "kept database \(name)")
-        } else if let admin = try? PGConnection(conninfo: ownerURL, applicationName: tool) {
-            _ = try? admin.query("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-            admin.close()
         } else {
-            benchProgress(tool, "could not drop database \(name)")
+            // The workers' sessions end a moment after their processes do, and the owner may not
+            // end other roles' sessions itself: try for a while.
+            var lastError = ""
+            for _ in 0..<40 {
+                do {
+                    let admin = try PGConnection(conninfo: ownerURL, applicationName: tool)
+                    defer { admin.close() }
+                    try admin.query("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+                    return
+                } catch {
+                    lastError = "\(error)"
+                    sleepThread(milliseconds: 500)
+                }
+            }
+            benchProgress(tool, "could not drop database \(name) (\(lastError)); drop it by hand")
         }
     }
 }

@@ -78,6 +78,28 @@ public final class BatchContext: @unchecked Sendable {
         self.topicSuffix = topicSuffix
     }
 
+    /// How much of the outbox, the deferred statements and the counts one message has added to.
+    struct Mark {
+        let outbox: Int
+        let deferred: Int
+        let counts: Int
+    }
+
+    func mark() -> Mark { Mark(outbox: outbox.count, deferred: deferred.count, counts: counts.count) }
+
+    /// Forgets what was added since `mark` (its message was rolled back to a savepoint).
+    func rollBack(to mark: Mark) {
+        outbox.removeSubrange(mark.outbox...)
+        deferred.removeSubrange(mark.deferred...)
+        counts.removeSubrange(mark.counts...)
+    }
+
+    /// The deferred statements so far, to run now; they are no longer run before COMMIT.
+    func takeDeferred() -> [PGStatement] {
+        defer { deferred = [] }
+        return deferred
+    }
+
     /// Publishes `event` on `topic` (with the configured suffix) after COMMIT, through the outbox
     /// (ordered by key).
     public func publish(topic: String, key: String?, event: CloudEvent) {

@@ -368,16 +368,24 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             topicSuffix: configuration.topicSuffix)
         var rejected = attempt.rejected
         if attempt.isolate {
+            // One message at a time, each whole inside its savepoint: its deferred writes run there
+            // too, so the next message reads what this one wrote (a statement line booked by one
+            // file is a duplicate in the next), and a message rolled back leaves no events behind.
             for decoded in fresh {
+                let mark = context.mark()
                 try connection.query("SAVEPOINT message")
                 do {
                     try handler.apply([decoded], in: context)
+                    let deferred = context.takeDeferred()
+                    if !deferred.isEmpty { try connection.pipeline(deferred) }
                     try connection.query("RELEASE SAVEPOINT message")
                 } catch BatchFailure.rejected(_, let rejection) {
                     try connection.query("ROLLBACK TO SAVEPOINT message")
+                    context.rollBack(to: mark)
                     rejected.append((decoded.message, rejection))
                 } catch let error as PGError where error.kind == .server && Self.isDataError(error) {
                     try connection.query("ROLLBACK TO SAVEPOINT message")
+                    context.rollBack(to: mark)
                     rejected.append((decoded.message, MessageRejection(code: "data_error", reason: error.description)))
                 }
             }

@@ -24,7 +24,8 @@ extension Integration {
         /// The money-path generator with faults, smaller than the benchmark's run: statements stream
         /// through payment-ingest and the allocator while workers are SIGKILLed and restarted, the
         /// broker goes down and PostgreSQL restarts. Every count and `billing-ctl verify` must hold.
-        /// The seed is random unless `BILLING_FAULT_SEED` names one, and printed for a replay.
+        /// Each worker runs two loops. The seed is random unless `BILLING_FAULT_SEED` names one,
+        /// and printed for a replay.
         @Test(
             "statement stream with kills, a broker outage and a PostgreSQL restart: every payment once, verify passes",
             .timeLimit(.minutes(10)))
@@ -41,7 +42,10 @@ extension Integration {
                 [
                     "--faults", "--seed", "\(seed)", "--accounts", "300", "--payments", "12000", "--lines-per-file",
                     "1000", "--kill-every-ms", "3000", "--json",
-                ], environment: [:])
+                ],
+                // Two loops in each worker, as ops scale them: files on one bank account are imported
+                // side by side, and lines repeated across them must still book once.
+                environment: ["WORKER_CONCURRENCY": "2"])
             let lines = result.output.split(separator: "\n", omittingEmptySubsequences: false)
             guard let start = lines.lastIndex(where: { $0.hasPrefix("{") }) else {
                 Issue.record("money-bench printed no report (exit \(result.status)):\n\(result.output)")
