@@ -47,7 +47,9 @@ let usage = """
     produce to its posting, and each worker's peak RSS. Then every count is checked (each payment
     once, duplicates booked zero times, balances and suspense as generated) and `billing-ctl verify`
     runs. WORKER_* and KAFKA_* variables in the environment reach the workers.
-    Exit codes: 0 all checks passed, 1 a check failed, 2 usage, 3 stack unavailable or a worker failed.
+    A stream that stops moving for 5 minutes fails the run.
+    Exit codes: 0 all checks passed, 1 a check failed, 2 usage, 3 stack unavailable, a worker failed
+    or the stream stalled.
     """
 
 func fail(_ message: String, code: Int32) -> Never { benchFail("money-bench", message, code: code) }
@@ -575,6 +577,7 @@ do {
         "stream: \(options.payments) lines in \(files) camt.053 files (\(stream.payments.count) payments, "
             + "\(unidentifiedCount) unidentifiable, \(stream.duplicates) duplicates)")
     var lastReport = monotonicMs()
+    var lastMove = (mark: -1, atMs: monotonicMs())
     while true {
         let row = try watch.query(
             """
@@ -589,6 +592,13 @@ do {
             throw BenchFailure(
                 "the broker dropped messages before a worker read them (offset gaps recorded; dev-kafka keeps about "
                     + "5 MiB per partition): lower --files-in-flight or --lines-per-file")
+        }
+        if imported + consumed != lastMove.mark {
+            lastMove = (imported + consumed, monotonicMs())
+        } else if monotonicMs() - lastMove.atMs > 300_000 {
+            throw BenchFailure(
+                "the stream has not moved for 5 minutes (\(imported)/\(files) files imported, \(consumed) payments "
+                    + "consumed by the allocator); see the worker logs in /tmp/money-bench-\(tag)-*.log")
         }
         if imported >= files, consumed >= stream.payments.count,
             try watch.int(
