@@ -28,8 +28,13 @@ final class OutboxRelay: @unchecked Sendable {
     /// The relay's producer lingers 25 ms (other producers 5): it sends a round's rows at once and
     /// waits for their reports anyway, and fuller batches cost the broker and this process fewer
     /// requests per event (measured with allocator-bench). `KAFKA_LINGER_MS` overrides it.
+    /// The relay's producer: it may have to publish a dead-letter copy of any message the worker
+    /// accepted (up to `WORKER_MESSAGE_BYTES_MAX`, whole statement files for payment-ingest), plus
+    /// the headers added to it, so its message limit is at least that (`KAFKA_MESSAGE_MAX_BYTES` wins).
     static func producerConfiguration(_ configuration: WorkerConfiguration) -> KafkaConfiguration {
-        configuration.kafka.over(["linger.ms": "25"])
+        configuration.kafka.over([
+            "linger.ms": "25", "message.max.bytes": String(max(1_000_000, configuration.messageBytesMax + 65_536)),
+        ])
     }
 
     /// The NOTIFY channel a worker signals after committing outbox rows.

@@ -509,8 +509,13 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
 
     /// The dead-letter copy: the original key, value and headers, plus the reason in `dlq_*` headers.
     private func deadLetterCopy(_ message: KafkaMessage, _ rejection: MessageRejection) -> OutboxEntry {
+        // A message over the worker's size limit may be over the broker's too: its copy goes without
+        // the value (the size is in a header); the dead_letters row keeps every byte.
+        let oversized = message.value.count > configuration.messageBytesMax
         let headers =
-            message.headers + [
+            message.headers
+            + (oversized
+                ? [KafkaHeader(name: DeadLetterHeaders.valueOmittedBytes, text: String(message.value.count))] : []) + [
                 KafkaHeader(name: DeadLetterHeaders.reasonCode, text: rejection.code),
                 KafkaHeader(name: DeadLetterHeaders.reason, text: rejection.reason),
                 KafkaHeader(name: DeadLetterHeaders.sourceTopic, text: message.topic),
@@ -521,8 +526,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             ]
         return OutboxEntry(
             message: KafkaOutgoingMessage(
-                topic: Topics.deadLetter.name + configuration.topicSuffix, key: message.key, value: message.value,
-                headers: headers),
+                topic: Topics.deadLetter.name + configuration.topicSuffix, key: message.key,
+                value: oversized ? [] : message.value, headers: headers),
             eventID: nil)
     }
 
@@ -585,4 +590,6 @@ public enum DeadLetterHeaders {
     public static let sourceOffset = "dlq_source_offset"
     public static let service = "dlq_service"
     public static let recordedAt = "dlq_recorded_at"
+    /// On the copy of a message over the size limit, sent without its value: the value's size.
+    public static let valueOmittedBytes = "dlq_value_omitted_bytes"
 }

@@ -72,6 +72,13 @@ extension Integration {
             #expect(copies.allSatisfy { $0.headers.text(DeadLetterHeaders.reason)?.isEmpty == false })
             let raw = copies.first { $0.headers.text(DeadLetterHeaders.reasonCode) == "missing_header" }
             #expect(raw?.value == Array("raw".utf8), "the copy carries the original bytes")
+            let big = copies.first { $0.headers.text(DeadLetterHeaders.reasonCode) == "oversized" }
+            #expect(big?.value.isEmpty == true, "an oversized message's copy goes without its value")
+            #expect(big?.headers.text(DeadLetterHeaders.valueOmittedBytes).flatMap { Int($0) } ?? 0 > 2_048)
+            #expect(
+                try database.scalar(
+                    "SELECT octet_length(payload) FROM probe.dead_letters WHERE reason_code = 'oversized'") > 2_048,
+                "the dead_letters row keeps every byte")
             #expect(worker.isRunning, "the worker never crashed")
             #expect(
                 try traffic.recordedOffsets() == (try traffic.inputEndOffsets()),
