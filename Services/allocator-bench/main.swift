@@ -66,8 +66,7 @@ struct Results: Encodable {
 }
 
 func accountNumber(_ index: Int) -> String {
-    let digits = String(index)
-    return "BENCH-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+    "BENCH-" + zeroPadded(index, width: 6)
 }
 
 func paymentMessage(topic: String, id: String, account: String, minor: Int64, phase: String) -> KafkaOutgoingMessage {
@@ -203,13 +202,9 @@ do {
     progress("drain: producing \(options.payments) payments")
     try produceAll(producer, payments("drain", count: options.payments, hot: false))
     let group = "allocbench-\(tag)"
-    var environment = ProcessEnvironment.current().values
-    environment.merge([
-        "DATABASE_URL": stack.url(database: databaseName, role: "billing_allocator"),
-        "BILLING_MIGRATE_ON_START": "false", "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers,
-        "WORKER_TOPICS": topic, "WORKER_CONSUMER_GROUP": group, "OPS_PORT": "0", "LOG_LEVEL": "info",
-        "WORKER_CONCURRENCY": String(options.concurrency),
-    ]) { _, new in new }
+    let environment = stack.benchWorkerEnvironment(
+        database: databaseName, role: "billing_allocator", group: group,
+        ["WORKER_TOPICS": topic, "WORKER_CONCURRENCY": String(options.concurrency)])
     let worker = try BenchWorker.start(
         executable: "\(stack.binDirectory)/allocator", environment: environment,
         logPath: "/tmp/allocator-bench-\(tag).log")

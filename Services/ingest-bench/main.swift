@@ -46,7 +46,7 @@ func camt(entries: Int, first: Int = 0, account: (Int) -> String) -> [UInt8] {
             CamtCredit(
                 amountMinor: Int64(100 + (index * 7_919) % 500_000), bankReference: "BR\(index)",
                 endToEndID: "E2E-\(index)", payerName: "Client \(index)",
-                payerIBAN: "DE89370400440532013\(pad3(index % 1000))",
+                payerIBAN: "DE89370400440532013\(zeroPadded(index % 1000, width: 3))",
                 remittance: "Payment \(account(index)) for services, thank you", bookedOn: "2026-06-01")
         })
 }
@@ -64,12 +64,6 @@ func mt940(entries: Int) -> [UInt8] {
     }
     text += ":62F:C260601EUR\(balance / 100),\(balance % 100 < 10 ? "0" : "")\(balance % 100)\n-\n"
     return Array(text.utf8)
-}
-
-/// Three digits, zero-padded.
-func pad3(_ value: Int) -> String {
-    let digits = String(value)
-    return String(repeating: "0", count: max(0, 3 - digits.count)) + digits
 }
 
 extension String {
@@ -193,12 +187,9 @@ if !arguments.has("parse-only") {
         }
         try produceAll(producer, messages)
         _ = producer.close(timeoutMs: 5_000)
-        var environment = ProcessEnvironment.current().values
-        environment.merge([
-            "DATABASE_URL": stack.url(database: "ingbench_\(tag)", role: "billing_ingest"),
-            "BILLING_MIGRATE_ON_START": "false", "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers,
-            "BILLING_TOPIC_SUFFIX": suffix, "WORKER_CONSUMER_GROUP": "ingbench-\(tag)", "OPS_PORT": "0",
-        ]) { _, new in new }
+        let environment = stack.benchWorkerEnvironment(
+            database: "ingbench_\(tag)", role: "billing_ingest", group: "ingbench-\(tag)",
+            ["BILLING_TOPIC_SUFFIX": suffix])
         let worker = try BenchWorker.start(
             executable: "\(stack.binDirectory)/payment-ingest", environment: environment,
             logPath: "/tmp/ingest-bench-\(tag).log")

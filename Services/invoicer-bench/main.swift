@@ -73,8 +73,7 @@ let suffix = ".bench-\(tag)"
 let commandsTopic = Topics.documentCommands.name + suffix
 
 func accountNumber(_ index: Int) -> String {
-    let digits = String(index)
-    return "INVB-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+    "INVB-" + zeroPadded(index, width: 6)
 }
 
 var exitCode: Int32 = 0
@@ -125,13 +124,12 @@ do {
     messages = []
     _ = producer.close(timeoutMs: 5_000)
 
-    var environment = ProcessEnvironment.current().values
-    environment.merge([
-        "DATABASE_URL": stack.url(database: databaseName, role: "billing_invoicer"),
-        "BILLING_MIGRATE_ON_START": "false", "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers,
-        "BILLING_TOPIC_SUFFIX": suffix, "WORKER_TOPICS": commandsTopic, "WORKER_CONSUMER_GROUP": "invbench-\(tag)",
-        "OPS_PORT": "0", "LOG_LEVEL": "info", "WORKER_CONCURRENCY": String(options.concurrency),
-    ]) { _, new in new }
+    let environment = stack.benchWorkerEnvironment(
+        database: databaseName, role: "billing_invoicer", group: "invbench-\(tag)",
+        [
+            "BILLING_TOPIC_SUFFIX": suffix, "WORKER_TOPICS": commandsTopic,
+            "WORKER_CONCURRENCY": String(options.concurrency),
+        ])
     let worker = try BenchWorker.start(
         executable: "\(stack.binDirectory)/invoicer", environment: environment,
         logPath: "/tmp/invoicer-bench-\(tag).log")

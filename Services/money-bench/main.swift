@@ -90,11 +90,9 @@ let allocatorBacklog = 20_000
 
 // MARK: The stream
 
-func accountNumber(_ index: Int) -> String { "MB-" + padded(index, 6) }
-func invoiceReference(account: Int, invoice: Int) -> String { "MBR-" + padded(account, 6) + "-\(invoice)" }
-func padded(_ value: Int, _ width: Int) -> String {
-    let digits = String(value)
-    return String(repeating: "0", count: max(0, width - digits.count)) + digits
+func accountNumber(_ index: Int) -> String { "MB-" + zeroPadded(index, width: 6) }
+func invoiceReference(account: Int, invoice: Int) -> String {
+    "MBR-" + zeroPadded(account, width: 6) + "-\(invoice)"
 }
 
 /// One payment of the stream: for a client's invoice, or for nobody anyone can tell.
@@ -121,11 +119,11 @@ struct Stream {
         let payerName: String
         if let invoice = payment.invoice {
             remittance = "Invoice \(invoiceReference(account: invoice.account, invoice: invoice.number)) thank you"
-            payerIBAN = "DE89370400440" + padded(invoice.account, 9)
+            payerIBAN = "DE89370400440" + zeroPadded(invoice.account, width: 9)
             payerName = "Client \(invoice.account)"
         } else {
             remittance = payment.wrongReference ? "Invoice MBR-999999-\(id % 9 + 1)" : "Transfer \(id)"
-            payerIBAN = "FR76300060000" + padded(id, 11)
+            payerIBAN = "FR76300060000" + zeroPadded(id, width: 11)
             payerName = "Unknown payer \(id)"
         }
         return CamtCredit(
@@ -192,12 +190,8 @@ final class RunWorker {
 
     init(_ service: String, role: String) throws {
         self.service = service
-        var environment = ProcessEnvironment.current().values
-        environment.merge([
-            "DATABASE_URL": stack.url(database: databaseName, role: role), "BILLING_MIGRATE_ON_START": "false",
-            "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrapServers, "BILLING_TOPIC_SUFFIX": suffix,
-            "WORKER_CONSUMER_GROUP": "\(service)-\(tag)", "OPS_PORT": "0", "LOG_LEVEL": "info",
-        ]) { _, new in new }
+        var environment = stack.benchWorkerEnvironment(
+            database: databaseName, role: role, group: "\(service)-\(tag)", ["BILLING_TOPIC_SUFFIX": suffix])
         if options.faults {
             // A killed member's partitions wait for its session to expire; keep that short.
             environment.merge([
@@ -318,7 +312,13 @@ struct Faults {
         brokerDownAtFile = max(1, files / 3 + random.next(max(1, files / 10)))
         restartAtFile = min(files - 1, max(brokerDownAtFile + 1, files * 2 / 3 + random.next(max(1, files / 10))))
         brokerDownMs = 3_000 + random.next(2_001)
-        nextKillMs = monotonicMs() + Int64(options.killEveryMs / 2 + random.next(options.killEveryMs + 1))
+        nextKillMs = 0
+        nextKillMs = nextKillFromNow()
+    }
+
+    /// When the next kill is due: `--kill-every-ms` from now, ±50 %.
+    mutating func nextKillFromNow() -> Int64 {
+        monotonicMs() + Int64(options.killEveryMs / 2 + random.next(options.killEveryMs + 1))
     }
 
     mutating func note(_ text: String) {
@@ -356,7 +356,7 @@ struct Faults {
             note("SIGKILL \(worker.service) (pid \(worker.current.process.pid))")
             try worker.killAndRestart()
             kills[worker.service, default: 0] += 1
-            nextKillMs = monotonicMs() + Int64(options.killEveryMs / 2 + random.next(options.killEveryMs + 1))
+            nextKillMs = nextKillFromNow()
         }
     }
 

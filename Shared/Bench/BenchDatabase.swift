@@ -72,3 +72,26 @@ public func benchStack(_ tool: String, hint: String = "") -> LocalStackEnvironme
 
 /// A short random tag naming one run's database and topics.
 public func benchTag() -> String { String(UUID().uuidString.prefix(8).lowercased()) }
+
+extension LocalStackEnvironment {
+    /// The environment of a worker a benchmark starts: this process's own (so `WORKER_*` and
+    /// `KAFKA_*` settings pass through), pointed at `database` as `role`, in consumer group `group`,
+    /// with an ops port of its own and no migrations, then `extra` over all of it.
+    public func benchWorkerEnvironment(database: String, role: String, group: String, _ extra: [String: String] = [:])
+        -> [String: String]
+    {
+        ProcessEnvironment.current().values.merging(
+            [
+                "DATABASE_URL": url(database: database, role: role), "BILLING_MIGRATE_ON_START": "false",
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrapServers, "WORKER_CONSUMER_GROUP": group, "OPS_PORT": "0",
+                "LOG_LEVEL": "info",
+            ].merging(extra) { _, new in new }
+        ) { _, new in new }
+    }
+}
+
+/// `value` in decimal, zero-padded on the left to `width` digits.
+public func zeroPadded(_ value: Int, width: Int) -> String {
+    let digits = String(value)
+    return String(repeating: "0", count: max(0, width - digits.count)) + digits
+}

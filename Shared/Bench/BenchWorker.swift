@@ -31,9 +31,14 @@ public struct BenchWorker {
         throw BenchFailure("the worker did not start; see \(logPath)")
     }
 
+    /// SIGTERM, and SIGKILL if it has not exited 20 s later: its database sessions must end so
+    /// that the benchmark can drop its database.
     public func stop() {
         process.send(SIGTERM)
-        _ = process.wait(timeoutMs: 20_000)
+        if process.wait(timeoutMs: 20_000) == nil {
+            process.send(SIGKILL)
+            _ = process.wait(timeoutMs: 10_000)
+        }
     }
 }
 

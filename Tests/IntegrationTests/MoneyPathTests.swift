@@ -54,6 +54,8 @@ extension Integration {
             let report = try ContractJSON.decoder().decode(
                 Report.self, from: Data(lines[start...].joined(separator: "\n").utf8))
             print(lines[..<start].filter { $0.contains("fault:") }.joined(separator: "\n"))
+            #expect(report.checks.count == 10, "every check of the run was reported: \(report.checks.map(\.check))")
+            #expect(report.checks.contains { $0.check == "billing-ctl verify" })
             for check in report.checks {
                 #expect(check.ok, "seed \(seed): \(check.check): \(check.detail)")
             }
