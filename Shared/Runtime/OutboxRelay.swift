@@ -3,12 +3,14 @@ import BillingKafka
 import BillingPostgres
 import BillingSupport
 
-/// Publishes a service's outbox rows in id order with the idempotent producer and marks them sent
-/// after their delivery reports. One replica per service relays at a time (a session advisory
+/// Publishes a service's outbox rows in id order (each row is one batch's events, published in
+/// their order) with the idempotent producer and marks a row sent after the delivery reports of
+/// all its events. One replica per service relays at a time (a session advisory
 /// lock); the others wait to take over. It also purges sent outbox rows and old inbox ids.
 ///
-/// A row is marked sent only after Kafka acknowledged it, so a crash re-sends at most the rows in
-/// flight; consumers deduplicate on `ce_id`. A failed delivery is retried from the table.
+/// A row is marked sent only after Kafka acknowledged every event in it, so a crash re-sends at
+/// most the rows in flight; consumers deduplicate on `ce_id`. A row with a failed delivery is sent
+/// again from the table, whole.
 final class OutboxRelay: @unchecked Sendable {
     private let configuration: WorkerConfiguration
     private let metrics: Metrics
@@ -21,7 +23,9 @@ final class OutboxRelay: @unchecked Sendable {
     private var producer: KafkaProducer { currentProducer.current }
     private let database: PGClient
     private var holdsLockOnBackend: Int32?
-    private var inFlight: [Int64: KafkaDeliveryTicket] = [:]
+    /// Rows enqueued and not yet marked: their events' delivery tickets, in order.
+    private var inFlight: [Int64: [KafkaDeliveryTicket]] = [:]
+    private var inFlightMessages: Int { inFlight.values.reduce(0) { $0 + $1.count } }
     private var nextHousekeepingMs: Int64 = 0
     private var nextBacklogMs: Int64 = 0
 
@@ -89,7 +93,7 @@ final class OutboxRelay: @unchecked Sendable {
         while !inFlight.isEmpty, monotonicMs() < deadline {
             try? producer.poll(timeoutMs: 50)
             try? markCompleted()
-            if inFlight.values.allSatisfy({ !$0.isPending }) { break }
+            if inFlight.values.allSatisfy({ $0.allSatisfy { !$0.isPending } }) { break }
         }
         if !producer.close(timeoutMs: min(2_000, configuration.shutdownTimeoutMs / 2)) {
             logger.warn("producer close abandoned after its time bound")
@@ -106,18 +110,30 @@ final class OutboxRelay: @unchecked Sendable {
         try markCompleted()
         housekeeping(connection)
 
-        if inFlight.count >= configuration.outboxBatchCountMax {
+        let inFlightMessages = inFlightMessages
+        if inFlightMessages >= configuration.outboxBatchCountMax {
             try producer.poll(timeoutMs: 20)
             return
         }
+        // The oldest unsent rows, whole, up to about OUTBOX_BATCH_COUNT_MAX events (at least one
+        // row): the running count stops the scan, so a backlog is never read all at once.
         let rows = try connection.query(
             """
-            SELECT id, topic, message_key, headers, payload FROM \(schema).outbox
-            WHERE sent_at IS NULL ORDER BY id LIMIT $1
+            WITH next AS (
+                SELECT id, sum(message_count) OVER (ORDER BY id) - message_count AS before
+                FROM \(schema).outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1
+            )
+            SELECT o.id, m.topic, m.message_key, m.headers, m.payload
+            FROM next JOIN \(schema).outbox AS o USING (id),
+                unnest(o.topics, o.message_keys, o.headers, o.payloads)
+                    WITH ORDINALITY AS m(topic, message_key, headers, payload, position)
+            WHERE next.before < $2
+            ORDER BY o.id, m.position
             """,
-            [configuration.outboxBatchCountMax + inFlight.count])
+            [configuration.outboxBatchCountMax + inFlight.count, configuration.outboxBatchCountMax + inFlightMessages])
         var enqueued = 0
         let deadline = monotonicMs() + Int64(configuration.outboxDeliveryTimeoutMs)
+        var enqueuing: [Int64: [KafkaDeliveryTicket]] = [:]
         for row in rows.rows {
             let id = try row.int64("id")
             guard inFlight[id] == nil else { continue }
@@ -128,33 +144,50 @@ final class OutboxRelay: @unchecked Sendable {
                 topic: try row.string("topic"), key: try row.optionalBytes("message_key"),
                 value: try row.bytes("payload"),
                 headers: headers)
-            inFlight[id] = producer.enqueue(message, deadlineMs: deadline)
+            enqueuing[id, default: []].append(producer.enqueue(message, deadlineMs: deadline))
             enqueued += 1
         }
+        inFlight.merge(enqueuing) { $0 + $1 }
         if enqueued == 0 && inFlight.isEmpty {
             _ = try connection.waitForNotifications(timeoutMs: Int32(configuration.outboxIdleWaitMs))
             return
         }
         // Wait for this round's reports (bounded), then mark what was acknowledged.
-        while inFlight.values.contains(where: \.isPending), monotonicMs() < deadline, !stop.current {
+        while inFlight.values.contains(where: { $0.contains(where: \.isPending) }), monotonicMs() < deadline,
+            !stop.current
+        {
             try producer.poll(timeoutMs: 5)
         }
         try markCompleted()
     }
 
-    /// Marks acknowledged rows sent; forgets failed ones so the next round sends them again.
+    /// Marks rows sent whose every event was acknowledged; forgets a row with a failed delivery
+    /// (once none of its events is pending) so the next round sends it again.
     private func markCompleted() throws {
         var delivered: [Int64] = []
+        var deliveredMessages = 0
         var failed = 0
-        for (id, ticket) in inFlight {
-            switch ticket.result {
-            case .delivered: delivered.append(id)
-            case .failed(let error):
-                failed += 1
+        for (id, tickets) in inFlight {
+            var rowFailure: KafkaError?
+            var pending = false
+            for ticket in tickets {
+                switch ticket.result {
+                case .delivered: break
+                case .failed(let error):
+                    failed += 1
+                    rowFailure = rowFailure ?? error
+                case .pending: pending = true
+                }
+            }
+            if pending { continue }
+            if let rowFailure {
                 inFlight[id] = nil
                 logger.warn(
-                    "outbox delivery failed; will resend", ["id": .of(id), "error": .string(error.description)])
-            case .pending: break
+                    "outbox delivery failed; will resend the row",
+                    ["id": .of(id), "events": .of(tickets.count), "error": .string(rowFailure.description)])
+            } else {
+                delivered.append(id)
+                deliveredMessages += tickets.count
             }
         }
         if failed > 0 { metrics.increment("billing_outbox_delivery_failures_total", by: Int64(failed)) }
@@ -163,7 +196,7 @@ final class OutboxRelay: @unchecked Sendable {
             "UPDATE \(schema).outbox SET sent_at = now() WHERE id = ANY($1::bigint[]) AND sent_at IS NULL",
             [PGArray.integers(delivered)])
         for id in delivered { inFlight[id] = nil }
-        metrics.increment("billing_outbox_published_total", by: Int64(delivered.count))
+        metrics.increment("billing_outbox_published_total", by: Int64(deliveredMessages))
     }
 
     /// Takes the service's relay lock on this session; LISTENs and sets the plan once per session.
@@ -188,7 +221,7 @@ final class OutboxRelay: @unchecked Sendable {
         if now >= nextBacklogMs {
             nextBacklogMs = now + 2_000
             if let rows = try? connection.query(
-                "SELECT count(*) AS backlog FROM \(schema).outbox WHERE sent_at IS NULL"),
+                "SELECT coalesce(sum(message_count), 0) AS backlog FROM \(schema).outbox WHERE sent_at IS NULL"),
                 let backlog = try? rows[0].int64("backlog")
             {
                 metrics.set("billing_outbox_backlog", backlog)

@@ -22,7 +22,7 @@ import BillingSupport
 /// | `WORKER_RETRY_BACKOFF_INITIAL_MS` / `_MAX_MS` | 100 / 5000 | transient-failure retry bounds |
 /// | `WORKER_SHUTDOWN_TIMEOUT_MS` | 10000 | bound on a graceful stop |
 /// | `WORKER_STARTUP_TIMEOUT_MS` | 60000 | how long start-up waits for the database |
-/// | `OUTBOX_BATCH_COUNT_MAX` | 1000 | rows the relay publishes per round |
+/// | `OUTBOX_BATCH_COUNT_MAX` | 1000 | events the relay publishes per round (whole rows, at least one) |
 /// | `OUTBOX_DELIVERY_TIMEOUT_MS` | 30000 | wait for delivery reports per round |
 /// | `OUTBOX_IDLE_WAIT_MS` | 1000 | longest sleep between rounds when idle (NOTIFY wakes it) |
 /// | `OUTBOX_RETENTION_HOURS` | 24 | sent rows are purged after this |

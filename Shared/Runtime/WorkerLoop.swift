@@ -494,11 +494,12 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             ])
     }
 
+    /// The batch's events in one outbox row (parallel arrays, published in their order).
     private func outboxStatement(_ entries: [OutboxEntry]) -> PGStatement {
         PGStatement(
             sql: """
-                INSERT INTO \(schema).outbox (topic, message_key, headers, payload, event_id)
-                SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::bytea[], $5::text[])
+                INSERT INTO \(schema).outbox (topics, message_keys, headers, payloads, event_ids)
+                VALUES ($1::text[], $2::bytea[], $3::bytea[], $4::bytea[], $5::text[])
                 """,
             parameters: [
                 PGArray.strings(entries.map(\.message.topic)), PGArray.byteStrings(entries.map(\.message.key)),

@@ -174,11 +174,12 @@ public enum WorkerMain {
             "billing_offset_gaps_total", type: "counter", "Offset jumps recorded (messages lost before they were read)."
         )
         metrics.describe(
-            "billing_outbox_published_total", type: "counter", "Outbox rows acknowledged by Kafka and marked sent.")
+            "billing_outbox_published_total", type: "counter",
+            "Outbox events acknowledged by Kafka (their rows marked sent).")
         metrics.describe(
             "billing_outbox_delivery_failures_total", type: "counter",
             "Outbox deliveries that failed and will be resent.")
-        metrics.describe("billing_outbox_backlog", type: "gauge", "Outbox rows not yet sent.")
+        metrics.describe("billing_outbox_backlog", type: "gauge", "Outbox events not yet sent.")
         metrics.describe("billing_consumer_lag", type: "gauge", "Messages in the partition after the committed offset.")
         metrics.describe(
             "billing_ready", type: "gauge", "1 when the database and a broker answered the last readiness check.")

@@ -129,11 +129,7 @@ extension Integration {
         @Test("migrations applied by several processes at once are applied once")
         func concurrentMigrations() throws {
             let stack = try TestStack.fromEnvironment()
-            let admin = try PGConnection(conninfo: stack.ownerURL, applicationName: "tests")
-            defer { admin.close() }
-            let name = "test_mig_\(UUID().uuidString.prefix(8).lowercased())"
-            try admin.query("CREATE DATABASE \(name)")
-            let database = TestDatabase(name: name, stack: stack)
+            let database = try TestDatabase.createEmpty(stack)
             defer { database.drop() }
             let results = Locked<[Int32]>([])
             let threads = (0..<4).map { index in
@@ -149,6 +145,49 @@ extension Integration {
             #expect(try database.scalar("SELECT count(*) FROM schema_migrations") == Int64(SchemaMigrations.all.count))
         }
 
+        @Test("outbox rows written before migration 11 become rows of one event each; unsent ones stay unsent")
+        func outboxRowsMigrated() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.createEmpty(stack)
+            defer { database.drop() }
+            let owner = try database.connect()
+            defer { owner.close() }
+            _ = try Migrator(migrations: SchemaMigrations.all.filter { $0.version < 11 }).migrate(owner)
+            try owner.query(
+                """
+                INSERT INTO ledger.outbox (topic, message_key, headers, payload, event_id, sent_at)
+                VALUES ('billing.ledger.events', 'A-1', '\\x00', 'sent', 'e-1', now()),
+                       ('billing.ledger.events', NULL, '\\x01', 'unsent', 'e-2', NULL)
+                """)
+            _ = try Migrator().migrate(owner)
+            let rows = try owner.query(
+                """
+                SELECT m.id, o.message_count, m.position, m.topic, m.message_key, m.headers, m.payload, m.event_id,
+                       m.sent_at IS NULL AS unsent
+                FROM ledger.outbox_messages AS m JOIN ledger.outbox AS o USING (id) ORDER BY m.id
+                """)
+            #expect(rows.count == 2)
+            #expect(try rows.rows.map { try $0.int("message_count") } == [1, 1])
+            #expect(try rows.rows.map { try $0.int("position") } == [1, 1])
+            #expect(try rows.rows.map { try $0.string("topic") } == ["billing.ledger.events", "billing.ledger.events"])
+            #expect(try rows.rows.map { try $0.optionalBytes("message_key") } == [Array("A-1".utf8), nil])
+            #expect(try rows.rows.map { try $0.bytes("headers") } == [[0], [1]])
+            #expect(try rows.rows.map { try $0.bytes("payload") } == [Array("sent".utf8), Array("unsent".utf8)])
+            #expect(try rows.rows.map { try $0.string("event_id") } == ["e-1", "e-2"])
+            #expect(try rows.rows.map { try $0.bool("unsent") } == [false, true])
+            // Arrays of different lengths are refused: every event has its topic, key, headers and payload.
+            do {
+                try owner.query(
+                    """
+                    INSERT INTO ledger.outbox (topics, message_keys, headers, payloads, event_ids)
+                    VALUES ('{a,b}', '{NULL}', '{"\\\\x00"}', '{"\\\\x00"}', '{e}')
+                    """)
+                Issue.record("an outbox row with arrays of different lengths was accepted")
+            } catch let error as PGError {
+                #expect(error.sqlState == "23514", "refused by outbox_arrays_match: \(error)")
+            }
+        }
+
         @Test("each service role reaches only its own schema")
         func leastPrivilege() throws {
             let stack = try TestStack.fromEnvironment()
@@ -157,8 +196,10 @@ extension Integration {
             let allocator = try database.connect(role: "billing_allocator")
             defer { allocator.close() }
             #expect(try allocator.query("SELECT count(*) FROM ledger.outbox")[0].int(0) == 0)
+            #expect(try allocator.query("SELECT count(*) FROM ledger.outbox_messages")[0].int(0) == 0)
             for forbidden in [
-                "SELECT 1 FROM ingest.outbox", "SELECT 1 FROM probe.applied", "CREATE TABLE ledger.x (a int)",
+                "SELECT 1 FROM ingest.outbox", "SELECT 1 FROM ingest.outbox_messages", "SELECT 1 FROM probe.applied",
+                "CREATE TABLE ledger.x (a int)",
                 "DELETE FROM ledger.dead_letters", "CREATE SCHEMA intruder",
             ] {
                 do {

@@ -19,7 +19,7 @@ extension Integration {
             try eventually(timeoutMs: 60_000, "outbox drained") {
                 try traffic.database.scalar("SELECT count(*) FROM probe.outbox WHERE sent_at IS NULL") == 0
             }
-            #expect(try traffic.database.scalar("SELECT count(*) FROM probe.outbox") == count)
+            #expect(try traffic.database.scalar("SELECT count(*) FROM probe.outbox_messages") == count)
             let published = try traffic.readAll(traffic.outputTopic)
             let ids = Set(published.compactMap { $0.headers.text("ce_id") })
             #expect(ids.count == Int(count), "every outbox event was published (duplicates allowed, losses not)")

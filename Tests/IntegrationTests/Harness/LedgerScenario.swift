@@ -230,7 +230,7 @@ final class LedgerScenario {
     /// Events of `type` the allocator wrote to its outbox (the type is in the `ce_type` header).
     func outboxCount(_ type: String) throws -> Int64 {
         try database.scalar(
-            "SELECT count(*) FROM ledger.outbox WHERE position(convert_to($1, 'UTF8') IN headers) > 0", [type])
+            "SELECT count(*) FROM ledger.outbox_messages WHERE position(convert_to($1, 'UTF8') IN headers) > 0", [type])
     }
 
     func itemState(_ documentID: String) throws -> String {

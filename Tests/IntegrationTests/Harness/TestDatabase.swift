@@ -8,16 +8,21 @@ struct TestDatabase: Sendable {
     let stack: TestStack
 
     static func create(_ stack: TestStack) throws -> TestDatabase {
+        let database = try createEmpty(stack)
+        let result = try runProcess(
+            "\(stack.binDirectory)/billing-ctl", ["migrate"], environment: ["DATABASE_URL": database.ownerURL])
+        guard result.status == 0 else { throw HarnessError("billing-ctl migrate failed: \(result.output)") }
+        return database
+    }
+
+    /// A database without any migration applied (for tests of the migrations themselves).
+    static func createEmpty(_ stack: TestStack) throws -> TestDatabase {
         let name = "test_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
         let admin = try PGConnection(conninfo: stack.ownerURL, applicationName: "tests")
         defer { admin.close() }
         // Identifiers cannot be parameters; the name is made here from a UUID.
         try admin.query("CREATE DATABASE \(name)")
-        let database = TestDatabase(name: name, stack: stack)
-        let result = try runProcess(
-            "\(stack.binDirectory)/billing-ctl", ["migrate"], environment: ["DATABASE_URL": database.ownerURL])
-        guard result.status == 0 else { throw HarnessError("billing-ctl migrate failed: \(result.output)") }
-        return database
+        return TestDatabase(name: name, stack: stack)
     }
 
     var ownerURL: String { url(role: "billing_owner") }
