@@ -181,11 +181,18 @@ extension LedgerBatch {
                 SELECT document_kind, document_id FROM ledger.journal_entries
                 WHERE (document_kind, document_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
                 """, [PGArray.strings(documentKeys.map(\.0)), PGArray.strings(documentKeys.map(\.1))]),
+            // Two branches, each on its side's open-items index: credits only where they are needed.
             PGStatement(
                 """
                 SELECT a.number AS account_number, \(Self.itemColumns)
-                FROM ledger.accounts AS a JOIN ledger.items AS i ON i.account_id = a.account_id AND i.is_open
-                WHERE a.number = ANY($1::text[]) AND (i.side = 'debit' OR a.number = ANY($2::text[]))
+                FROM ledger.accounts AS a JOIN ledger.items AS i
+                    ON i.account_id = a.account_id AND i.is_open AND i.side = 'debit'
+                WHERE a.number = ANY($1::text[])
+                UNION ALL
+                SELECT a.number AS account_number, \(Self.itemColumns)
+                FROM ledger.accounts AS a JOIN ledger.items AS i
+                    ON i.account_id = a.account_id AND i.is_open AND i.side = 'credit'
+                WHERE a.number = ANY($2::text[])
                 """, [PGArray.strings(numbers.sorted()), PGArray.strings(needCredits.sorted())]),
         ]
         let targetQueries = !targets.isEmpty

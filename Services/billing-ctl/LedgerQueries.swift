@@ -44,7 +44,9 @@ struct BalanceCommand: ParsableCommand {
             let items = try connection.query(
                 """
                 SELECT coalesce(number, document_id), due_on::text, amount_minor, open_minor, side, document_kind, state
-                FROM ledger.items WHERE account_id = $1 AND is_open ORDER BY coalesce(due_on, posted_on), sequence
+                FROM ledger.items
+                WHERE account_id = $1 AND ((is_open AND side = 'debit') OR (is_open AND side = 'credit'))
+                ORDER BY coalesce(due_on, posted_on), sequence
                 """, [id])
             var invoices: [OpenInvoice] = []
             var credit: Int64 = 0
