@@ -184,7 +184,7 @@ do {
             """)
         progress("setup: \(last)/\(options.accounts) accounts")
     }
-    try database.query("ANALYZE")
+    progress("setup: vacuumed and analysed in \(try benchDatabase.settle(stack: stack)) ms")
 
     let producer = try KafkaProducer(configuration: KafkaConfiguration(["bootstrap.servers": stack.bootstrapServers]))
     var random = BenchRandom(seed: 42)

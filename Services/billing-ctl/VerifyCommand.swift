@@ -13,7 +13,7 @@ struct VerifyCommand: ParsableCommand {
             every posted document has exactly one journal entry (run it once the allocator has caught up:
             a document still on its way counts as missing); every refund has its entries; legal numbers have
             no gaps and no duplicates; document totals are the sums of their lines and the ledger holds
-            each document at its total.
+            each document at its total; every ledger row and statement line refers to rows that exist.
             """)
 
     @OptionGroup var output: OutputOptions
@@ -203,6 +203,21 @@ struct VerifyCommand: ParsableCommand {
                    OR NOT EXISTS (SELECT 1 FROM ledger.items AS i
                                   WHERE i.account_id = l.account_id AND i.document_id = l.debit_document_id))
             SELECT sum(n)::bigint, string_agg(format('%s %s', n, what), ', ' ORDER BY what) FROM dangling
+            """
+        ),
+        (
+            "every statement line belongs to an imported file and statement",
+            """
+            WITH dangling AS (
+                SELECT 'lines of an unknown file' AS what, count(*) AS n FROM ingest.statement_lines AS l
+                WHERE NOT EXISTS (SELECT 1 FROM ingest.files AS f WHERE f.file_id = l.file_id)
+                UNION ALL
+                SELECT 'lines of an unknown statement', count(*) FROM ingest.statement_lines AS l
+                WHERE NOT EXISTS (SELECT 1 FROM ingest.statements AS s WHERE s.statement_id = l.statement_id))
+            SELECT sum(n)::bigint,
+                   format('%s lines checked', (SELECT count(*) FROM ingest.statement_lines))
+                   || coalesce('; ' || string_agg(format('%s %s', n, what), ', ' ORDER BY what) FILTER (WHERE n > 0), '')
+            FROM dangling
             """
         ),
         (

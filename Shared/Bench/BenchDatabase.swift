@@ -46,6 +46,27 @@ public final class BenchDatabase {
 }
 
 extension BenchDatabase {
+    /// The ledger and payment tables a setup fills in bulk, vacuumed and analysed before anything
+    /// is measured: a live system's tables were vacuumed by autovacuum long ago, while freshly
+    /// loaded ones would make the measured workers set every row's hint bits and compete with
+    /// autovacuum working through the load.
+    public static let settledTables = [
+        "ledger.accounts", "ledger.items", "ledger.journal_entries", "ledger.postings", "ledger.allocations",
+        "ledger.command_outcomes", "ingest.accounts", "ingest.documents", "documents.documents",
+        "documents.document_lines", "documents.accounts",
+    ]
+
+    /// `VACUUM (ANALYZE)` of `settledTables` as the owner; returns how long it took.
+    @discardableResult
+    public func settle(stack: LocalStackEnvironment) throws -> Int64 {
+        let started = monotonicMs()
+        let owner = try PGConnection(
+            conninfo: stack.url(database: name, role: "billing_owner"), applicationName: tool, ioTimeoutMs: 600_000)
+        defer { owner.close() }
+        try owner.query("VACUUM (ANALYZE) \(Self.settledTables.joined(separator: ", "))")
+        return monotonicMs() - started
+    }
+
     /// Runs `billing-ctl verify` on this database as its owner; its exit code and what it printed
     /// (kept in `outputPath` for a look afterwards).
     public func verify(stack: LocalStackEnvironment, environment: [String: String], outputPath: String) throws

@@ -341,7 +341,9 @@ extension Integration {
             #expect(ledger.worker.terminate() == 0, "a SIGTERM stop exits 0")
         }
 
-        @Test("verify finds a tampered ledger: a dangling allocation, a balance that differs from its postings")
+        @Test(
+            "verify finds a tampered ledger: a dangling allocation, a balance that differs from its postings, a stray statement line"
+        )
         func verifyFindsTampering() throws {
             let ledger = try LedgerScenario()
             try ledger.openAccount("V-1")
@@ -357,6 +359,13 @@ extension Integration {
                 SELECT account_id, 'P-V', 'NO-SUCH-ITEM', 'EUR', 1, 'fifo' FROM ledger.accounts WHERE number = 'V-1'
                 """)
             try owner.query("UPDATE ledger.accounts SET balance_minor = balance_minor + 1 WHERE number = 'V-1'")
+            try owner.query(
+                """
+                INSERT INTO ingest.statement_lines (file_id, statement_id, identity, identity_key, identity_weak, kind,
+                    outcome, amount_minor, currency, location)
+                VALUES ('NO-SUCH-FILE', 'NO-SUCH-STATEMENT', 'tampered', 'tampered', false, 'credit', 'unidentified', 1,
+                    'EUR', 'entry 1')
+                """)
             let result = try ledger.ctl(["verify", "--json"])
             #expect(result.status == 1, "\(result.output)")
             struct Report: Decodable {
@@ -379,6 +388,9 @@ extension Integration {
                 failed["every ledger row refers to rows that exist"]?.contains("1 allocations whose credit or debit")
                     == true, "\(failed)")
             #expect(failed["AR control equals the sum of client balances"] != nil, "\(failed)")
+            #expect(
+                failed["every statement line belongs to an imported file and statement"]?.contains(
+                    "1 lines of an unknown file, 1 lines of an unknown statement") == true, "\(failed)")
         }
 
         @Test("the same payment delivered three times posts once; so does a replayed command")
