@@ -237,16 +237,55 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 logger.warn("batch hit a data error; isolating messages", ["error": .string(error.description)])
                 attempt.isolate = true
             } catch let fenced as FencedOut {
-                metrics.increment("billing_fenced_batches_total")
-                logger.warn(
-                    "partitions were claimed by another replica; dropping their messages",
-                    ["partitions": .string(fenced.partitions.map(\.description).joined(separator: ","))])
-                for partition in fenced.partitions { owned[partition] = nil }
+                // Either another replica claimed these partitions (their epoch moved on), or an
+                // earlier attempt of this very batch committed and only the reply to its COMMIT was
+                // lost (the epoch is still ours and the offsets are already past the batch).
+                let recorded: [TopicPartition: PartitionOwnership]
+                do {
+                    recorded = try recordedOwnership(fenced.partitions)
+                } catch {
+                    metrics.increment("billing_retries_total", labels: [("stage", "batch")])
+                    logger.warn("reading partition ownership failed; retrying", ["error": .string("\(error)")])
+                    sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
+                    if stop.current { return }
+                    continue
+                }
+                var lost: [TopicPartition] = []
+                var applied: [TopicPartition: Int64] = [:]
+                for partition in fenced.partitions {
+                    if let mine = owned[partition], let now = recorded[partition], now.epoch == mine.epoch,
+                        now.nextOffset > mine.nextOffset
+                    {
+                        applied[partition] = now.nextOffset
+                    } else {
+                        lost.append(partition)
+                    }
+                }
+                if !applied.isEmpty {
+                    logger.info(
+                        "an earlier attempt of this batch had committed; its messages are not applied again",
+                        ["partitions": .string(applied.keys.sorted().map(\.description).joined(separator: ","))])
+                    for (partition, next) in applied { owned[partition]?.nextOffset = next }
+                    consumer.storeOffsets(applied)
+                    let done = { (message: KafkaMessage) in
+                        applied[message.topicPartition].map { message.offset < $0 } ?? false
+                    }
+                    current.removeAll(where: done)
+                    attempt.decoded.removeAll { done($0.message) }
+                    attempt.rejected.removeAll { done($0.0) }
+                }
+                if !lost.isEmpty {
+                    metrics.increment("billing_fenced_batches_total")
+                    logger.warn(
+                        "partitions were claimed by another replica; dropping their messages",
+                        ["partitions": .string(lost.map(\.description).joined(separator: ","))])
+                    for partition in lost { owned[partition] = nil }
+                    let gone = Set(lost)
+                    current.removeAll { gone.contains($0.topicPartition) }
+                    attempt.decoded.removeAll { gone.contains($0.message.topicPartition) }
+                    attempt.rejected.removeAll { gone.contains($0.0.topicPartition) }
+                }
                 publishProgress()
-                let lost = Set(fenced.partitions)
-                current.removeAll { lost.contains($0.topicPartition) }
-                attempt.decoded.removeAll { lost.contains($0.message.topicPartition) }
-                attempt.rejected.removeAll { lost.contains($0.0.topicPartition) }
                 if current.isEmpty { return }
             } catch {
                 metrics.increment("billing_retries_total", labels: [("stage", "batch")])
@@ -261,6 +300,27 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Each partition's owner epoch and next offset as PostgreSQL records them now.
+    private func recordedOwnership(_ partitions: [TopicPartition]) throws -> [TopicPartition: PartitionOwnership] {
+        let rows = try database.connection().query(
+            """
+            SELECT o.topic, o.partition, o.owner_epoch, o.next_offset FROM \(schema).consumer_offsets AS o
+            JOIN unnest($2::text[], $3::int[]) AS v(topic, partition) USING (topic, partition)
+            WHERE o.consumer_group = $1
+            """,
+            [
+                configuration.consumerGroup, PGArray.strings(partitions.map(\.topic)),
+                PGArray.integers(partitions.map(\.partition)),
+            ])
+        var recorded: [TopicPartition: PartitionOwnership] = [:]
+        for row in rows.rows {
+            let partition = TopicPartition(topic: try row.string("topic"), partition: Int32(try row.int("partition")))
+            recorded[partition] = PartitionOwnership(
+                epoch: try row.int64("owner_epoch"), nextOffset: try row.int64("next_offset"))
+        }
+        return recorded
     }
 
     /// SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the input, not

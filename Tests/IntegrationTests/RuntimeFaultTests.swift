@@ -73,6 +73,34 @@ extension Integration {
         }
 
         @Test(
+            "a batch whose COMMIT reply was lost is not applied again, and its partitions stay owned",
+            .timeLimit(.minutes(3)))
+        func commitReplyLost() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let traffic = try ProbeTraffic.make(stack, database, partitions: 1)
+            let worker = try traffic.startWorker()
+            let producer = try KafkaProducer(configuration: stack.kafka)
+            defer { producer.close(timeoutMs: 5_000) }
+            try traffic.produce(0..<20, producer: producer)
+            try eventually(timeoutMs: 60_000, "the first 20 applied") { try traffic.appliedCount() == 20 }
+            // What an attempt whose COMMIT went through, but whose reply never arrived, leaves behind:
+            // the partition's offset already past the next 5 messages, under this owner's epoch.
+            try database.query(
+                "UPDATE probe.consumer_offsets SET next_offset = next_offset + 5 WHERE topic = $1",
+                [traffic.inputTopic])
+            try traffic.produce(20..<50, producer: producer)
+            try eventually(timeoutMs: 60_000, "the rest applied") { try traffic.appliedCount() == 45 }
+            try traffic.produce(50..<60, producer: producer)
+            try eventually(timeoutMs: 60_000, "the partition still owned") { try traffic.appliedCount() == 55 }
+            #expect(try traffic.recordedOffsets() == [0: 60])
+            #expect(worker.log().contains("an earlier attempt of this batch had committed"))
+            #expect(!worker.log().contains("partitions were claimed by another replica"))
+            #expect(worker.terminate() == 0)
+        }
+
+        @Test(
             "PostgreSQL stops (immediate) under load: the worker reconnects without spinning, nothing lost or doubled",
             .timeLimit(.minutes(5)))
         func databaseRestart() throws {
