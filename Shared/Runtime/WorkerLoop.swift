@@ -534,6 +534,14 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             ])
     }
 
+    /// Text as PostgreSQL can store it: a NUL (which a message's id or a reason quoting its input
+    /// may carry) becomes U+FFFD. Without this the dead letter's own insert failed, and the batch
+    /// was retried forever; the copy on billing.dead-letter and the payload keep every byte.
+    static func storable(_ text: String) -> String {
+        guard text.utf8.contains(0) else { return text }
+        return String(text.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : Character($0) })
+    }
+
     private func deadLetterStatement(_ rejected: [(KafkaMessage, MessageRejection)]) -> PGStatement {
         let messages = rejected.map(\.0)
         return PGStatement(
@@ -545,12 +553,13 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 ON CONFLICT (source_topic, source_partition, source_offset) DO NOTHING
                 """,
             parameters: [
-                PGArray.strings(messages.map { $0.headers.text("ce_id") }), PGArray.strings(messages.map(\.topic)),
+                PGArray.strings(messages.map { $0.headers.text("ce_id").map(Self.storable) }),
+                PGArray.strings(messages.map(\.topic)),
                 PGArray.integers(messages.map(\.partition)), PGArray.integers(messages.map(\.offset)),
                 PGArray.byteStrings(messages.map(\.key)),
                 PGArray.byteStrings(messages.map { HeaderCodec.encode($0.headers) }),
-                PGArray.byteStrings(messages.map(\.value)), PGArray.strings(rejected.map(\.1.code)),
-                PGArray.strings(rejected.map(\.1.reason)),
+                PGArray.byteStrings(messages.map(\.value)), PGArray.strings(rejected.map { Self.storable($0.1.code) }),
+                PGArray.strings(rejected.map { Self.storable($0.1.reason) }),
             ])
     }
 

@@ -40,6 +40,9 @@ extension Integration {
                     ), "oversized"
                 ),
                 (event(probe, id: "bad-schema", body: "{\"run_id\": 5}"), "invalid_payload"),
+                // A NUL byte, which PostgreSQL text cannot hold, in the event id and in the reason.
+                (event(probe, id: "bad-\u{0}-id", body: "{not json"), "invalid_payload"),
+                (event("billing.\u{0}.v1", id: "bad-nul-type", body: "{}"), "unknown_type"),
             ]
             // Valid messages before, between and after the bad ones, all on one partition.
             var outgoing: [KafkaOutgoingMessage] = [traffic.message(seq: 0)]
@@ -70,6 +73,11 @@ extension Integration {
             #expect(copies.count == bad.count)
             #expect(Set(copies.compactMap { $0.headers.text(DeadLetterHeaders.reasonCode) }) == Set(bad.map(\.1)))
             #expect(copies.allSatisfy { $0.headers.text(DeadLetterHeaders.reason)?.isEmpty == false })
+            // PostgreSQL keeps a NUL as U+FFFD; the copy on the topic keeps the original bytes.
+            #expect(
+                try database.scalar("SELECT count(*) FROM probe.dead_letters WHERE event_id = $1", ["bad-\u{FFFD}-id"])
+                    == 1)
+            #expect(copies.contains { $0.headers.text("ce_id") == "bad-\u{0}-id" })
             let raw = copies.first { $0.headers.text(DeadLetterHeaders.reasonCode) == "missing_header" }
             #expect(raw?.value == Array("raw".utf8), "the copy carries the original bytes")
             let big = copies.first { $0.headers.text(DeadLetterHeaders.reasonCode) == "oversized" }
