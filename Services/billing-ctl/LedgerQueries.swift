@@ -41,6 +41,7 @@ struct BalanceCommand: ParsableCommand {
         // One snapshot for all three reads.
         let view: View = try connection.transaction(isolation: .repeatableRead) { connection in
             let (id, currency, balance) = try accountRow(connection, account)
+            // Every open item; spelt per side so PostgreSQL reads the two open-items indexes.
             let items = try connection.query(
                 """
                 SELECT coalesce(number, document_id), due_on::text, amount_minor, open_minor, side, document_kind, state

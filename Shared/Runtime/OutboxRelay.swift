@@ -32,7 +32,8 @@ final class OutboxRelay: @unchecked Sendable {
     /// The relay's producer lingers 25 ms (other producers 5): it sends a round's rows at once and
     /// waits for their reports anyway, and fuller batches cost the broker and this process fewer
     /// requests per event (measured with allocator-bench). `KAFKA_LINGER_MS` overrides it.
-    /// The relay's producer: it may have to publish a dead-letter copy of any message the worker
+    ///
+    /// It may have to publish a dead-letter copy of any message the worker
     /// accepted (up to `WORKER_MESSAGE_BYTES_MAX`, whole statement files for payment-ingest), plus
     /// the headers added to it, so its message limit is at least that (`KAFKA_MESSAGE_MAX_BYTES` wins).
     static func producerConfiguration(_ configuration: WorkerConfiguration) -> KafkaConfiguration {
@@ -115,13 +116,14 @@ final class OutboxRelay: @unchecked Sendable {
             try producer.poll(timeoutMs: 20)
             return
         }
-        // The oldest unsent rows, whole, up to about OUTBOX_BATCH_COUNT_MAX events (at least one
-        // row): the running count stops the scan, so a backlog is never read all at once.
+        // The oldest unsent rows not already in flight, whole, up to about OUTBOX_BATCH_COUNT_MAX
+        // events in flight (at least one row): the running count stops the scan, so a backlog is
+        // never read all at once.
         let rows = try connection.query(
             """
             WITH next AS (
                 SELECT id, sum(message_count) OVER (ORDER BY id) - message_count AS before
-                FROM \(schema).outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1
+                FROM \(schema).outbox WHERE sent_at IS NULL AND id <> ALL($3::bigint[]) ORDER BY id LIMIT $1
             )
             SELECT o.id, m.topic, m.message_key, m.headers, m.payload
             FROM next JOIN \(schema).outbox AS o USING (id),
@@ -130,13 +132,14 @@ final class OutboxRelay: @unchecked Sendable {
             WHERE next.before < $2
             ORDER BY o.id, m.position
             """,
-            [configuration.outboxBatchCountMax + inFlight.count, configuration.outboxBatchCountMax + inFlightMessages])
-        var enqueued = 0
+            [
+                configuration.outboxBatchCountMax, configuration.outboxBatchCountMax - inFlightMessages,
+                PGArray.integers(inFlight.keys.sorted()),
+            ])
         let deadline = monotonicMs() + Int64(configuration.outboxDeliveryTimeoutMs)
         var enqueuing: [Int64: [KafkaDeliveryTicket]] = [:]
         for row in rows.rows {
             let id = try row.int64("id")
-            guard inFlight[id] == nil else { continue }
             guard let headers = HeaderCodec.decode(try row.bytes("headers")) else {
                 throw PGError(kind: .protocolViolation, message: "outbox row \(id) has malformed headers")
             }
@@ -145,10 +148,9 @@ final class OutboxRelay: @unchecked Sendable {
                 value: try row.bytes("payload"),
                 headers: headers)
             enqueuing[id, default: []].append(producer.enqueue(message, deadlineMs: deadline))
-            enqueued += 1
         }
         inFlight.merge(enqueuing) { $0 + $1 }
-        if enqueued == 0 && inFlight.isEmpty {
+        if inFlight.isEmpty {
             _ = try connection.waitForNotifications(timeoutMs: Int32(configuration.outboxIdleWaitMs))
             return
         }
@@ -167,20 +169,13 @@ final class OutboxRelay: @unchecked Sendable {
         var delivered: [Int64] = []
         var deliveredMessages = 0
         var failed = 0
-        for (id, tickets) in inFlight {
-            var rowFailure: KafkaError?
-            var pending = false
-            for ticket in tickets {
-                switch ticket.result {
-                case .delivered: break
-                case .failed(let error):
-                    failed += 1
-                    rowFailure = rowFailure ?? error
-                case .pending: pending = true
-                }
+        for (id, tickets) in inFlight where !tickets.contains(where: \.isPending) {
+            let failures = tickets.compactMap { ticket -> KafkaError? in
+                if case .failed(let error) = ticket.result { return error }
+                return nil
             }
-            if pending { continue }
-            if let rowFailure {
+            if let rowFailure = failures.first {
+                failed += failures.count
                 inFlight[id] = nil
                 logger.warn(
                     "outbox delivery failed; will resend the row",

@@ -267,12 +267,6 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                         ["partitions": .string(applied.keys.sorted().map(\.description).joined(separator: ","))])
                     for (partition, next) in applied { owned[partition]?.nextOffset = next }
                     consumer.storeOffsets(applied)
-                    let done = { (message: KafkaMessage) in
-                        applied[message.topicPartition].map { message.offset < $0 } ?? false
-                    }
-                    current.removeAll(where: done)
-                    attempt.decoded.removeAll { done($0.message) }
-                    attempt.rejected.removeAll { done($0.0) }
                 }
                 if !lost.isEmpty {
                     metrics.increment("billing_fenced_batches_total")
@@ -280,11 +274,16 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                         "partitions were claimed by another replica; dropping their messages",
                         ["partitions": .string(lost.map(\.description).joined(separator: ","))])
                     for partition in lost { owned[partition] = nil }
-                    let gone = Set(lost)
-                    current.removeAll { gone.contains($0.topicPartition) }
-                    attempt.decoded.removeAll { gone.contains($0.message.topicPartition) }
-                    attempt.rejected.removeAll { gone.contains($0.0.topicPartition) }
                 }
+                // What is left to apply: messages of partitions still ours, past what was committed.
+                let gone = Set(lost)
+                let settled = { (message: KafkaMessage) in
+                    gone.contains(message.topicPartition)
+                        || applied[message.topicPartition].map { message.offset < $0 } ?? false
+                }
+                current.removeAll(where: settled)
+                attempt.decoded.removeAll { settled($0.message) }
+                attempt.rejected.removeAll { settled($0.0) }
                 publishProgress()
                 if current.isEmpty { return }
             } catch {
