@@ -7,10 +7,60 @@ import FoundationEssentials
 extension LedgerBatch {
     // MARK: Reading
 
-    /// First round trip: which commands were carried out before, where account-less reversals'
-    /// payments are, and which reversals wait for the batch's payments; then opens new accounts,
-    /// so the lock below takes them like any other.
-    func prepare(_ inputs: [LedgerInput]) throws {
+    /// What the batch asks before it locks anything: which commands were carried out before, where
+    /// account-less reversals' payments are, and which reversals wait for the batch's payments.
+    struct Questions {
+        enum Kind { case outcomes, paymentAccounts, parked }
+        var statements: [PGStatement] = []
+        var kinds: [Kind] = []
+    }
+
+    /// The batch's reads and locks, and what tells their results apart.
+    struct Reads {
+        var questions: Questions
+        var load: LoadPlan
+    }
+
+    struct LoadPlan {
+        var statements: [PGStatement]
+        var targetQueries: Bool
+        var refunds: Bool
+    }
+
+    /// The reads as one opening for the batch's first round trip, unless the batch opens accounts
+    /// (they must exist before the lock) or reverses payments without naming their account (the
+    /// account to lock comes from a lookup): such batches read in round trips of their own.
+    static func opening(_ inputs: [LedgerInput]) -> BatchOpening? {
+        for input in inputs {
+            switch input {
+            case .command(let command) where command.type == LedgerTypes.accountOpen: return nil
+            case .reversal(let reversal) where reversal.account == nil: return nil
+            default: continue
+            }
+        }
+        let reads = Reads(
+            questions: questions(inputs), load: loadPlan(inputs, opened: [], paymentAccounts: [:]))
+        return BatchOpening(statements: reads.questions.statements + reads.load.statements, plan: reads)
+    }
+
+    /// Reads what the batch needs: from the first round trip's results when it carried them,
+    /// otherwise in two round trips (questions, then opening accounts, then locks and items).
+    func read(_ inputs: [LedgerInput], opened: OpenedBatch?) throws {
+        if let opened, let reads = opened.plan as? Reads {
+            let answers = reads.questions.statements.count
+            try readAnswers(reads.questions.kinds, opened.results[..<answers])
+            try readLoad(reads.load, opened.results[answers...])
+            return
+        }
+        let questions = Self.questions(inputs)
+        try readAnswers(questions.kinds, connection.pipeline(questions.statements)[...])
+        try openAccounts(inputs)
+        let plan = Self.loadPlan(inputs, opened: openedNumbers, paymentAccounts: paymentAccounts)
+        try readLoad(plan, connection.pipeline(plan.statements)[...])
+    }
+
+    /// Only the questions this batch has (an empty array still costs its statement a scan).
+    static func questions(_ inputs: [LedgerInput]) -> Questions {
         var commandIDs: [String] = []
         var lookups: [String] = []
         var paymentIDs: [String] = []
@@ -25,52 +75,49 @@ extension LedgerBatch {
             default: break
             }
         }
-        // Only the questions this batch has (an empty array still costs its statement a scan), each
-        // with what reads its answer.
-        var questions: [(statement: PGStatement, read: (PGRows) throws -> Void)] = []
+        var questions = Questions()
         if !commandIDs.isEmpty {
-            questions.append(
-                (
-                    CommandOutcomes.lookup(table: "ledger.command_outcomes", commandIDs),
-                    { rows in self.finishedCommands = Set(rows.values.compactMap { $0[0] }) }
-                ))
+            questions.statements.append(CommandOutcomes.lookup(table: "ledger.command_outcomes", commandIDs))
+            questions.kinds.append(.outcomes)
         }
         if !lookups.isEmpty {
-            questions.append(
-                (
-                    PGStatement(
-                        """
-                        SELECT i.document_id, a.number FROM ledger.items AS i JOIN ledger.accounts AS a USING (account_id)
-                        WHERE i.document_id = ANY($1::text[]) AND i.document_kind = 'payment'
-                        """, [PGArray.strings(lookups)]),
-                    { rows in
-                        for row in rows.rows { self.paymentAccounts[try row.string(0)] = try row.string(1) }
-                    }
-                ))
+            questions.statements.append(
+                PGStatement(
+                    """
+                    SELECT i.document_id, a.number FROM ledger.items AS i JOIN ledger.accounts AS a USING (account_id)
+                    WHERE i.document_id = ANY($1::text[]) AND i.document_kind = 'payment'
+                    """, [PGArray.strings(lookups)]))
+            questions.kinds.append(.paymentAccounts)
         }
         if !(paymentIDs.isEmpty && reversalIDs.isEmpty) {
-            questions.append(
-                (
-                    PGStatement(
-                        """
-                        SELECT reversal_id, payment_id, event::text FROM ledger.parked_reversals
-                        WHERE resolved_at IS NULL AND (payment_id = ANY($1::text[]) OR reversal_id = ANY($2::text[]))
-                        ORDER BY parked_at, reversal_id
-                        """, [PGArray.strings(paymentIDs), PGArray.strings(reversalIDs)]),
-                    { rows in
-                        let decoder = ContractJSON.decoder()
-                        for row in rows.rows {
-                            self.parkedIDs.insert(try row.string(0))
-                            let reversal = try decoder.decode(PaymentReversed.self, from: Data(try row.string(2).utf8))
-                            self.parkedByPayment[try row.string(1), default: []].append(reversal)
-                        }
-                    }
-                ))
+            questions.statements.append(
+                PGStatement(
+                    """
+                    SELECT reversal_id, payment_id, event::text FROM ledger.parked_reversals
+                    WHERE resolved_at IS NULL AND (payment_id = ANY($1::text[]) OR reversal_id = ANY($2::text[]))
+                    ORDER BY parked_at, reversal_id
+                    """, [PGArray.strings(paymentIDs), PGArray.strings(reversalIDs)]))
+            questions.kinds.append(.parked)
         }
-        for (question, rows) in zip(questions, try connection.pipeline(questions.map(\.statement))) {
-            try question.read(rows)
+        return questions
+    }
+
+    private func readAnswers(_ kinds: [Questions.Kind], _ results: ArraySlice<PGRows>) throws {
+        for (kind, rows) in zip(kinds, results) {
+            switch kind {
+            case .outcomes:
+                finishedCommands = Set(rows.values.compactMap { $0[0] })
+            case .paymentAccounts:
+                for row in rows.rows { paymentAccounts[try row.string(0)] = try row.string(1) }
+            case .parked:
+                let decoder = ContractJSON.decoder()
+                for row in rows.rows {
+                    parkedIDs.insert(try row.string(0))
+                    let reversal = try decoder.decode(PaymentReversed.self, from: Data(try row.string(2).utf8))
+                    parkedByPayment[try row.string(1), default: []].append(reversal)
+                }
+            }
         }
-        try openAccounts(inputs)
     }
 
     /// Inserts the accounts of fresh `account open` commands; refusals are kept for their outcomes.
@@ -123,8 +170,9 @@ extension LedgerBatch {
     /// deadlock), and reads what allocation needs: open debits always; free credits only where the
     /// batch posts a debit or undoes something (elsewhere a new credit has nothing to meet them);
     /// items about to be closed with their allocations in force and the other sides of those.
-    func load(_ inputs: [LedgerInput]) throws {
-        var numbers: Set<String> = openedNumbers
+    static func loadPlan(_ inputs: [LedgerInput], opened: Set<String>, paymentAccounts: [String: String]) -> LoadPlan {
+        var numbers: Set<String> = opened
+        var payments: [(id: String, account: String)] = []
         var needCredits: Set<String> = []
         var documentKeys: [(String, String)] = []
         var targets: [(String, String)] = []
@@ -136,7 +184,7 @@ extension LedgerBatch {
             case .payment(let payment):
                 documentKeys.append(("payment", payment.paymentId))
                 documentKeys.append(("unidentified-payment", payment.paymentId))
-                if parkedByPayment[payment.paymentId] != nil { needCredits.insert(payment.account) }
+                payments.append((payment.paymentId, payment.account))
             case .unidentified(let payment):
                 documentKeys.append(("unidentified-payment", payment.paymentId))
             case .bankFee(let fee):
@@ -181,7 +229,9 @@ extension LedgerBatch {
                 SELECT document_kind, document_id FROM ledger.journal_entries
                 WHERE (document_kind, document_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
                 """, [PGArray.strings(documentKeys.map(\.0)), PGArray.strings(documentKeys.map(\.1))]),
-            // Two branches, each on its side's open-items index: credits only where they are needed.
+            // Two branches, each on its side's open-items index: credits only where they are needed,
+            // which includes the accounts of payments a parked reversal waits for (posting the
+            // reversal after its payment releases what the payment paid).
             PGStatement(
                 """
                 SELECT a.number AS account_number, \(Self.itemColumns)
@@ -192,11 +242,18 @@ extension LedgerBatch {
                 SELECT a.number AS account_number, \(Self.itemColumns)
                 FROM ledger.accounts AS a JOIN ledger.items AS i
                     ON i.account_id = a.account_id AND i.is_open AND i.side = 'credit'
-                WHERE a.number = ANY($2::text[])
-                """, [PGArray.strings(numbers.sorted()), PGArray.strings(needCredits.sorted())]),
+                WHERE a.number = ANY($2::text[] || ARRAY(
+                    SELECT p.account FROM unnest($3::text[], $4::text[]) AS p(payment_id, account)
+                    WHERE EXISTS (
+                        SELECT FROM ledger.parked_reversals AS r
+                        WHERE r.payment_id = p.payment_id AND r.resolved_at IS NULL)))
+                """,
+                [
+                    PGArray.strings(numbers.sorted()), PGArray.strings(needCredits.sorted()),
+                    PGArray.strings(payments.map(\.id)), PGArray.strings(payments.map(\.account)),
+                ]),
         ]
-        let targetQueries = !targets.isEmpty
-        if targetQueries {
+        if !targets.isEmpty {
             let parameters: [any PGParameterConvertible] = [
                 PGArray.strings(targets.map(\.0)), PGArray.strings(targets.map(\.1)),
             ]
@@ -226,7 +283,13 @@ extension LedgerBatch {
                     WHERE r.refund_id = ANY($1::text[]) ORDER BY r.refund_id FOR UPDATE OF r
                     """, [PGArray.strings(refundIDs)]))
         }
-        let results = try connection.pipeline(statements)
+        return LoadPlan(statements: statements, targetQueries: !targets.isEmpty, refunds: !refundIDs.isEmpty)
+    }
+
+    /// Takes in the locked accounts, what is posted already, and every account's allocation book.
+    private func readLoad(_ plan: LoadPlan, _ slice: ArraySlice<PGRows>) throws {
+        let results = Array(slice)
+        let targetQueries = plan.targetQueries
         for row in results[0].rows {
             let account = LockedAccount(
                 id: try row.int64("account_id"), number: try row.string("number"), name: try row.string("name"),
@@ -285,7 +348,7 @@ extension LedgerBatch {
                 currency: account.currency, principle: account.principle, items: items,
                 allocations: (allocations[account.number] ?? [:]).sorted { $0.key < $1.key }.map(\.value))
         }
-        if !refundIDs.isEmpty {
+        if plan.refunds {
             for row in results[results.count - 1].rows {
                 let refund = RefundRow(
                     id: try row.string(0), accountID: try row.int64(1), accountNumber: try row.string(2),

@@ -14,11 +14,12 @@ struct Refusal: Error {
 
 /// One batch of the allocator's inputs, applied inside the batch transaction.
 ///
-/// Round trips: (only when the batch has commands, payments or reversals) one to read earlier
-/// outcomes, the accounts of account-less reversals and the reversals parked for the batch's
-/// payments, then (only for `account open`) one to insert new accounts; one pipeline that locks
-/// every account the batch touches, in account-id order, and reads what allocation needs; then the
-/// handler decides everything in memory, and the writes travel, netted per account, with the COMMIT.
+/// Round trips: the reads (earlier command outcomes, reversals parked for the batch's payments, and
+/// the pipeline that locks every account the batch touches, in account-id order, and reads what
+/// allocation needs) travel with the batch's first round trip; the handler decides everything in
+/// memory, and the writes travel, netted per account, with the COMMIT. A batch that opens accounts
+/// or reverses payments without naming their account reads in round trips of its own: one for the
+/// questions, one to insert new accounts (`account open` only), one for the locks and items.
 final class LedgerBatch {
     let context: BatchContext
     let today: LocalDate
@@ -89,8 +90,7 @@ final class LedgerBatch {
     // MARK: Applying
 
     func apply(_ batch: [DecodedMessage<LedgerInput>]) throws {
-        try prepare(batch.map(\.payload))
-        try load(batch.map(\.payload))
+        try read(batch.map(\.payload), opened: context.opened)
         for (index, decoded) in batch.enumerated() {
             do {
                 try applyOne(decoded.payload)

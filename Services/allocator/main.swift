@@ -17,6 +17,10 @@ struct AllocatorHandler: WorkerHandler {
         return (nil, input)
     }
 
+    func opening(_ batch: [DecodedMessage<LedgerInput>]) -> BatchOpening? {
+        LedgerBatch.opening(batch.map(\.payload))
+    }
+
     func apply(_ batch: [DecodedMessage<LedgerInput>], in context: BatchContext) throws {
         let today = LocalDate(daysSinceEpoch: Int(wallClockMs() / 86_400_000))
         try LedgerBatch(context: context, today: today).apply(batch)

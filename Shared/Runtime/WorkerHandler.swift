@@ -50,6 +50,36 @@ public protocol WorkerHandler: Sendable {
     func decode(_ message: KafkaMessage) throws(MessageRejection) -> (eventID: String?, payload: Payload)
 
     func apply(_ batch: [DecodedMessage<Payload>], in context: BatchContext) throws
+
+    /// Reads and locks that can travel in the batch's first round trip, right after BEGIN and the
+    /// offset fence: statements built from the decoded messages alone, so a batch spends no round
+    /// trip of its own on them. They see every message of the poll, including those the inbox then
+    /// finds already applied, so they must ask for a superset of what `apply` needs. `apply` finds
+    /// their results in `context.opened`; nil (the default) when the handler has none for this
+    /// batch. Not used while messages are applied one at a time.
+    func opening(_ batch: [DecodedMessage<Payload>]) -> BatchOpening?
+}
+
+extension WorkerHandler {
+    public func opening(_ batch: [DecodedMessage<Payload>]) -> BatchOpening? { nil }
+}
+
+/// Statements for a batch's first round trip, and the handler's own note of what they ask.
+public struct BatchOpening: @unchecked Sendable {
+    public let statements: [PGStatement]
+    /// Whatever the handler needs to read the results (handed back unchanged).
+    public let plan: Any
+
+    public init(statements: [PGStatement], plan: Any) {
+        self.statements = statements
+        self.plan = plan
+    }
+}
+
+/// A batch opening after its round trip: the plan and one result per statement.
+public struct OpenedBatch: @unchecked Sendable {
+    public let plan: Any
+    public let results: [PGRows]
 }
 
 /// What a handler may do inside the batch transaction besides its own SQL.
@@ -61,6 +91,8 @@ public final class BatchContext: @unchecked Sendable {
     public let logger: Logger
     /// Appended to every topic published to (`BILLING_TOPIC_SUFFIX`).
     public let topicSuffix: String
+    /// The results of the handler's `opening` statements, when the first round trip carried them.
+    public internal(set) var opened: OpenedBatch?
     var outbox: [OutboxEntry] = []
     var deferred: [PGStatement] = []
     var counts: [Count] = []

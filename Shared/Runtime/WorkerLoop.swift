@@ -339,8 +339,9 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         }
     }
 
-    /// The batch's transaction: BEGIN travels with the first statements and COMMIT with the last,
-    /// so a batch costs two round trips plus the handler's own.
+    /// The batch's transaction: BEGIN travels with the first statements (the fence, the inbox and
+    /// the handler's opening reads) and COMMIT with the last, so a batch costs two round trips plus
+    /// whatever the handler could not send in the first.
     private func commitInTransaction(
         _ attempt: Attempt, batch: [KafkaMessage], connection: PGConnection
     ) throws -> Committed {
@@ -365,6 +366,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             }
         }
         let withIDs = attempt.decoded.filter { $0.eventID != nil }
+        let opening = attempt.isolate ? nil : handler.opening(attempt.decoded)
         var statements = [
             PGStatement("BEGIN"),
             PGStatement(
@@ -397,7 +399,10 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                         PGArray.integers(withIDs.map(\.message.offset)),
                     ]))
         }
-        let results = Array(try connection.pipeline(statements).dropFirst())
+        let openingStart = statements.count
+        statements += opening?.statements ?? []
+        let allResults = try connection.pipeline(statements)
+        let results = Array(allResults[1..<openingStart])
         if results[0].count != fence.count {
             var advanced = Set<TopicPartition>()
             for row in results[0].rows {
@@ -425,6 +430,9 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         let context = BatchContext(
             connection: connection, service: configuration.service, logger: logger,
             topicSuffix: configuration.topicSuffix)
+        if let opening {
+            context.opened = OpenedBatch(plan: opening.plan, results: Array(allResults[openingStart...]))
+        }
         var rejected = attempt.rejected
         if attempt.isolate {
             // One message at a time, each whole inside its savepoint: its deferred writes run there
