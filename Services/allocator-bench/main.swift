@@ -17,7 +17,8 @@ import FoundationEssentials
 //   . .local/stack.env && allocator-bench [--accounts 100000] [--payments 100000] [--rate 5000] [--seconds 15]
 //
 // Setup: a database of its own with N accounts, each holding 3 open invoices (posted by SQL as
-// the allocator would: journal entries, postings, items). Then, with one allocator process:
+// the allocator would: journal entries, postings, items). Then, with one allocator process, and
+// the tables vacuumed and analysed before each phase:
 //  1. drain: a backlog of payments (random accounts, random amounts) produced before the worker
 //     starts; payments/s from the first posting to the last, each allocated and committed;
 //  2. sustained: payments at a fixed rate; latency from the time each payment was due to be
@@ -219,6 +220,9 @@ do {
         database, phase: "drain", count: options.payments, consumed: options.payments, group: group, worker: worker)
     let drainRate = options.payments * 1000 / max(1, Int(drainSpan))
     progress("drain: \(drainRate) payments/s allocated and committed")
+    // The drain leaves autovacuum a hundred thousand payments' worth of work, which it would do
+    // during the next phase; a system running steadily at the next phase's rate has no such debt.
+    progress("drain: vacuumed and analysed in \(try benchDatabase.settle(stack: stack)) ms")
 
     // Built before the phase, so that the generator spends the phase only handing messages to the
     // producer (building them took a seventh of the machine at 5,000/s). Payment n is due at
@@ -253,6 +257,7 @@ do {
               FROM ledger.journal_entries WHERE document_kind = 'payment' AND document_id LIKE 'sustain-%') AS x
         """, [String(startWallMs), String(options.rate)])[0]
 
+    progress("sustained: vacuumed and analysed in \(try benchDatabase.settle(stack: stack)) ms")
     progress("hot accounts: producing \(options.hotPayments) payments, half on 10 accounts")
     try produceAll(producer, payments("hotacct", count: options.hotPayments, hot: true))
     let hotSpan = try waitForPostings(

@@ -325,14 +325,17 @@ extension LedgerBatch {
             guard let account = accounts[number] else { continue }
             let id = try row.string("document_id")
             guard let kind = DocumentKind(rawValue: try row.string("document_kind")) else { continue }
-            let namedJSON = try row.optionalString("named_items_json") ?? "[]"
+            // Most items name nothing: only those that do cost a JSON decode.
+            let namedItems = try row.optionalString("named_items_json").map {
+                try decoder.decode([String].self, from: Data($0.utf8))
+            }
             let item = try LedgerItem(
                 id: id, side: kind.side,
                 amount: Money(minor: try row.int64("amount_minor"), currency: account.currency),
                 postedOn: try LocalDate.parse(try row.string("posted_on")), sequence: try row.int64("sequence"),
                 dueOn: try row.optionalString("due_on").map { text throws(DomainError) in try LocalDate.parse(text) },
                 number: try row.optionalString("number"), reference: try row.optionalString("reference"),
-                namedItems: try decoder.decode([String].self, from: Data(namedJSON.utf8)),
+                namedItems: namedItems ?? [],
                 closes: try row.optionalString("closes"),
                 releasesClosedItem: kind == .invoiceCancellation || kind == .paymentReversal)
             let remaining = try row.int64("open_minor")
@@ -364,7 +367,8 @@ extension LedgerBatch {
     static let itemColumns = """
         i.account_id, i.document_id, i.document_kind, i.amount_minor, i.posted_on::text AS posted_on,
         i.due_on::text AS due_on, i.sequence, i.number, i.reference,
-        array_to_json(i.named_items)::text AS named_items_json, i.closes, i.open_minor, i.closed_by
+        CASE WHEN cardinality(i.named_items) > 0 THEN array_to_json(i.named_items)::text END AS named_items_json,
+        i.closes, i.open_minor, i.closed_by
         """
 
     /// Items named as targets (by document id, number or reference) and their allocations in force.
@@ -432,7 +436,9 @@ extension LedgerBatch {
                         posted_on, due_on, sequence, number, reference, named_items, closes, open_minor, closed_by)
                     SELECT v.account_id, v.document_id, v.kind, v.side, v.currency, v.amount, v.posted_on, v.due_on,
                            v.sequence, v.number, v.reference,
-                           ARRAY(SELECT json_array_elements_text(v.named::json)), v.closes, v.open, v.closed_by
+                           CASE WHEN v.named IS NULL THEN '{}'::text[]
+                                ELSE ARRAY(SELECT json_array_elements_text(v.named::json)) END,
+                           v.closes, v.open, v.closed_by
                     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::date[],
                         $8::date[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],
                         $15::text[])
@@ -450,7 +456,7 @@ extension LedgerBatch {
                         PGArray.integers(newItems.map(\.1.sequence)), PGArray.strings(newItems.map(\.1.number)),
                         PGArray.strings(newItems.map(\.1.reference)),
                         PGArray.strings(
-                            newItems.map { jsonText($0.1.namedItems) }),
+                            newItems.map { $0.1.namedItems.isEmpty ? nil : jsonText($0.1.namedItems) }),
                         PGArray.strings(newItems.map(\.1.closes)),
                         PGArray.integers(newItems.map { $0.0.book.remaining[$0.1.id]! }),
                         PGArray.strings(newItems.map { $0.0.closedBy[$0.1.id] }),

@@ -36,6 +36,8 @@ final class LedgerBatch {
     var refunds: [String: RefundRow] = [:]
 
     var openedNumbers: Set<String> = []
+    /// Every event of the batch carries the time the batch decided what happened.
+    lazy var eventTime = Logger.timestamp()
 
     var journal: [JournalRow] = []
     var outcomes: [(outcome: CommandOutcome, requestedBy: String)] = []
@@ -325,7 +327,7 @@ final class LedgerBatch {
         context.publish(
             topic: topic, key: key,
             event: CloudEvent(
-                id: CloudEvent.newID(), type: type, source: source, time: Logger.timestamp(),
+                id: CloudEvent.newID(), type: type, source: source, time: eventTime,
                 data: ContractJSON.encode(body)))
     }
 

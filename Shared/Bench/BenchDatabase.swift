@@ -46,14 +46,14 @@ public final class BenchDatabase {
 }
 
 extension BenchDatabase {
-    /// The ledger and payment tables a setup fills in bulk, vacuumed and analysed before anything
-    /// is measured: a live system's tables were vacuumed by autovacuum long ago, while freshly
-    /// loaded ones would make the measured workers set every row's hint bits and compete with
-    /// autovacuum working through the load.
+    /// The ledger and payment tables a setup (or an earlier phase) fills in bulk, vacuumed and
+    /// analysed before anything is measured: a live system's tables were vacuumed by autovacuum
+    /// long ago, while freshly loaded ones would make the measured workers set every row's hint
+    /// bits and compete with autovacuum working through the load.
     public static let settledTables = [
         "ledger.accounts", "ledger.items", "ledger.journal_entries", "ledger.postings", "ledger.allocations",
-        "ledger.command_outcomes", "ingest.accounts", "ingest.documents", "documents.documents",
-        "documents.document_lines", "documents.accounts",
+        "ledger.command_outcomes", "ledger.outbox", "ingest.accounts", "ingest.documents", "ingest.outbox",
+        "documents.documents", "documents.document_lines", "documents.accounts", "documents.outbox",
     ]
 
     /// `VACUUM (ANALYZE)` of `settledTables` as the owner; returns how long it took.

@@ -1,3 +1,9 @@
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A CloudEvents 1.0 event in the Kafka protocol binding's binary mode: attributes in `ce_*`
 /// headers, the JSON body as the message value.
 public struct CloudEvent: Sendable, Equatable {
@@ -27,11 +33,10 @@ public struct CloudEvent: Sendable, Equatable {
     }
 
     /// A fresh event id: a random (version 4) UUID in lower case, from the system's generator
-    /// (`getrandom`), without opening a device per id as `UUID()` does here.
+    /// (`getrandom`), without opening a device per id as `UUID()` does here. The random bytes are
+    /// drawn 4 KiB at a time: one draw per 256 ids instead of two system calls per id.
     public static func newID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        var high = generator.next() as UInt64
-        var low = generator.next() as UInt64
+        var (high, low) = randomPool.withLock { $0.next128() }
         high = (high & ~0xF000) | 0x4000  // version 4
         low = (low & ~(0xC000 << 48)) | (0x8000 << 48)  // RFC 4122 variant
         var text: [UInt8] = []
@@ -47,6 +52,8 @@ public struct CloudEvent: Sendable, Equatable {
         }
         return String(decoding: text, as: UTF8.self)
     }
+
+    private static let randomPool = Mutex(RandomPool())
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
@@ -127,5 +134,33 @@ extension StringProtocol {
         while text.first == set { text.removeFirst() }
         while text.last == set { text.removeLast() }
         return String(text)
+    }
+}
+
+/// Random bytes from the system's generator, fetched in blocks and handed out 16 at a time.
+private struct RandomPool {
+    private var words: [UInt64] = []
+    private var position = 0
+
+    mutating func next128() -> (UInt64, UInt64) {
+        if position + 2 > words.count { refill() }
+        defer { position += 2 }
+        return (words[position], words[position + 1])
+    }
+
+    private mutating func refill() {
+        words = [UInt64](repeating: 0, count: 512)
+        position = 0
+        var filled = 0
+        #if canImport(Glibc)
+            // glibc's arc4random_buf reads the kernel's generator (getrandom) for the whole block.
+            words.withUnsafeMutableBytes { buffer in
+                arc4random_buf(buffer.baseAddress!, buffer.count)
+                filled = buffer.count
+            }
+        #endif
+        // Elsewhere, the standard generator, a word at a time.
+        var generator = SystemRandomNumberGenerator()
+        for index in (filled / 8)..<words.count { words[index] = generator.next() }
     }
 }
