@@ -50,10 +50,13 @@ extension BenchDatabase {
     /// analysed before anything is measured: a live system's tables were vacuumed by autovacuum
     /// long ago, while freshly loaded ones would make the measured workers set every row's hint
     /// bits and compete with autovacuum working through the load.
+    /// The outbox tables are left to autovacuum: analysed in setup, with the setup's events in
+    /// them, they halved money-bench's throughput (3,035 and 3,077 lines/s against 5,461), for a
+    /// reason not yet found (the relay no longer scans them sequentially).
     public static let settledTables = [
         "ledger.accounts", "ledger.items", "ledger.journal_entries", "ledger.postings", "ledger.allocations",
-        "ledger.command_outcomes", "ledger.outbox", "ingest.accounts", "ingest.documents", "ingest.outbox",
-        "documents.documents", "documents.document_lines", "documents.accounts", "documents.outbox",
+        "ledger.command_outcomes", "ingest.accounts", "ingest.documents",
+        "documents.documents", "documents.document_lines", "documents.accounts",
     ]
 
     /// `VACUUM (ANALYZE)` of `settledTables` as the owner; returns how long it took.
