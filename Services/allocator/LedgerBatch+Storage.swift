@@ -172,7 +172,6 @@ extension LedgerBatch {
     /// items about to be closed with their allocations in force and the other sides of those.
     static func loadPlan(_ inputs: [LedgerInput], opened: Set<String>, paymentAccounts: [String: String]) -> LoadPlan {
         var numbers: Set<String> = opened
-        var payments: [(id: String, account: String)] = []
         var needCredits: Set<String> = []
         var documentKeys: [(String, String)] = []
         var targets: [(String, String)] = []
@@ -184,7 +183,6 @@ extension LedgerBatch {
             case .payment(let payment):
                 documentKeys.append(("payment", payment.paymentId))
                 documentKeys.append(("unidentified-payment", payment.paymentId))
-                payments.append((payment.paymentId, payment.account))
             case .unidentified(let payment):
                 documentKeys.append(("unidentified-payment", payment.paymentId))
             case .bankFee(let fee):
@@ -229,29 +227,21 @@ extension LedgerBatch {
                 SELECT document_kind, document_id FROM ledger.journal_entries
                 WHERE (document_kind, document_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
                 """, [PGArray.strings(documentKeys.map(\.0)), PGArray.strings(documentKeys.map(\.1))]),
-            // Two branches, each on its side's open-items index: credits only where they are needed,
-            // which includes the accounts of payments a parked reversal waits for (posting the
-            // reversal after its payment releases what the payment paid).
+            // Two branches, each on its side's open-items index. Free credits only where the batch
+            // posts a debit or undoes an allocation: every posting allocates, so an account at rest
+            // never holds free credit beside an open debit, and a new credit alone has nothing to
+            // meet them. That includes a parked reversal posted after its payment in this batch: it
+            // releases only what that payment paid, and the payment itself is in the book.
             PGStatement(
                 """
                 SELECT a.number AS account_number, \(Self.itemColumns)
-                FROM ledger.accounts AS a JOIN ledger.items AS i
-                    ON i.account_id = a.account_id AND i.is_open AND i.side = 'debit'
+                FROM ledger.accounts AS a CROSS JOIN LATERAL (\(Self.openItems("debit"))) AS i
                 WHERE a.number = ANY($1::text[])
                 UNION ALL
                 SELECT a.number AS account_number, \(Self.itemColumns)
-                FROM ledger.accounts AS a JOIN ledger.items AS i
-                    ON i.account_id = a.account_id AND i.is_open AND i.side = 'credit'
-                WHERE a.number = ANY($2::text[] || ARRAY(
-                    SELECT p.account FROM unnest($3::text[], $4::text[]) AS p(payment_id, account)
-                    WHERE EXISTS (
-                        SELECT FROM ledger.parked_reversals AS r
-                        WHERE r.payment_id = p.payment_id AND r.resolved_at IS NULL)))
-                """,
-                [
-                    PGArray.strings(numbers.sorted()), PGArray.strings(needCredits.sorted()),
-                    PGArray.strings(payments.map(\.id)), PGArray.strings(payments.map(\.account)),
-                ]),
+                FROM ledger.accounts AS a CROSS JOIN LATERAL (\(Self.openItems("credit"))) AS i
+                WHERE a.number = ANY($2::text[])
+                """, [PGArray.strings(numbers.sorted()), PGArray.strings(needCredits.sorted())]),
         ]
         if !targets.isEmpty {
             let parameters: [any PGParameterConvertible] = [
@@ -371,7 +361,17 @@ extension LedgerBatch {
         i.closes, i.open_minor, i.closed_by
         """
 
-    /// Items named as targets (by document id, number or reference) and their allocations in force.
+    /// One account's open items on `side` (a literal, never input), looked up per account through
+    /// that side's partial index. `OFFSET 0` keeps the planner from flattening the lookup into a
+    /// join it may drive from the index instead: statistics taken while the index was empty (a
+    /// new ledger, vacuumed before its first invoices) make a scan of the whole index look like one
+    /// row. In a money-bench run that plan read 121,000 buffers a batch (71 ms on average).
+    static func openItems(_ side: String) -> String {
+        "SELECT * FROM ledger.items WHERE account_id = a.account_id AND is_open AND side = '\(side)' OFFSET 0"
+    }
+
+    /// Items named as targets (by document id, number or reference) and their allocations in force,
+    /// looked up per target for the reason `openItems` gives.
     static let targetAllocations = """
         WITH targets AS (
             SELECT i.account_id, i.document_id
@@ -380,17 +380,15 @@ extension LedgerBatch {
             JOIN ledger.items AS i ON i.account_id = a.account_id
                 AND (i.document_id = v.name OR i.number = v.name OR i.reference = v.name)
         ), found AS (
-            SELECT al.allocation_id, al.account_id, al.credit_document_id, al.debit_document_id, al.amount_minor,
-                   al.reason
-            FROM ledger.allocations AS al JOIN targets AS t
-                ON al.account_id = t.account_id AND al.credit_document_id = t.document_id
-            WHERE al.released_at IS NULL
-            UNION ALL
-            SELECT al.allocation_id, al.account_id, al.credit_document_id, al.debit_document_id, al.amount_minor,
-                   al.reason
-            FROM ledger.allocations AS al JOIN targets AS t
-                ON al.account_id = t.account_id AND al.debit_document_id = t.document_id
-            WHERE al.released_at IS NULL
+            SELECT al.* FROM targets AS t CROSS JOIN LATERAL (
+                SELECT allocation_id, account_id, credit_document_id, debit_document_id, amount_minor, reason
+                FROM ledger.allocations
+                WHERE account_id = t.account_id AND credit_document_id = t.document_id AND released_at IS NULL
+                UNION ALL
+                SELECT allocation_id, account_id, credit_document_id, debit_document_id, amount_minor, reason
+                FROM ledger.allocations
+                WHERE account_id = t.account_id AND debit_document_id = t.document_id AND released_at IS NULL
+                OFFSET 0) AS al
         )
         """
 

@@ -222,13 +222,17 @@ final class IngestBatch {
             PGStatement(
                 "SELECT bank_account FROM ingest.bank_accounts WHERE bank_account = ANY($1::text[])",
                 [PGArray.strings(bankAccounts)]),
-            // Accounts the words name, and the accounts of the documents and payers they name.
+            // Accounts the words name, and the accounts of the documents and payers they name: one
+            // set of keys, then the accounts by key. (Written as three ORed conditions it could only
+            // scan every account, testing each against the batch's thousands of words: 850 ms a
+            // batch on average in a money-bench run.)
             PGStatement(
                 """
-                SELECT account_number, currency, state FROM ingest.accounts
-                WHERE account_number = ANY($1::text[])
-                   OR account_number IN (SELECT account_number FROM ingest.documents WHERE name = ANY($1::text[]))
-                   OR account_number IN (SELECT account_number FROM ingest.payers WHERE payer_account = ANY($2::text[]))
+                SELECT a.account_number, a.currency, a.state FROM ingest.accounts AS a
+                WHERE a.account_number IN (
+                    SELECT unnest($1::text[])
+                    UNION SELECT d.account_number FROM ingest.documents AS d WHERE d.name = ANY($1::text[])
+                    UNION SELECT p.account_number FROM ingest.payers AS p WHERE p.payer_account = ANY($2::text[]))
                 """, [PGArray.strings(sortedWords), PGArray.strings(payers.sorted())]),
             PGStatement(
                 "SELECT name, account_number FROM ingest.documents WHERE name = ANY($1::text[])",
