@@ -185,7 +185,7 @@ do {
             """)
         progress("setup: \(last)/\(options.accounts) accounts")
     }
-    progress("setup: vacuumed, analysed and checkpointed in \(try benchDatabase.settle(stack: stack)) ms")
+    progress("setup: vacuumed, analysed and synced in \(try benchDatabase.settle(stack: stack)) ms")
 
     // The producer lingers 10 ms (the project's default is 5; payment-ingest's relay, which feeds
     // this topic in production, lingers 25): dev-kafka finds a fetch's data by walking the
@@ -222,7 +222,7 @@ do {
     progress("drain: \(drainRate) payments/s allocated and committed")
     // The drain leaves autovacuum a hundred thousand payments' worth of work, which it would do
     // during the next phase; a system running steadily at the next phase's rate has no such debt.
-    progress("drain: vacuumed, analysed and checkpointed in \(try benchDatabase.settle(stack: stack)) ms")
+    progress("drain: vacuumed, analysed and synced in \(try benchDatabase.settle(stack: stack)) ms")
 
     // Built before the phase, so that the generator spends the phase only handing messages to the
     // producer (building them took a seventh of the machine at 5,000/s). Payment n is due at
@@ -257,7 +257,7 @@ do {
               FROM ledger.journal_entries WHERE document_kind = 'payment' AND document_id LIKE 'sustain-%') AS x
         """, [String(startWallMs), String(options.rate)])[0]
 
-    progress("sustained: vacuumed, analysed and checkpointed in \(try benchDatabase.settle(stack: stack)) ms")
+    progress("sustained: vacuumed, analysed and synced in \(try benchDatabase.settle(stack: stack)) ms")
     progress("hot accounts: producing \(options.hotPayments) payments, half on 10 accounts")
     try produceAll(producer, payments("hotacct", count: options.hotPayments, hot: true))
     let hotSpan = try waitForPostings(

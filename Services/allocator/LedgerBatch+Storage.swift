@@ -96,7 +96,7 @@ extension LedgerBatch {
                     SELECT reversal_id, payment_id, event::text FROM ledger.parked_reversals
                     WHERE resolved_at IS NULL AND (payment_id = ANY($1::text[]) OR reversal_id = ANY($2::text[]))
                     ORDER BY parked_at, reversal_id
-                    """, [PGArray.strings(paymentIDs), PGArray.strings(reversalIDs)]))
+                    """, [PGArray.strings(paymentIDs), PGArray.strings(reversalIDs)], prepared: true))
             questions.kinds.append(.parked)
         }
         return questions
@@ -221,12 +221,12 @@ extension LedgerBatch {
                 SELECT account_id, number, name, currency, state, credit_limit_minor, credit_rule,
                        allocation_principle, presentment, email, phone, owning_group, balance_minor, item_sequence
                 FROM ledger.accounts WHERE number = ANY($1::text[]) ORDER BY account_id FOR UPDATE
-                """, [PGArray.strings(numbers.sorted())]),
+                """, [PGArray.strings(numbers.sorted())], prepared: true),
             PGStatement(
                 """
                 SELECT document_kind, document_id FROM ledger.journal_entries
                 WHERE (document_kind, document_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-                """, [PGArray.strings(documentKeys.map(\.0)), PGArray.strings(documentKeys.map(\.1))]),
+                """, [PGArray.strings(documentKeys.map(\.0)), PGArray.strings(documentKeys.map(\.1))], prepared: true),
             // Two branches, each on its side's open-items index. Free credits only where the batch
             // posts a debit or undoes an allocation: every posting allocates, so an account at rest
             // never holds free credit beside an open debit, and a new credit alone has nothing to
@@ -241,7 +241,7 @@ extension LedgerBatch {
                 SELECT a.number AS account_number, \(Self.itemColumns)
                 FROM ledger.accounts AS a CROSS JOIN LATERAL (\(Self.openItems("credit"))) AS i
                 WHERE a.number = ANY($2::text[])
-                """, [PGArray.strings(numbers.sorted()), PGArray.strings(needCredits.sorted())]),
+                """, [PGArray.strings(numbers.sorted()), PGArray.strings(needCredits.sorted())], prepared: true),
         ]
         if !targets.isEmpty {
             let parameters: [any PGParameterConvertible] = [
@@ -458,7 +458,7 @@ extension LedgerBatch {
                         PGArray.strings(newItems.map(\.1.closes)),
                         PGArray.integers(newItems.map { $0.0.book.remaining[$0.1.id]! }),
                         PGArray.strings(newItems.map { $0.0.closedBy[$0.1.id] }),
-                    ]))
+                    ], prepared: true))
         }
         if !changedItems.isEmpty {
             context.deferStatement(
@@ -473,7 +473,7 @@ extension LedgerBatch {
                         PGArray.integers(changedItems.map(\.0.id)), PGArray.strings(changedItems.map(\.1)),
                         PGArray.integers(changedItems.map { $0.0.book.remaining[$0.1]! }),
                         PGArray.strings(changedItems.map { $0.0.closedBy[$0.1] }),
-                    ]))
+                    ], prepared: true))
         }
         if !newAllocations.isEmpty {
             context.deferStatement(
@@ -494,7 +494,7 @@ extension LedgerBatch {
                         PGArray.integers(newAllocations.map(\.1.amount.minor)),
                         PGArray.strings(newAllocations.map(\.1.reason.code)),
                         PGArray.strings(newAllocations.map { $0.2 ? "true" : "false" }),
-                    ]))
+                    ], prepared: true))
         }
         let changedAccounts = accounts.values.filter(\.isChanged).sorted { $0.id < $1.id }
         // Most accounts in a batch only moved money: their update carries just the balance.
@@ -513,7 +513,7 @@ extension LedgerBatch {
                     [
                         PGArray.integers(moved.map(\.id)), PGArray.integers(moved.map(\.balance)),
                         PGArray.integers(moved.map(\.itemSequence)),
-                    ]))
+                    ], prepared: true))
         }
         if !changedRefunds.isEmpty { context.deferStatement(refundStatement()) }
         if !newParked.isEmpty {
@@ -589,7 +589,7 @@ extension LedgerBatch {
                 PGArray.strings(journal.map(\.origin?.note)), PGArray.strings(journal.map(\.commandID)),
                 PGArray.strings(postingKinds), PGArray.strings(postingDocuments), PGArray.strings(postingAccounts),
                 PGArray.strings(ledgerAccounts), PGArray.strings(currencies), PGArray.integers(amounts),
-            ])
+            ], prepared: true)
     }
 
     private func accountStatement(_ changed: [LockedAccount]) -> PGStatement {

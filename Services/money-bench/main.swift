@@ -522,7 +522,7 @@ do {
             return try row.int64(0) >= invoiceCount && row.int64(1) >= invoiceCount
         })
     let setupSeconds = Int((monotonicMs() - setupStarted) / 1_000)
-    progress("setup: done in \(setupSeconds) s; vacuumed, analysed and checkpointed in \(try benchDatabase.settle(stack: stack)) ms")
+    progress("setup: done in \(setupSeconds) s; vacuumed, analysed and synced in \(try benchDatabase.settle(stack: stack)) ms")
 
     // The invoices' totals as the invoicer computed them, and the balances before the stream.
     var totals = Array(

@@ -16,6 +16,11 @@ public final class PGConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     /// Bound on any single wait for the server (connect, send, result).
     public let ioTimeoutMs: Int32
+    /// Server-side names of the statements prepared on this session, by their text.
+    private var preparedNames: [String: String] = [:]
+    private var preparedCount = 0
+    /// Bound on the statements one session prepares; later ones run unprepared.
+    public static let preparedCountMax = 256
 
     /// Connects with a libpq connection string or URI (`postgresql://...` or `host=... dbname=...`).
     public init(conninfo: String, applicationName: String = "billing", ioTimeoutMs: Int32 = 60_000) throws {
@@ -84,12 +89,19 @@ public final class PGConnection: @unchecked Sendable {
     @discardableResult
     public func run(_ statement: PGStatement) throws -> PGRows {
         let connection = try liveHandle()
-        let sent = withParameters(statement.parameters) { count, values, lengths, formats in
-            PQsendQueryParams(connection, statement.sql, count, nil, values, lengths, formats, 0)
+        var name = statement.prepared ? preparedNames[statement.sql] : nil
+        if statement.prepared, name == nil, let fresh = nextPreparedName() {
+            guard PQsendPrepare(connection, fresh, statement.sql, Int32(statement.parameters.count), nil) == 1 else {
+                throw connectionFailure("preparing a statement")
+            }
+            try flushOutput(connection)
+            _ = try forgettingStalePlans(drainResults(connection)).get()
+            preparedNames[statement.sql] = fresh
+            name = fresh
         }
-        guard sent == 1 else { throw connectionFailure("sending a statement") }
+        guard try send(statement, named: name, on: connection) else { throw connectionFailure("sending a statement") }
         try flushOutput(connection)
-        return try drainResults(connection).get()
+        return try forgettingStalePlans(drainResults(connection)).get()
     }
 
     /// Sends every statement in one pipeline (one round trip) and returns each one's rows, in order.
@@ -110,11 +122,21 @@ public final class PGConnection: @unchecked Sendable {
                 PQsetnonblocking(connection, 0)
             }
         }
-        for statement in statements {
-            let sent = withParameters(statement.parameters) { count, values, lengths, formats in
-                PQsendQueryParams(connection, statement.sql, count, nil, values, lengths, formats, 0)
+        // Statements prepared in this pipeline: their Parse goes just before their first execution.
+        var preparing: [Int: String] = [:]
+        var preparingSQL: [String: String] = [:]
+        for (index, statement) in statements.enumerated() {
+            var name = statement.prepared ? preparedNames[statement.sql] ?? preparingSQL[statement.sql] : nil
+            if statement.prepared, name == nil, let fresh = nextPreparedName() {
+                guard PQsendPrepare(connection, fresh, statement.sql, Int32(statement.parameters.count), nil) == 1
+                else { throw connectionFailure("queueing a statement to prepare") }
+                preparing[index] = fresh
+                preparingSQL[statement.sql] = fresh
+                name = fresh
             }
-            guard sent == 1 else { throw connectionFailure("queueing a pipelined statement") }
+            guard try send(statement, named: name, on: connection) else {
+                throw connectionFailure("queueing a pipelined statement")
+            }
             try flushOutput(connection)
         }
         guard PQpipelineSync(connection) == 1 else { throw connectionFailure("sending pipeline sync") }
@@ -123,7 +145,15 @@ public final class PGConnection: @unchecked Sendable {
         var output: [PGRows] = []
         output.reserveCapacity(statements.count)
         var failure: PGError?
-        for _ in statements {
+        for (index, statement) in statements.enumerated() {
+            if let name = preparing[index] {
+                // Known from now on only if the server really parsed it (not skipped after an error).
+                switch try preparedResult(connection) {
+                case .success(true): preparedNames[statement.sql] = name
+                case .success(false): break
+                case .failure(let error): if failure == nil { failure = error }
+                }
+            }
             switch try drainResults(connection) {
             case .success(let rows): output.append(rows)
             case .failure(let error):
@@ -140,8 +170,53 @@ public final class PGConnection: @unchecked Sendable {
         guard syncStatus == PGRES_PIPELINE_SYNC else {
             throw connectionFailure("pipeline ended without its sync result")
         }
-        if let failure { throw failure }
+        if let failure { throw forgettingStalePlans(failure) }
         return output
+    }
+
+    /// A fresh server-side name for a statement to prepare, unless the session holds its bound.
+    private func nextPreparedName() -> String? {
+        guard preparedCount < Self.preparedCountMax else { return nil }
+        preparedCount += 1
+        return "billing_\(preparedCount)"
+    }
+
+    private func send(_ statement: PGStatement, named name: String?, on connection: OpaquePointer) throws -> Bool {
+        withParameters(statement.parameters) { count, values, lengths, formats in
+            if let name {
+                return PQsendQueryPrepared(connection, name, count, values, lengths, formats, 0) == 1
+            }
+            return PQsendQueryParams(connection, statement.sql, count, nil, values, lengths, formats, 0) == 1
+        }
+    }
+
+    /// A Parse's result in a pipeline: whether the server prepared it (false when an earlier
+    /// statement's error made it skip the Parse), or its error.
+    private func preparedResult(_ connection: OpaquePointer) throws -> Result<Bool, PGError> {
+        var outcome: Result<Bool, PGError> = .success(false)
+        while let result = try nextResult(connection) {
+            defer { PQclear(result) }
+            switch PQresultStatus(result) {
+            case PGRES_COMMAND_OK: outcome = .success(true)
+            case PGRES_PIPELINE_ABORTED: break
+            default:
+                if case .failure(let error) = Self.extract(result) { outcome = .failure(error) }
+            }
+        }
+        return outcome
+    }
+
+    /// A table changed under a prepared statement (another replica migrated the schema) makes the
+    /// server refuse it ("cached plan must not change result type"); forgetting every name makes
+    /// the next attempt prepare afresh under new names instead of failing forever.
+    private func forgettingStalePlans(_ error: PGError) -> PGError {
+        if error.sqlState == "0A000" { preparedNames.removeAll() }
+        return error
+    }
+
+    private func forgettingStalePlans<T>(_ result: Result<T, PGError>) -> Result<T, PGError> {
+        if case .failure(let error) = result { _ = forgettingStalePlans(error) }
+        return result
     }
 
     /// Runs a script of several statements (simple query protocol, no parameters): for migrations only.

@@ -119,7 +119,8 @@ final class OutboxRelay: @unchecked Sendable {
         // The oldest unsent rows not already in flight, whole, up to about OUTBOX_BATCH_COUNT_MAX
         // events in flight (at least one row): the running count stops the scan, so a backlog is
         // never read all at once.
-        let rows = try connection.query(
+        let rows = try connection.run(
+            PGStatement(
             """
             WITH next AS (
                 SELECT id, sum(message_count) OVER (ORDER BY id) - message_count AS before
@@ -135,7 +136,7 @@ final class OutboxRelay: @unchecked Sendable {
             [
                 configuration.outboxBatchCountMax, configuration.outboxBatchCountMax - inFlightMessages,
                 PGArray.integers(inFlight.keys.sorted()),
-            ])
+            ], prepared: true))
         let deadline = monotonicMs() + Int64(configuration.outboxDeliveryTimeoutMs)
         var enqueuing: [Int64: [KafkaDeliveryTicket]] = [:]
         for row in rows.rows {
@@ -187,9 +188,10 @@ final class OutboxRelay: @unchecked Sendable {
         }
         if failed > 0 { metrics.increment("billing_outbox_delivery_failures_total", by: Int64(failed)) }
         guard !delivered.isEmpty else { return }
-        try database.connection().query(
-            "UPDATE \(schema).outbox SET sent_at = now() WHERE id = ANY($1::bigint[]) AND sent_at IS NULL",
-            [PGArray.integers(delivered)])
+        try database.connection().run(
+            PGStatement(
+                "UPDATE \(schema).outbox SET sent_at = now() WHERE id = ANY($1::bigint[]) AND sent_at IS NULL",
+                [PGArray.integers(delivered)], prepared: true))
         for id in delivered { inFlight[id] = nil }
         metrics.increment("billing_outbox_published_total", by: Int64(deliveredMessages))
     }

@@ -382,7 +382,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                     .text(group), PGArray.strings(fence.map(\.0.topic)), PGArray.integers(fence.map(\.0.partition)),
                     PGArray.integers(fence.map(\.1.epoch)), PGArray.integers(fence.map(\.1.nextOffset)),
                     PGArray.integers(fence.map(\.2)),
-                ]),
+                ], prepared: true),
         ]
         if !withIDs.isEmpty {
             statements.append(
@@ -397,7 +397,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                         PGArray.strings(withIDs.map { $0.eventID! }), PGArray.strings(withIDs.map(\.message.topic)),
                         PGArray.integers(withIDs.map(\.message.partition)),
                         PGArray.integers(withIDs.map(\.message.offset)),
-                    ]))
+                    ], prepared: true))
         }
         let openingStart = statements.count
         statements += opening?.statements ?? []
@@ -468,7 +468,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         if !rejected.isEmpty { closing.append(deadLetterStatement(rejected)) }
         if !context.outbox.isEmpty {
             closing.append(outboxStatement(context.outbox))
-            closing.append(PGStatement("SELECT pg_notify($1, '')", [OutboxRelay.channel(schema)]))
+            closing.append(PGStatement("SELECT pg_notify($1, '')", [OutboxRelay.channel(schema)], prepared: true))
         }
         closing.append(PGStatement("COMMIT"))
         try connection.pipeline(closing)
@@ -581,7 +581,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 PGArray.strings(entries.map(\.message.topic)), PGArray.byteStrings(entries.map(\.message.key)),
                 PGArray.byteStrings(entries.map { HeaderCodec.encode($0.message.headers) }),
                 PGArray.byteStrings(entries.map(\.message.value)), PGArray.strings(entries.map(\.eventID)),
-            ])
+            ], prepared: true)
     }
 
     /// The dead-letter copy: the original key, value and headers, plus the reason in `dlq_*` headers.

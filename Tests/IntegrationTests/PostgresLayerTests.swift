@@ -72,6 +72,65 @@ extension Integration {
             #expect(!connection.isInTransaction)
         }
 
+        @Test("a prepared statement is parsed once per session, survives a pipeline that failed before it, and is prepared afresh after the table under it changed")
+        func preparedStatements() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let connection = try database.connect()
+            defer { connection.close() }
+            try connection.query("CREATE TABLE q (id int PRIMARY KEY, note text)")
+            let insert = "INSERT INTO q SELECT * FROM unnest($1::int[], $2::text[])"
+            let select = "SELECT id, note FROM q WHERE id = ANY($1::int[]) ORDER BY id"
+            func sessionStatements() throws -> [String] {
+                try connection.query("SELECT statement FROM pg_prepared_statements ORDER BY statement").values
+                    .compactMap { $0[0] }
+            }
+
+            // Alone and in pipelines, several times with other values: one server-side statement each.
+            try connection.run(PGStatement(insert, [PGArray.integers([1, 2]), PGArray.strings(["a", "b"])], prepared: true))
+            for round in 0..<7 {
+                let base = 10 + round * 10
+                let results = try connection.pipeline([
+                    PGStatement(insert, [PGArray.integers([base, base + 1]), PGArray.strings(["x", nil])], prepared: true),
+                    PGStatement(select, [PGArray.integers([1, base + 1])], prepared: true),
+                ])
+                #expect(results[1].count == 2)
+                #expect(try results[1][1].int("id") == base + 1)
+                #expect(results[1][1].optionalString(1) == nil)
+            }
+            #expect(try sessionStatements() == [insert, select])
+            #expect(try connection.query("SELECT count(*) FROM q")[0].int(0) == 16)
+
+            // An error before a statement's first use makes the server skip its Parse: the next use
+            // must prepare it, not execute a name that does not exist.
+            let count = "SELECT count(*) FROM q WHERE note = $1"
+            do {
+                try connection.pipeline([
+                    PGStatement("INSERT INTO q VALUES ($1, $2)", [1, "dup"]),
+                    PGStatement(count, ["x"], prepared: true),
+                ])
+                Issue.record("a duplicate key must fail")
+            } catch let error as PGError {
+                #expect(error.sqlState == "23505")
+            }
+            #expect(try connection.run(PGStatement(count, ["x"], prepared: true))[0].int(0) == 7)
+
+            // The table changes under the prepared SELECT: the server refuses it once (its result
+            // type changed), then the statement is prepared again and runs.
+            let star = "SELECT * FROM q WHERE id = ANY($1::int[])"
+            _ = try connection.run(PGStatement(star, [PGArray.integers([1])], prepared: true))
+            try connection.query("ALTER TABLE q ADD COLUMN later int DEFAULT 5")
+            do {
+                _ = try connection.run(PGStatement(star, [PGArray.integers([1])], prepared: true))
+                Issue.record("a changed result type must be refused once")
+            } catch let error as PGError {
+                #expect(error.sqlState == "0A000")
+            }
+            let again = try connection.run(PGStatement(star, [PGArray.integers([1])], prepared: true))
+            #expect(try again[0].int("later") == 5)
+        }
+
         @Test("a serialization failure is retried until the transaction commits")
         func serializationRetry() throws {
             let stack = try TestStack.fromEnvironment()
