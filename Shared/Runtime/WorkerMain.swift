@@ -23,6 +23,7 @@ public enum WorkerMain {
     ) -> Never {
         TerminationSignals.block()
         let environment = ProcessEnvironment.current()
+        MallocArenas.cap(environment: environment)
         let configuration: WorkerConfiguration
         let logger: Logger
         let handler: Handler
