@@ -94,7 +94,13 @@ enum LedgerInputDecoder {
     /// Events from other services, checked for shape: identities, positive amounts, known currencies, dates.
     static let eventRoutes: [String: EventRouter<LedgerInput>.Decode] = [
         LedgerTypes.paymentIdentified: { event throws(MessageRejection) in
-            let payment = try body(event, as: PaymentIdentified.self)
+            // The busiest input: the flat fast path when the body is plain, JSONDecoder otherwise.
+            let payment: PaymentIdentified
+            if let plain = PaymentIdentified(flatJSON: event.data) {
+                payment = plain
+            } else {
+                payment = try body(event, as: PaymentIdentified.self)
+            }
             try checkAmount(payment.amountMinor, payment.currency)
             try checkDate(payment.receivedOn, "received_on")
             try checkIdentity(payment.paymentId, "payment_id")
