@@ -31,6 +31,8 @@ public enum ContractJSONWriter {
     private static let keys = Mutex<[String: String]>([:])
 
     fileprivate static func jsonKey(_ name: String) -> String {
+        // Without a capital letter the name is its own snake_case (most keys: `account`, `state`).
+        if !name.utf8.contains(where: { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) { return name }
         if let known = keys.withLock({ $0[name] }) { return known }
         let converted = snakeCase(name)
         keys.withLock { $0[name] = converted }
@@ -75,6 +77,23 @@ private final class Node {
 
     static let null: [UInt8] = Array("null".utf8)
 
+    /// An integer's decimal digits, written without going through `String`.
+    static func digits<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
+        if value == 0 { return [UInt8(ascii: "0")] }
+        var out: [UInt8] = []
+        out.reserveCapacity(20)
+        // Negative values are taken digit by digit as negative remainders, so T.min needs no abs.
+        var rest = value
+        while rest != 0 {
+            let (quotient, remainder) = rest.quotientAndRemainder(dividingBy: 10)
+            out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: remainder.magnitude))
+            rest = quotient
+        }
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        out.reverse()
+        return out
+    }
+
     static func quoted(_ text: String) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "\"")]
         out.reserveCapacity(text.utf8.count + 2)
@@ -110,7 +129,8 @@ private final class Node {
             out.append(UInt8(ascii: "]"))
         case .object:
             out.append(UInt8(ascii: "{"))
-            for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
+            members.sort { $0.key < $1.key }
+            for (index, member) in members.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
                 out += Node.quoted(member.key)
                 out.append(UInt8(ascii: ":"))
@@ -165,16 +185,16 @@ private struct KeyedWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: String, forKey key: Key) throws { add(key, Node.quoted(value)) }
     mutating func encode(_ value: Double, forKey key: Key) throws { throw refuseFloat(codingPath + [key]) }
     mutating func encode(_ value: Float, forKey key: Key) throws { throw refuseFloat(codingPath + [key]) }
-    mutating func encode(_ value: Int, forKey key: Key) throws { add(key, Array(String(value).utf8)) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { add(key, Array(String(value).utf8)) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { add(key, Array(String(value).utf8)) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { add(key, Array(String(value).utf8)) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { add(key, Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { add(key, Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { add(key, Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { add(key, Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { add(key, Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { add(key, Array(String(value).utf8)) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { add(key, Node.digits(value)) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { add(key, Node.digits(value)) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { add(key, Node.digits(value)) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { add(key, Node.digits(value)) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { add(key, Node.digits(value)) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { add(key, Node.digits(value)) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { add(key, Node.digits(value)) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { add(key, Node.digits(value)) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { add(key, Node.digits(value)) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { add(key, Node.digits(value)) }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try ContractJSONWriter.encode(value, into: child(key), path: codingPath + [key])
@@ -211,16 +231,16 @@ extension ScalarSink {
     mutating func encode(_ value: String) throws { put(Node.quoted(value)) }
     mutating func encode(_ value: Double) throws { throw refuseFloat(floatPath) }
     mutating func encode(_ value: Float) throws { throw refuseFloat(floatPath) }
-    mutating func encode(_ value: Int) throws { put(Array(String(value).utf8)) }
-    mutating func encode(_ value: Int8) throws { put(Array(String(value).utf8)) }
-    mutating func encode(_ value: Int16) throws { put(Array(String(value).utf8)) }
-    mutating func encode(_ value: Int32) throws { put(Array(String(value).utf8)) }
-    mutating func encode(_ value: Int64) throws { put(Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt) throws { put(Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt8) throws { put(Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt16) throws { put(Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt32) throws { put(Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt64) throws { put(Array(String(value).utf8)) }
+    mutating func encode(_ value: Int) throws { put(Node.digits(value)) }
+    mutating func encode(_ value: Int8) throws { put(Node.digits(value)) }
+    mutating func encode(_ value: Int16) throws { put(Node.digits(value)) }
+    mutating func encode(_ value: Int32) throws { put(Node.digits(value)) }
+    mutating func encode(_ value: Int64) throws { put(Node.digits(value)) }
+    mutating func encode(_ value: UInt) throws { put(Node.digits(value)) }
+    mutating func encode(_ value: UInt8) throws { put(Node.digits(value)) }
+    mutating func encode(_ value: UInt16) throws { put(Node.digits(value)) }
+    mutating func encode(_ value: UInt32) throws { put(Node.digits(value)) }
+    mutating func encode(_ value: UInt64) throws { put(Node.digits(value)) }
 }
 
 private struct IndexKey: CodingKey {

@@ -292,6 +292,28 @@ struct ContractJSONWriterTests {
         #expect(try Self.writer([String]()) == Self.foundation([String]()))
     }
 
+    @Test("integers of every width, their limits, zero and minus one are written as Foundation writes them")
+    func integers() throws {
+        struct Widths: Encodable {
+            let int: [Int]
+            let int8: [Int8]
+            let int16: [Int16]
+            let int32: [Int32]
+            let int64: [Int64]
+            let uint: [UInt]
+            let uint8: [UInt8]
+            let uint64: [UInt64]
+            let single: Int64
+            let lowerCamelKey: Int
+        }
+        let value = Widths(
+            int: [0, -1, 7, Int.min, Int.max], int8: [Int8.min, Int8.max, -10], int16: [Int16.min, 100],
+            int32: [Int32.min, Int32.max, -1_000_000], int64: [Int64.min, Int64.max, 4_620, -4_620],
+            uint: [0, UInt.max], uint8: [0, 255, 10], uint64: [UInt64.max, 1_000_000_000_000], single: -9_000,
+            lowerCamelKey: 10)
+        #expect(try Self.writer(value) == Self.foundation(value))
+    }
+
     @Test("a floating-point value is refused")
     func floatsRefused() {
         struct Price: Encodable { let amount: Double }
