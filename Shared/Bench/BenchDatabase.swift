@@ -67,10 +67,11 @@ extension BenchDatabase {
     /// `VACUUM (ANALYZE)` of `settledTables` as the owner, then the kernel's dirty pages written
     /// out (`sync`); returns how long it took.
     ///
-    /// The `sync` is there because of how PostgreSQL 15 grows a table: each new page is first
-    /// written to the file as zeros, and those writes (and the pages a vacuum or a full buffer
-    /// pool writes out) sit dirty in the kernel's page cache until the kernel flushes them 30 s
-    /// later. A bulk setup or a drain leaves a few hundred MiB of them, and their flush, all at
+    /// The `sync` is there because a bulk setup or a drain leaves a few hundred MiB of the
+    /// database's data files dirty in the kernel's page cache (all in the database's own files,
+    /// none in the WAL, by `sync -d` on each; most likely PostgreSQL 15 writing each new page as
+    /// zeros, and pages a vacuum or a full buffer pool wrote out), which the kernel flushes 30 s
+    /// later. Their flush, all at
     /// once, landed in the next phase: commits waited on their WAL fsync behind it (iowait at
     /// 130-180 % of the two cores for about 300 ms, no commit for 553 ms, seen by sampling
     /// `/proc/meminfo` beside allocator-bench). A system running steadily writes those pages out

@@ -31,8 +31,10 @@ public enum ContractJSONWriter {
     private static let keys = Mutex<[String: String]>([:])
 
     fileprivate static func jsonKey(_ name: String) -> String {
-        // Without a capital letter the name is its own snake_case (most keys: `account`, `state`).
-        if !name.utf8.contains(where: { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) { return name }
+        // An ASCII name without a capital letter is its own snake_case (most keys: `account`, `state`).
+        if !name.utf8.contains(where: { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || $0 >= 0x80 }) {
+            return name
+        }
         if let known = keys.withLock({ $0[name] }) { return known }
         let converted = snakeCase(name)
         keys.withLock { $0[name] = converted }

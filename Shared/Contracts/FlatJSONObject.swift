@@ -36,10 +36,6 @@ public struct FlatJSONObject {
         guard reader.atEnd else { return nil }
     }
 
-    public subscript(key: String) -> Value? {
-        members.first(where: { $0.key == key })?.value
-    }
-
     private struct Reader {
         let bytes: [UInt8]
         var position = 0

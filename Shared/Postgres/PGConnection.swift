@@ -90,10 +90,7 @@ public final class PGConnection: @unchecked Sendable {
     public func run(_ statement: PGStatement) throws -> PGRows {
         let connection = try liveHandle()
         var name = statement.prepared ? preparedNames[statement.sql] : nil
-        if statement.prepared, name == nil, let fresh = nextPreparedName() {
-            guard PQsendPrepare(connection, fresh, statement.sql, Int32(statement.parameters.count), nil) == 1 else {
-                throw connectionFailure("preparing a statement")
-            }
+        if statement.prepared, name == nil, let fresh = try sendParse(statement, on: connection) {
             try flushOutput(connection)
             _ = try forgettingStalePlans(drainResults(connection)).get()
             preparedNames[statement.sql] = fresh
@@ -127,9 +124,7 @@ public final class PGConnection: @unchecked Sendable {
         var preparingSQL: [String: String] = [:]
         for (index, statement) in statements.enumerated() {
             var name = statement.prepared ? preparedNames[statement.sql] ?? preparingSQL[statement.sql] : nil
-            if statement.prepared, name == nil, let fresh = nextPreparedName() {
-                guard PQsendPrepare(connection, fresh, statement.sql, Int32(statement.parameters.count), nil) == 1
-                else { throw connectionFailure("queueing a statement to prepare") }
+            if statement.prepared, name == nil, let fresh = try sendParse(statement, on: connection) {
                 preparing[index] = fresh
                 preparingSQL[statement.sql] = fresh
                 name = fresh
@@ -174,11 +169,17 @@ public final class PGConnection: @unchecked Sendable {
         return output
     }
 
-    /// A fresh server-side name for a statement to prepare, unless the session holds its bound.
-    private func nextPreparedName() -> String? {
+    /// Sends the Parse of `statement` under a fresh server-side name and returns that name; nil
+    /// (nothing sent) once the session holds `preparedCountMax`, and the statement runs unprepared.
+    /// The caller reads the Parse's result before trusting the name.
+    private func sendParse(_ statement: PGStatement, on connection: OpaquePointer) throws -> String? {
         guard preparedCount < Self.preparedCountMax else { return nil }
         preparedCount += 1
-        return "billing_\(preparedCount)"
+        let name = "billing_\(preparedCount)"
+        guard PQsendPrepare(connection, name, statement.sql, Int32(statement.parameters.count), nil) == 1 else {
+            throw connectionFailure("sending a statement to prepare")
+        }
+        return name
     }
 
     private func send(_ statement: PGStatement, named name: String?, on connection: OpaquePointer) throws -> Bool {

@@ -8,8 +8,8 @@
 /// core, and memory freed into one arena is not reused by the others. A worker runs a handful of
 /// threads of its own and librdkafka runs several per client, so its resident memory grew with
 /// arenas that each held a batch's worth of freed buffers: allocator-bench measured a peak of
-/// 64-66 MiB and 57-61 MiB after the run, and 62 and 48 MiB with two arenas, at the same
-/// throughput and latency.
+/// 64-66 MiB (57-61 MiB after the run), and 57-62 MiB (48-56 MiB after) with two arenas, at the
+/// same throughput and latency.
 public enum MallocArenas {
     /// The cap unless `MALLOC_ARENA_MAX` (glibc's own variable, read by glibc itself) is set.
     public static let defaultCount: Int32 = 2
