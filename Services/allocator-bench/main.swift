@@ -53,6 +53,10 @@ struct Results: Encodable {
     var openInvoices: Int
     var drainPayments: Int
     var drainPaymentsPerSecond: Int
+    /// CPU time per drained payment, over the worker's life up to the drain's end (all threads),
+    /// and over its database sessions' lives (the backends serving its loops and relay).
+    var drainWorkerCPUMicrosecondsPerPayment: Int64
+    var drainDatabaseCPUMicrosecondsPerPayment: Int64
     var sustainedTargetPerSecond: Int
     var sustainedAchievedPerSecond: Int
     var latencyP50Ms: String
@@ -122,6 +126,25 @@ func waitForPostings(
         }
         sleepThread(milliseconds: 100)
     }
+}
+
+/// CPU time per payment of the worker process and of the PostgreSQL backends serving it (same
+/// machine: read from /proc), each over its life so far. Run right after the drain, when that is
+/// almost all drain work.
+func cpuPerPayment(_ connection: PGConnection, worker: BenchWorker, payments: Int) throws -> (
+    worker: Int64, database: Int64
+) {
+    let backends = try connection.query(
+        """
+        SELECT pid FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name IN ('allocator-worker', 'allocator-relay')
+        """)
+    var databaseMicroseconds: Int64 = 0
+    for row in backends.rows { databaseMicroseconds += ChildProcess.cpuMicroseconds(pid: pid_t(try row.int64(0))) ?? 0 }
+    let workerMicroseconds = worker.process.cpuMicroseconds() ?? 0
+    progress("drain: CPU per payment: worker \(workerMicroseconds / Int64(payments)) µs, "
+        + "its \(backends.rows.count) database sessions \(databaseMicroseconds / Int64(payments)) µs")
+    return (workerMicroseconds / Int64(payments), databaseMicroseconds / Int64(payments))
 }
 
 TerminationSignals.ignoreBrokenPipe()
@@ -220,6 +243,7 @@ do {
         database, phase: "drain", count: options.payments, consumed: options.payments, group: group, worker: worker)
     let drainRate = options.payments * 1000 / max(1, Int(drainSpan))
     progress("drain: \(drainRate) payments/s allocated and committed")
+    let drainCPU = try cpuPerPayment(database, worker: worker, payments: options.payments)
     // The drain leaves autovacuum a hundred thousand payments' worth of work, which it would do
     // during the next phase; a system running steadily at the next phase's rate has no such debt.
     progress("drain: vacuumed, analysed and synced in \(try benchDatabase.settle(stack: stack)) ms")
@@ -274,7 +298,8 @@ do {
         ).exitCode == 0
     let results = Results(
         accounts: options.accounts, openInvoices: options.accounts * 3, drainPayments: options.payments,
-        drainPaymentsPerSecond: drainRate, sustainedTargetPerSecond: options.rate, sustainedAchievedPerSecond: achieved,
+        drainPaymentsPerSecond: drainRate, drainWorkerCPUMicrosecondsPerPayment: drainCPU.worker,
+        drainDatabaseCPUMicrosecondsPerPayment: drainCPU.database, sustainedTargetPerSecond: options.rate, sustainedAchievedPerSecond: achieved,
         latencyP50Ms: millisecondsText(try latency.int64(0)), latencyP99Ms: millisecondsText(try latency.int64(1)),
         latencyP999Ms: millisecondsText(try latency.int64(2)), latencyMaxMs: millisecondsText(try latency.int64(3)),
         hotPayments: options.hotPayments, hotPaymentsPerSecond: hotRate, workerPeakRSSKiB: memory.peak,
@@ -287,6 +312,7 @@ do {
             """
             allocator benchmark (\(results.accounts) accounts, \(results.openInvoices) open invoices)
               backlog drain, \(results.drainPayments) payments:  \(results.drainPaymentsPerSecond) payments/s allocated and committed
+                CPU per payment: worker \(results.drainWorkerCPUMicrosecondsPerPayment) µs, its database sessions \(results.drainDatabaseCPUMicrosecondsPerPayment) µs
               sustained \(results.sustainedTargetPerSecond)/s for \(options.seconds) s (achieved \(results.sustainedAchievedPerSecond)/s):
                 due to be produced → posted: p50 \(results.latencyP50Ms) ms, p99 \(results.latencyP99Ms) ms, p99.9 \(results.latencyP999Ms) ms, max \(results.latencyMaxMs) ms
               hot accounts (half of \(results.hotPayments) payments on 10 accounts): \(results.hotPaymentsPerSecond) payments/s

@@ -79,6 +79,25 @@ public final class ChildProcess: @unchecked Sendable {
     /// Peak and current resident memory in KiB, from /proc (Linux).
     public func memoryKiB() -> (peak: Int, current: Int)? { Self.memoryKiB(pid: pid) }
 
+    /// CPU time (user and system, all threads) the process has used so far, in microseconds.
+    public func cpuMicroseconds() -> Int64? { Self.cpuMicroseconds(pid: pid) }
+
+    /// CPU time (user and system, all threads) of any process, in microseconds, from
+    /// /proc/PID/stat (fields 14 and 15, in clock ticks).
+    public static func cpuMicroseconds(pid: pid_t) -> Int64? {
+        guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 1024)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // The command name (field 2) is in parentheses and may hold spaces: count from its end.
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Int64(fields[11]), let system = Int64(fields[12]) else { return nil }
+        let ticksPerSecond = Int64(sysconf(Int32(_SC_CLK_TCK)))
+        return (user + system) * 1_000_000 / max(1, ticksPerSecond)
+    }
+
     /// Peak (VmHWM) and current (VmRSS) resident memory of any process, in KiB.
     public static func memoryKiB(pid: pid_t) -> (peak: Int, current: Int)? {
         guard let file = fopen("/proc/\(pid)/status", "r") else { return nil }
