@@ -257,23 +257,41 @@ public final class PGConnection: @unchecked Sendable {
 
     /// Waits up to `timeoutMs` for NOTIFY messages on channels this session LISTENs to, and returns their channels.
     public func waitForNotifications(timeoutMs: Int32) throws -> [String] {
-        let connection = try liveHandle()
-        var channels = drainNotifications(connection)
-        if !channels.isEmpty { return channels }
-        if try waitSocket(connection, forWrite: false, timeoutMs: timeoutMs) {
-            guard PQconsumeInput(connection) == 1 else { throw connectionFailure("reading notifications") }
-            channels = drainNotifications(connection)
-        }
-        return channels
+        try waitForNotifications(timeoutMs: timeoutMs, wakeDescriptor: nil).map(\.channel)
     }
 
-    private func drainNotifications(_ connection: OpaquePointer) -> [String] {
-        var channels: [String] = []
+    /// Waits up to `timeoutMs` for NOTIFY messages, or until `wakeDescriptor` (an eventfd or a
+    /// pipe's read end, left for the caller to drain) is readable; returns the notifications that
+    /// arrived, possibly none.
+    public func waitForNotifications(timeoutMs: Int32, wakeDescriptor: Int32?) throws -> [PGNotification] {
+        let connection = try liveHandle()
+        var notifications = drainNotifications(connection)
+        if !notifications.isEmpty { return notifications }
+        if try waitSocket(connection, forWrite: false, timeoutMs: timeoutMs, alsoReadable: wakeDescriptor) {
+            guard PQconsumeInput(connection) == 1 else { throw connectionFailure("reading notifications") }
+            notifications = drainNotifications(connection)
+        }
+        return notifications
+    }
+
+    /// The notifications that already reached this process, without waiting: what the socket has
+    /// is read first (queries read them too, and keep them for this).
+    public func pendingNotifications() throws -> [PGNotification] {
+        let connection = try liveHandle()
+        guard PQconsumeInput(connection) == 1 else { throw connectionFailure("reading notifications") }
+        return drainNotifications(connection)
+    }
+
+    private func drainNotifications(_ connection: OpaquePointer) -> [PGNotification] {
+        var notifications: [PGNotification] = []
         while let notification = PQnotifies(connection) {
-            channels.append(String(cString: notification.pointee.relname))
+            notifications.append(
+                PGNotification(
+                    channel: String(cString: notification.pointee.relname),
+                    payload: String(cString: notification.pointee.extra), senderPID: notification.pointee.be_pid))
             PQfreemem(notification)
         }
-        return channels
+        return notifications
     }
 
     // MARK: Internals
@@ -338,13 +356,18 @@ public final class PGConnection: @unchecked Sendable {
 
     /// Waits until the socket is readable (or, with `forWrite`, writable or readable).
     /// Returns whether it is readable; throws on timeout or a dead socket.
-    private func waitSocket(_ connection: OpaquePointer, forWrite: Bool, timeoutMs: Int32) throws -> Bool {
+    /// Whether the socket became readable (or failed) within `timeoutMs`; a write wait that times
+    /// out throws. `alsoReadable` ends a read wait early when it becomes readable (then false,
+    /// unless the socket is readable too).
+    private func waitSocket(
+        _ connection: OpaquePointer, forWrite: Bool, timeoutMs: Int32, alsoReadable: Int32? = nil
+    ) throws -> Bool {
         let socket = PQsocket(connection)
         guard socket >= 0 else { throw connectionFailure("connection has no socket") }
-        var descriptor = pollfd(
-            fd: socket, events: Int16(POLLIN) | (forWrite ? Int16(POLLOUT) : 0), revents: 0)
+        var descriptors = [pollfd(fd: socket, events: Int16(POLLIN) | (forWrite ? Int16(POLLOUT) : 0), revents: 0)]
+        if let alsoReadable { descriptors.append(pollfd(fd: alsoReadable, events: Int16(POLLIN), revents: 0)) }
         while true {
-            let ready = poll(&descriptor, 1, Int32(timeoutMs))
+            let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(timeoutMs))
             if ready < 0 {
                 if errno == EINTR { continue }
                 throw connectionFailure("waiting for the server")
@@ -354,7 +377,7 @@ public final class PGConnection: @unchecked Sendable {
                 return false
             }
             // POLLHUP/POLLERR: let PQconsumeInput discover and report the failure.
-            return descriptor.revents & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0
+            return descriptors[0].revents & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0
         }
     }
 
@@ -478,4 +501,12 @@ public enum PGIsolation: Sendable {
         case .serializable: return "BEGIN ISOLATION LEVEL SERIALIZABLE"
         }
     }
+}
+
+/// One NOTIFY as it reached a listening session.
+public struct PGNotification: Sendable, Equatable {
+    public var channel: String
+    public var payload: String
+    /// The backend process of the session that sent it.
+    public var senderPID: Int32
 }

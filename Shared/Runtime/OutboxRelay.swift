@@ -3,10 +3,15 @@ import BillingKafka
 import BillingPostgres
 import BillingSupport
 
-/// Publishes a service's outbox rows in id order (each row is one batch's events, published in
-/// their order) with the idempotent producer and marks a row sent after the delivery reports of
-/// all its events. One replica per service relays at a time (a session advisory
-/// lock); the others wait to take over. It also purges sent outbox rows and old inbox ids.
+/// Publishes a service's outbox rows (each row is one batch's events, published in their order)
+/// with the idempotent producer and marks a row sent after the delivery reports of all its events.
+/// One replica per service relays at a time (a session advisory lock); the others wait to take
+/// over. It also purges sent outbox rows and old inbox ids.
+///
+/// The rows of this process's own loops reach it in memory right after their COMMIT, in commit
+/// order (`OutboxHandoff`). It reads unsent rows from the table, in id order, when it takes the
+/// lock, when another process's NOTIFY says it committed some, after a failed delivery, and once
+/// every `OUTBOX_IDLE_WAIT_MS` in any case.
 ///
 /// A row is marked sent only after Kafka acknowledged every event in it, so a crash re-sends at
 /// most the rows in flight; consumers deduplicate on `ce_id`. A row with a failed delivery is sent
@@ -28,6 +33,13 @@ final class OutboxRelay: @unchecked Sendable {
     private var inFlightMessages: Int { inFlight.values.reduce(0) { $0 + $1.count } }
     private var nextHousekeepingMs: Int64 = 0
     private var nextBacklogMs: Int64 = 0
+    private let handoff: OutboxHandoff?
+    /// Whether the table may hold unsent rows that did not come through the handoff.
+    private var tableReadDue = true
+    private var nextTableReadMs: Int64 = 0
+    /// Rows this relay marked sent in the last minutes (id to when): a row read from the table
+    /// between its COMMIT and its loop's handoff is then not published a second time.
+    private var recentlyMarked: [Int64: Int64] = [:]
 
     /// The relay's producer lingers 25 ms (other producers 5): it sends a round's rows at once and
     /// waits for their reports anyway, and fuller batches cost the broker and this process fewer
@@ -45,8 +57,12 @@ final class OutboxRelay: @unchecked Sendable {
     /// The NOTIFY channel a worker signals after committing outbox rows.
     static func channel(_ schema: String) -> String { "billing_outbox_\(schema)" }
 
-    init(configuration: WorkerConfiguration, metrics: Metrics, logger: Logger, stop: Locked<Bool>) throws {
+    init(
+        configuration: WorkerConfiguration, metrics: Metrics, logger: Logger, stop: Locked<Bool>,
+        handoff: OutboxHandoff? = nil
+    ) throws {
         self.configuration = configuration
+        self.handoff = handoff
         self.currentProducer = Locked(
             try KafkaProducer(configuration: Self.producerConfiguration(configuration), logger: logger))
         self.metrics = metrics
@@ -74,6 +90,7 @@ final class OutboxRelay: @unchecked Sendable {
                 logger.error("producer failed fatally; recreating it", ["error": .string(error.description)])
                 metrics.increment("billing_retries_total", labels: [("stage", "relay")])
                 inFlight.removeAll()
+                tableReadDue = true
                 if let fresh = try? KafkaProducer(
                     configuration: Self.producerConfiguration(configuration), logger: logger)
                 {
@@ -86,6 +103,9 @@ final class OutboxRelay: @unchecked Sendable {
                 metrics.increment("billing_retries_total", labels: [("stage", "relay")])
                 logger.warn("outbox relay failed; retrying", ["error": .string("\(error)")])
                 holdsLockOnBackend = nil
+                // The lock may be gone with the session: rows are read from the table once it is
+                // held again, and none is taken from memory meanwhile.
+                handoff?.close()
                 sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
             }
         }
@@ -96,6 +116,7 @@ final class OutboxRelay: @unchecked Sendable {
             try? markCompleted()
             if inFlight.values.allSatisfy({ $0.allSatisfy { !$0.isPending } }) { break }
         }
+        handoff?.close()
         if !producer.close(timeoutMs: min(2_000, configuration.shutdownTimeoutMs / 2)) {
             logger.warn("producer close abandoned after its time bound")
         }
@@ -104,21 +125,76 @@ final class OutboxRelay: @unchecked Sendable {
     private func round() throws {
         let connection = try database.connection()
         guard try holdLock(connection) else {
+            handoff?.close()
             sleep(milliseconds: 1_000, unless: stop)
             return
         }
         try producer.poll(timeoutMs: 0)
         try markCompleted()
         housekeeping(connection)
+        note(try connection.pendingNotifications())
 
-        let inFlightMessages = inFlightMessages
-        if inFlightMessages >= configuration.outboxBatchCountMax {
+        let budget = configuration.outboxBatchCountMax - inFlightMessages
+        if budget <= 0 {
             try producer.poll(timeoutMs: 20)
             return
         }
-        // The oldest unsent rows not already in flight, whole, up to about OUTBOX_BATCH_COUNT_MAX
-        // events in flight (at least one row): the running count stops the scan, so a backlog is
-        // never read all at once.
+        let deadline = monotonicMs() + Int64(configuration.outboxDeliveryTimeoutMs)
+        var enqueuing: [Int64: [KafkaDeliveryTicket]] = [:]
+        var handedMessages = 0
+        var moreHanded = false
+        if let handoff {
+            let handed = handoff.take(messageBudget: budget)
+            moreHanded = handed.more
+            for row in handed.rows where inFlight[row.id] == nil && recentlyMarked[row.id] == nil {
+                enqueuing[row.id] = row.messages.map { producer.enqueue($0, deadlineMs: deadline) }
+                handedMessages += row.messages.count
+            }
+        }
+        // The table after the handed rows, never before rows still waiting there: each loop's rows
+        // keep their commit order.
+        let now = monotonicMs()
+        if handoff == nil || (tableReadDue || now >= nextTableReadMs) && !moreHanded {
+            if budget - handedMessages > 0 {
+                tableReadDue = false
+                nextTableReadMs = now + Int64(configuration.outboxIdleWaitMs)
+                try readTable(
+                    connection, budget: budget - handedMessages, skipping: Array(inFlight.keys) + enqueuing.keys,
+                    deadline: deadline, into: &enqueuing)
+            } else {
+                tableReadDue = true
+            }
+        }
+        inFlight.merge(enqueuing) { $0 + $1 }
+        if inFlight.isEmpty {
+            if !moreHanded {
+                note(
+                    try connection.waitForNotifications(
+                        timeoutMs: Int32(configuration.outboxIdleWaitMs), wakeDescriptor: handoff?.wakeDescriptor))
+            }
+            return
+        }
+        // Wait for this round's reports (bounded), then mark what was acknowledged.
+        while inFlight.values.contains(where: { $0.contains(where: \.isPending) }), monotonicMs() < deadline,
+            !stop.current
+        {
+            try producer.poll(timeoutMs: 5)
+        }
+        try markCompleted()
+    }
+
+    /// A NOTIFY without this process's token comes from another process: its rows are in the table
+    /// only.
+    private func note(_ notifications: [PGNotification]) {
+        if notifications.contains(where: { $0.payload != handoff?.token }) { tableReadDue = true }
+    }
+
+    /// Enqueues the oldest unsent rows not in `skipping`, whole, up to about `budget` events (at
+    /// least one row): the running count stops the scan, so a backlog is never read all at once.
+    private func readTable(
+        _ connection: PGConnection, budget: Int, skipping: [Int64], deadline: Int64,
+        into enqueuing: inout [Int64: [KafkaDeliveryTicket]]
+    ) throws {
         let rows = try connection.run(
             PGStatement(
             """
@@ -133,12 +209,7 @@ final class OutboxRelay: @unchecked Sendable {
             WHERE next.before < $2
             ORDER BY o.id, m.position
             """,
-            [
-                configuration.outboxBatchCountMax, configuration.outboxBatchCountMax - inFlightMessages,
-                PGArray.integers(inFlight.keys.sorted()),
-            ], prepared: true))
-        let deadline = monotonicMs() + Int64(configuration.outboxDeliveryTimeoutMs)
-        var enqueuing: [Int64: [KafkaDeliveryTicket]] = [:]
+            [configuration.outboxBatchCountMax, budget, PGArray.integers(skipping.sorted())], prepared: true))
         for row in rows.rows {
             let id = try row.int64("id")
             guard let headers = HeaderCodec.decode(try row.bytes("headers")) else {
@@ -150,18 +221,7 @@ final class OutboxRelay: @unchecked Sendable {
                 headers: headers)
             enqueuing[id, default: []].append(producer.enqueue(message, deadlineMs: deadline))
         }
-        inFlight.merge(enqueuing) { $0 + $1 }
-        if inFlight.isEmpty {
-            _ = try connection.waitForNotifications(timeoutMs: Int32(configuration.outboxIdleWaitMs))
-            return
-        }
-        // Wait for this round's reports (bounded), then mark what was acknowledged.
-        while inFlight.values.contains(where: { $0.contains(where: \.isPending) }), monotonicMs() < deadline,
-            !stop.current
-        {
-            try producer.poll(timeoutMs: 5)
-        }
-        try markCompleted()
+        if !rows.rows.isEmpty { metrics.increment("billing_outbox_table_read_total", by: Int64(rows.rows.count)) }
     }
 
     /// Marks rows sent whose every event was acknowledged; forgets a row with a failed delivery
@@ -178,6 +238,7 @@ final class OutboxRelay: @unchecked Sendable {
             if let rowFailure = failures.first {
                 failed += failures.count
                 inFlight[id] = nil
+                tableReadDue = true
                 logger.warn(
                     "outbox delivery failed; will resend the row",
                     ["id": .of(id), "events": .of(tickets.count), "error": .string(rowFailure.description)])
@@ -192,7 +253,11 @@ final class OutboxRelay: @unchecked Sendable {
             PGStatement(
                 "UPDATE \(schema).outbox SET sent_at = now() WHERE id = ANY($1::bigint[]) AND sent_at IS NULL",
                 [PGArray.integers(delivered)], prepared: true))
-        for id in delivered { inFlight[id] = nil }
+        let now = monotonicMs()
+        for id in delivered {
+            inFlight[id] = nil
+            recentlyMarked[id] = now
+        }
         metrics.increment("billing_outbox_published_total", by: Int64(deliveredMessages))
     }
 
@@ -211,6 +276,10 @@ final class OutboxRelay: @unchecked Sendable {
         try connection.query("SET enable_bitmapscan = off")
         try connection.query("SET enable_seqscan = off")
         holdsLockOnBackend = connection.backendPID
+        // From here on this process's loops hand their rows over; what they committed before is in
+        // the table, read next.
+        handoff?.open()
+        tableReadDue = true
         logger.info("outbox relay active", ["instance": .string(configuration.instanceID)])
         return true
     }
@@ -220,6 +289,7 @@ final class OutboxRelay: @unchecked Sendable {
         let now = monotonicMs()
         if now >= nextBacklogMs {
             nextBacklogMs = now + 2_000
+            recentlyMarked = recentlyMarked.filter { now - $0.value < 300_000 }
             if let rows = try? connection.query(
                 "SELECT coalesce(sum(message_count), 0) AS backlog FROM \(schema).outbox WHERE sent_at IS NULL"),
                 let backlog = try? rows[0].int64("backlog")

@@ -39,9 +39,15 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
     /// Next offsets for the lag gauge, read by the metrics thread.
     let progress = Locked<[TopicPartition: Int64]>([:])
     private(set) var consumer: KafkaConsumer!
+    /// Where committed outbox rows go to this process's relay (see `OutboxHandoff`).
+    private let handoff: OutboxHandoff?
 
-    init(configuration: WorkerConfiguration, handler: Handler, metrics: Metrics, logger: Logger, stop: Locked<Bool>) {
+    init(
+        configuration: WorkerConfiguration, handler: Handler, metrics: Metrics, logger: Logger, stop: Locked<Bool>,
+        handoff: OutboxHandoff? = nil
+    ) {
         self.configuration = configuration
+        self.handoff = handoff
         self.handler = handler
         self.metrics = metrics
         self.logger = logger
@@ -181,6 +187,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         var nextOffsets: [TopicPartition: Int64]
         /// Counters the handler asked for, counted only now that the batch committed.
         var counts: [BatchContext.Count] = []
+        /// The batch's outbox row, committed, for the relay.
+        var outboxRow: OutboxHandoff.Row?
     }
 
     /// Applies one polled batch; returns when it is committed, fenced off, or the worker stops.
@@ -466,22 +474,33 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             context.outbox.append(deadLetterCopy(message, rejection))
         }
         if !rejected.isEmpty { closing.append(deadLetterStatement(rejected)) }
+        var outboxIndex: Int?
         if !context.outbox.isEmpty {
+            outboxIndex = closing.count
             closing.append(outboxStatement(context.outbox))
-            closing.append(PGStatement("SELECT pg_notify($1, '')", [OutboxRelay.channel(schema)], prepared: true))
+            // The payload tells this process's relay that the row reaches it in memory.
+            closing.append(
+                PGStatement(
+                    "SELECT pg_notify($1, $2)", [OutboxRelay.channel(schema), handoff?.token ?? ""], prepared: true))
         }
         closing.append(PGStatement("COMMIT"))
-        try connection.pipeline(closing)
+        let closed = try connection.pipeline(closing)
+        var outboxRow: OutboxHandoff.Row?
+        if let outboxIndex {
+            outboxRow = OutboxHandoff.Row(
+                id: try closed[outboxIndex][0].int64("id"), messages: context.outbox.map(\.message))
+        }
 
         var nextOffsets: [TopicPartition: Int64] = [:]
         for (partition, _, next) in fence { nextOffsets[partition] = next }
         return Committed(
             applied: fresh.count, duplicates: duplicates, rejected: rejected, gaps: gaps, nextOffsets: nextOffsets,
-            counts: context.counts)
+            counts: context.counts, outboxRow: outboxRow)
     }
 
     /// After COMMIT: advance local ownership, store offsets in Kafka, record metrics.
     private func finish(_ committed: Committed, batch: [KafkaMessage], startedMicros: Int64) {
+        if let row = committed.outboxRow { handoff?.offer(row) }
         for (partition, next) in committed.nextOffsets {
             owned[partition]?.nextOffset = next
         }
@@ -576,6 +595,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             sql: """
                 INSERT INTO \(schema).outbox (topics, message_keys, headers, payloads, event_ids)
                 VALUES ($1::text[], $2::bytea[], $3::bytea[], $4::bytea[], $5::text[])
+                RETURNING id
                 """,
             parameters: [
                 PGArray.strings(entries.map(\.message.topic)), PGArray.byteStrings(entries.map(\.message.key)),

@@ -44,13 +44,16 @@ public enum WorkerMain {
         let relay: OutboxRelay
         let loops: [WorkerLoop<Handler>]
         do {
-            relay = try OutboxRelay(configuration: configuration, metrics: metrics, logger: logger, stop: stop)
+            let handoff = OutboxHandoff(token: configuration.instanceID)
+            relay = try OutboxRelay(
+                configuration: configuration, metrics: metrics, logger: logger, stop: stop, handoff: handoff)
             loops = try (0..<configuration.concurrency).map { index in
                 var own = configuration
                 // Each loop claims partitions under a name of its own, so fencing tells them apart.
                 if configuration.concurrency > 1 { own.instanceID = "\(configuration.instanceID)#\(index + 1)" }
                 let loop = WorkerLoop(
-                    configuration: own, handler: handler, metrics: metrics, logger: logger, stop: stop)
+                    configuration: own, handler: handler, metrics: metrics, logger: logger, stop: stop,
+                    handoff: handoff)
                 try loop.makeConsumer()
                 return loop
             }
@@ -177,6 +180,10 @@ public enum WorkerMain {
         metrics.describe(
             "billing_outbox_published_total", type: "counter",
             "Outbox events acknowledged by Kafka (their rows marked sent).")
+        metrics.describe(
+            "billing_outbox_table_read_total", type: "counter",
+            "Outbox events the relay read back from PostgreSQL (other replicas' rows, rows left from before a "
+                + "restart or a failed delivery) rather than taking them in memory from this process's loops.")
         metrics.describe(
             "billing_outbox_delivery_failures_total", type: "counter",
             "Outbox deliveries that failed and will be resent.")

@@ -1,4 +1,6 @@
 import BillingKafka
+import BillingPostgres
+import BillingRuntime
 import BillingSupport
 import Foundation
 import Testing
@@ -81,6 +83,53 @@ extension Integration {
             print("produced \(total) messages across \(kills) kills")
             try Self.verifyExactlyOnce(traffic, count: total)
             #expect(worker.terminate() == 0, "a SIGTERM stop exits 0")
+        }
+
+        /// The relay takes its own loops' rows in memory and other writers' rows from the table:
+        /// with no failure, every event goes out exactly once, whichever way it came.
+        @Test("the relay publishes own and foreign outbox rows once each", .timeLimit(.minutes(4)))
+        func ownAndForeignRowsOnce() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let traffic = try ProbeTraffic.make(stack, database)
+            let worker = try traffic.startWorker(["OUTBOX_IDLE_WAIT_MS": "500"])
+            let producer = try KafkaProducer(configuration: stack.kafka)
+            defer { producer.close(timeoutMs: 5_000) }
+            try traffic.produce(0..<1_500, producer: producer)
+
+            // Rows as another replica would commit them: one announced by a NOTIFY with another
+            // process's token, one with no NOTIFY at all (found by the relay's regular table read).
+            func foreignRow(_ id: String, notify: Bool) throws {
+                let headers = HeaderCodec.encode([KafkaHeader(name: "ce_id", text: id)])
+                try database.query(
+                    """
+                    WITH row AS (
+                        INSERT INTO probe.outbox (topics, message_keys, headers, payloads, event_ids)
+                        VALUES (ARRAY[$1], ARRAY[convert_to('foreign', 'UTF8')], $2::bytea[],
+                                ARRAY[convert_to($3, 'UTF8')], ARRAY[$3])
+                        RETURNING id)
+                    SELECT id, CASE WHEN $4 THEN pg_notify('billing_outbox_probe', 'another-process') END FROM row
+                    """, [traffic.outputTopic, PGArray.byteStrings([headers]), id, notify ? "true" : "false"])
+            }
+            try foreignRow("foreign-notified", notify: true)
+            try traffic.produce(1_500..<3_000, producer: producer)
+            try foreignRow("foreign-silent", notify: false)
+
+            try eventually(timeoutMs: 120_000, "all 3000 probe messages applied") { try traffic.appliedCount() >= 3_000 }
+            try eventually(timeoutMs: 60_000, "outbox drained") {
+                try database.scalar("SELECT count(*) FROM probe.outbox WHERE sent_at IS NULL") == 0
+            }
+            let published = try traffic.readAll(traffic.outputTopic)
+            let ids = published.compactMap { $0.headers.text("ce_id") }
+            #expect(Set(ids).count == 3_002, "every event published")
+            #expect(ids.count == 3_002, "no event published twice")
+            #expect(ids.contains("foreign-notified") && ids.contains("foreign-silent"))
+            // The worker's own events came in memory: the table gave the two foreign ones, plus at
+            // most a few read between a batch's COMMIT and its handoff.
+            let fromTable = worker.metric("billing_outbox_table_read_total")
+            #expect(fromTable >= 2 && fromTable < 300, "\(fromTable) events read back from the table")
+            #expect(worker.terminate() == 0)
         }
 
         @Test("two replicas share the partitions and nothing is applied twice", .timeLimit(.minutes(4)))

@@ -1,0 +1,103 @@
+import BillingKafka
+import BillingSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Outbox rows this process has just committed, handed from its worker loops to its own relay in
+/// memory, so that the relay need not read back from PostgreSQL what the process already holds.
+///
+/// The table stays the record: a row is offered only after its transaction committed, and only
+/// while this process's relay holds the service's relay lock (`open`). Everything else (rows of
+/// other replicas, rows left by a process that died, rows offered while the relay was between
+/// locks, rows whose delivery failed) the relay reads from the table, as before.
+///
+/// Loops wake the relay through a pipe whose read end the relay polls beside its LISTEN socket.
+public final class OutboxHandoff: @unchecked Sendable {
+    /// One committed outbox row: its id and its events in their order.
+    public struct Row: Sendable {
+        public var id: Int64
+        public var messages: [KafkaOutgoingMessage]
+    }
+
+    /// Sent as the NOTIFY payload by this process's loops, so that its relay can tell its own
+    /// rows (which reach it here) from other processes' (which it reads from the table).
+    public let token: String
+    /// Readable while rows wait (a non-blocking pipe's read end); the relay polls it.
+    let wakeDescriptor: Int32
+    private let wakeWriter: Int32
+    private let state = Locked<(accepting: Bool, rows: [Row])>((false, []))
+
+    public init(token: String) {
+        self.token = token
+        var ends: [Int32] = [-1, -1]
+        // Without the pipe (no descriptors left) the relay still finds the rows, at its next
+        // scheduled table read.
+        if pipe(&ends) == 0 {
+            for end in ends {
+                _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+            }
+        } else {
+            ends = [-1, -1]
+        }
+        wakeDescriptor = ends[0]
+        wakeWriter = ends[1]
+    }
+
+    deinit {
+        if wakeDescriptor >= 0 { Glibc.close(wakeDescriptor) }
+        if wakeWriter >= 0 { Glibc.close(wakeWriter) }
+    }
+
+    /// Called by a loop after its transaction committed. Ignored while the relay does not hold the
+    /// lock: whoever holds it reads the row from the table.
+    public func offer(_ row: Row) {
+        let accepted = state.withLock { state -> Bool in
+            guard state.accepting else { return false }
+            state.rows.append(row)
+            return true
+        }
+        if accepted { wake() }
+    }
+
+    /// The relay holds the lock: rows committed from now on are handed over.
+    func open() {
+        state.withLock { $0.accepting = true }
+    }
+
+    /// The relay lost the lock or stops: nothing is kept or taken any more (the table has it all).
+    func close() {
+        state.withLock { $0 = (false, []) }
+    }
+
+    /// Takes waiting rows in the order they were offered, whole, until about `messageBudget`
+    /// events (at least one row); the rest stay for the next call. Clears the wake-up.
+    func take(messageBudget: Int) -> (rows: [Row], more: Bool) {
+        if wakeDescriptor >= 0 {
+            var scratch = [UInt8](repeating: 0, count: 64)
+            while read(wakeDescriptor, &scratch, scratch.count) > 0 {}
+        }
+        let taken = state.withLock { state -> ([Row], Bool) in
+            var count = 0
+            var messages = 0
+            while count < state.rows.count, count == 0 || messages + state.rows[count].messages.count <= messageBudget {
+                messages += state.rows[count].messages.count
+                count += 1
+            }
+            let rows = Array(state.rows.prefix(count))
+            state.rows.removeFirst(count)
+            return (rows, !state.rows.isEmpty)
+        }
+        if taken.1 { wake() }
+        return (taken.0, taken.1)
+    }
+
+    private func wake() {
+        guard wakeWriter >= 0 else { return }
+        var byte: UInt8 = 1
+        // A full pipe already wakes the relay: EAGAIN is fine.
+        _ = write(wakeWriter, &byte, 1)
+    }
+}
