@@ -13,24 +13,44 @@ import BillingSupport
 /// other replicas, rows left by a process that died, rows offered while the relay was between
 /// locks, rows whose delivery failed) the relay reads from the table, as before.
 ///
+/// Memory is bounded: while the waiting rows hold `eventCapacity` events or more (the relay is
+/// behind, as in a backlog drain), a newly offered row waits by id only, and the relay reads its
+/// events from the table when its turn comes. Either way the rows keep the order they were offered
+/// in, which for each loop is its commit order.
+///
 /// Loops wake the relay through a pipe whose read end the relay polls beside its LISTEN socket.
 public final class OutboxHandoff: @unchecked Sendable {
-    /// One committed outbox row: its id and its events in their order.
+    /// One committed outbox row: its id and its events in their order (nil: read them from the table).
     public struct Row: Sendable {
         public var id: Int64
-        public var messages: [KafkaOutgoingMessage]
+        public var messages: [KafkaOutgoingMessage]?
+        public var messageCount: Int
+
+        public init(id: Int64, messages: [KafkaOutgoingMessage]) {
+            self.id = id
+            self.messages = messages
+            messageCount = messages.count
+        }
+    }
+
+    private struct State {
+        var accepting = false
+        var rows: [Row] = []
+        var heldEvents = 0
     }
 
     /// Sent as the NOTIFY payload by this process's loops, so that its relay can tell its own
     /// rows (which reach it here) from other processes' (which it reads from the table).
     public let token: String
+    public let eventCapacity: Int
     /// Readable while rows wait (a non-blocking pipe's read end); the relay polls it.
-    let wakeDescriptor: Int32
+    public let wakeDescriptor: Int32
     private let wakeWriter: Int32
-    private let state = Locked<(accepting: Bool, rows: [Row])>((false, []))
+    private let state = Locked(State())
 
-    public init(token: String) {
+    public init(token: String, eventCapacity: Int) {
         self.token = token
+        self.eventCapacity = eventCapacity
         var ends: [Int32] = [-1, -1]
         // Without the pipe (no descriptors left) the relay still finds the rows, at its next
         // scheduled table read.
@@ -56,6 +76,12 @@ public final class OutboxHandoff: @unchecked Sendable {
     public func offer(_ row: Row) {
         let accepted = state.withLock { state -> Bool in
             guard state.accepting else { return false }
+            var row = row
+            if state.heldEvents >= eventCapacity {
+                row.messages = nil
+            } else {
+                state.heldEvents += row.messageCount
+            }
             state.rows.append(row)
             return true
         }
@@ -63,18 +89,18 @@ public final class OutboxHandoff: @unchecked Sendable {
     }
 
     /// The relay holds the lock: rows committed from now on are handed over.
-    func open() {
+    public func open() {
         state.withLock { $0.accepting = true }
     }
 
     /// The relay lost the lock or stops: nothing is kept or taken any more (the table has it all).
-    func close() {
-        state.withLock { $0 = (false, []) }
+    public func close() {
+        state.withLock { $0 = State() }
     }
 
     /// Takes waiting rows in the order they were offered, whole, until about `messageBudget`
-    /// events (at least one row); the rest stay for the next call. Clears the wake-up.
-    func take(messageBudget: Int) -> (rows: [Row], more: Bool) {
+    /// events (at least one row); `more` says whether rows are left. Clears the wake-up.
+    public func take(messageBudget: Int) -> (rows: [Row], more: Bool) {
         if wakeDescriptor >= 0 {
             var scratch = [UInt8](repeating: 0, count: 64)
             while read(wakeDescriptor, &scratch, scratch.count) > 0 {}
@@ -82,8 +108,11 @@ public final class OutboxHandoff: @unchecked Sendable {
         let taken = state.withLock { state -> ([Row], Bool) in
             var count = 0
             var messages = 0
-            while count < state.rows.count, count == 0 || messages + state.rows[count].messages.count <= messageBudget {
-                messages += state.rows[count].messages.count
+            while count < state.rows.count,
+                count == 0 || messages + state.rows[count].messageCount <= messageBudget
+            {
+                messages += state.rows[count].messageCount
+                if state.rows[count].messages != nil { state.heldEvents -= state.rows[count].messageCount }
                 count += 1
             }
             let rows = Array(state.rows.prefix(count))
@@ -91,7 +120,7 @@ public final class OutboxHandoff: @unchecked Sendable {
             return (rows, !state.rows.isEmpty)
         }
         if taken.1 { wake() }
-        return (taken.0, taken.1)
+        return taken
     }
 
     private func wake() {

@@ -146,9 +146,28 @@ final class OutboxRelay: @unchecked Sendable {
         if let handoff {
             let handed = handoff.take(messageBudget: budget)
             moreHanded = handed.more
-            for row in handed.rows where inFlight[row.id] == nil && recentlyMarked[row.id] == nil {
-                enqueuing[row.id] = row.messages.map { producer.enqueue($0, deadlineMs: deadline) }
-                handedMessages += row.messages.count
+            let fresh = handed.rows.filter { inFlight[$0.id] == nil && recentlyMarked[$0.id] == nil }
+            // Rows handed by id only (the relay was behind): their events from the table, by id.
+            let spilled = fresh.filter { $0.messages == nil }.map(\.id)
+            var fetched: [Int64: [KafkaOutgoingMessage]] = [:]
+            if !spilled.isEmpty {
+                fetched = try readRows(
+                    connection,
+                    PGStatement(
+                        """
+                        SELECT o.id, m.topic, m.message_key, m.headers, m.payload
+                        FROM \(schema).outbox AS o,
+                            unnest(o.topics, o.message_keys, o.headers, o.payloads)
+                                WITH ORDINALITY AS m(topic, message_key, headers, payload, position)
+                        WHERE o.id = ANY($1::bigint[]) AND o.sent_at IS NULL
+                        ORDER BY o.id, m.position
+                        """, [PGArray.integers(spilled)], prepared: true))
+            }
+            for row in fresh {
+                // A spilled row no longer unsent went out another way (a table read, marked since).
+                guard let messages = row.messages ?? fetched[row.id] else { continue }
+                enqueuing[row.id] = messages.map { producer.enqueue($0, deadlineMs: deadline) }
+                handedMessages += messages.count
             }
         }
         // The table after the handed rows, never before rows still waiting there: each loop's rows
@@ -195,7 +214,8 @@ final class OutboxRelay: @unchecked Sendable {
         _ connection: PGConnection, budget: Int, skipping: [Int64], deadline: Int64,
         into enqueuing: inout [Int64: [KafkaDeliveryTicket]]
     ) throws {
-        let rows = try connection.run(
+        let rows = try readRows(
+            connection,
             PGStatement(
             """
             WITH next AS (
@@ -210,18 +230,28 @@ final class OutboxRelay: @unchecked Sendable {
             ORDER BY o.id, m.position
             """,
             [configuration.outboxBatchCountMax, budget, PGArray.integers(skipping.sorted())], prepared: true))
+        for id in rows.keys.sorted() {
+            enqueuing[id] = rows[id]!.map { producer.enqueue($0, deadlineMs: deadline) }
+        }
+    }
+
+    /// Outbox rows' events, by row id, in their order, from a query of (id, topic, message_key,
+    /// headers, payload) lines; counted in `billing_outbox_table_read_total`.
+    private func readRows(_ connection: PGConnection, _ statement: PGStatement) throws -> [Int64: [KafkaOutgoingMessage]] {
+        let rows = try connection.run(statement)
+        var messages: [Int64: [KafkaOutgoingMessage]] = [:]
         for row in rows.rows {
             let id = try row.int64("id")
             guard let headers = HeaderCodec.decode(try row.bytes("headers")) else {
                 throw PGError(kind: .protocolViolation, message: "outbox row \(id) has malformed headers")
             }
-            let message = KafkaOutgoingMessage(
-                topic: try row.string("topic"), key: try row.optionalBytes("message_key"),
-                value: try row.bytes("payload"),
-                headers: headers)
-            enqueuing[id, default: []].append(producer.enqueue(message, deadlineMs: deadline))
+            messages[id, default: []].append(
+                KafkaOutgoingMessage(
+                    topic: try row.string("topic"), key: try row.optionalBytes("message_key"),
+                    value: try row.bytes("payload"), headers: headers))
         }
         if !rows.rows.isEmpty { metrics.increment("billing_outbox_table_read_total", by: Int64(rows.rows.count)) }
+        return messages
     }
 
     /// Marks rows sent whose every event was acknowledged; forgets a row with a failed delivery

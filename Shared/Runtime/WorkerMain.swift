@@ -44,7 +44,9 @@ public enum WorkerMain {
         let relay: OutboxRelay
         let loops: [WorkerLoop<Handler>]
         do {
-            let handoff = OutboxHandoff(token: configuration.instanceID)
+            // Up to two rounds' worth of events wait in memory; beyond that, by id (see OutboxHandoff).
+            let handoff = OutboxHandoff(
+                token: configuration.instanceID, eventCapacity: 2 * configuration.outboxBatchCountMax)
             relay = try OutboxRelay(
                 configuration: configuration, metrics: metrics, logger: logger, stop: stop, handoff: handoff)
             loops = try (0..<configuration.concurrency).map { index in
