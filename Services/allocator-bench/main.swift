@@ -66,6 +66,8 @@ struct Results: Encodable {
     var hotPayments: Int
     var hotPaymentsPerSecond: Int
     var workerPeakRSSKiB: Int
+    /// The largest of the RSS samples taken during the sustained phase.
+    var workerSteadyRSSKiB: Int
     var workerRSSAfterKiB: Int
     var verifyOK: Bool
 }
@@ -259,7 +261,14 @@ do {
     let start = monotonicMs()
     var sent = 0
     var tickets: [KafkaDeliveryTicket] = []
+    // The worker's RSS at steady load: sampled every 250 ms over the phase, largest kept.
+    var steadyRSSKiB = 0
+    var nextSampleMs = start
     while sent < target {
+        if monotonicMs() >= nextSampleMs {
+            nextSampleMs += 250
+            steadyRSSKiB = max(steadyRSSKiB, worker.process.memoryKiB()?.current ?? 0)
+        }
         let due = min(target, Int(monotonicMs() - start) * options.rate / 1000)
         while sent < due {
             tickets.append(producer.enqueue(sustained[sent], deadlineMs: monotonicMs() + 60_000))
@@ -303,7 +312,7 @@ do {
         latencyP50Ms: millisecondsText(try latency.int64(0)), latencyP99Ms: millisecondsText(try latency.int64(1)),
         latencyP999Ms: millisecondsText(try latency.int64(2)), latencyMaxMs: millisecondsText(try latency.int64(3)),
         hotPayments: options.hotPayments, hotPaymentsPerSecond: hotRate, workerPeakRSSKiB: memory.peak,
-        workerRSSAfterKiB: memory.current, verifyOK: verifyOK)
+        workerSteadyRSSKiB: steadyRSSKiB, workerRSSAfterKiB: memory.current, verifyOK: verifyOK)
     database.close()
     if options.json {
         try print(String(decoding: ContractJSON.encoder().encode(results), as: UTF8.self))
@@ -316,7 +325,7 @@ do {
               sustained \(results.sustainedTargetPerSecond)/s for \(options.seconds) s (achieved \(results.sustainedAchievedPerSecond)/s):
                 due to be produced → posted: p50 \(results.latencyP50Ms) ms, p99 \(results.latencyP99Ms) ms, p99.9 \(results.latencyP999Ms) ms, max \(results.latencyMaxMs) ms
               hot accounts (half of \(results.hotPayments) payments on 10 accounts): \(results.hotPaymentsPerSecond) payments/s
-              worker RSS: peak \(results.workerPeakRSSKiB / 1024) MiB, after \(results.workerRSSAfterKiB / 1024) MiB
+              worker RSS: peak \(results.workerPeakRSSKiB / 1024) MiB (high-water mark of the run), steady \(results.workerSteadyRSSKiB / 1024) MiB (largest sample at \(results.sustainedTargetPerSecond)/s), after \(results.workerRSSAfterKiB / 1024) MiB
               billing-ctl verify: \(results.verifyOK ? "all checks passed" : "FAILED (see /tmp/allocator-bench-\(tag)-verify.txt)")
             """)
     }

@@ -134,11 +134,15 @@ final class OutboxRelay: @unchecked Sendable {
         housekeeping(connection)
         note(try connection.pendingNotifications())
 
-        let budget = configuration.outboxBatchCountMax - inFlightMessages
-        if budget <= 0 {
-            try producer.poll(timeoutMs: 20)
+        // Up to two rounds' events in flight: a round's rows go out while the previous round's
+        // wait for their reports.
+        let room = 2 * configuration.outboxBatchCountMax - inFlightMessages
+        if room <= 0 {
+            try producer.poll(timeoutMs: 5)
+            try markCompleted()
             return
         }
+        let budget = min(room, configuration.outboxBatchCountMax)
         let deadline = monotonicMs() + Int64(configuration.outboxDeliveryTimeoutMs)
         var enqueuing: [Int64: [KafkaDeliveryTicket]] = [:]
         var handedMessages = 0
@@ -193,12 +197,10 @@ final class OutboxRelay: @unchecked Sendable {
             }
             return
         }
-        // Wait for this round's reports (bounded), then mark what was acknowledged.
-        while inFlight.values.contains(where: { $0.contains(where: \.isPending) }), monotonicMs() < deadline,
-            !stop.current
-        {
-            try producer.poll(timeoutMs: 5)
-        }
+        // Reports that arrived (waiting briefly when this round sent nothing new), then mark what
+        // was acknowledged. librdkafka fails a message not delivered within message.timeout.ms,
+        // and its row is then sent again from the table.
+        try producer.poll(timeoutMs: enqueuing.isEmpty && !moreHanded ? 5 : 0)
         try markCompleted()
     }
 
