@@ -66,8 +66,14 @@ public enum ContractJSON {
     }
 
     public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        if let direct = value as? any DirectJSONWritable {
+            var out: [UInt8] = []
+            out.reserveCapacity(256)
+            direct.writeJSON(to: &out)
+            return out
+        }
         // Encoding these plain structs cannot fail: no floats, no custom encoders that throw.
-        try! ContractJSONWriter.encode(value)
+        return try! ContractJSONWriter.encode(value)
     }
 }
 

@@ -13,9 +13,10 @@ import BillingSupport
 /// other replicas, rows left by a process that died, rows offered while the relay was between
 /// locks, rows whose delivery failed) the relay reads from the table, as before.
 ///
-/// Memory is bounded: while the waiting rows hold `eventCapacity` events or more (the relay is
-/// behind, as in a backlog drain), a newly offered row waits by id only, and the relay reads its
-/// events from the table when its turn comes. Either way the rows keep the order they were offered
+/// Memory is bounded: while the waiting rows hold `eventCapacity` events or `byteCapacity` bytes
+/// of values or more (the relay is behind, as in a backlog drain, or a batch dead-lettered whole
+/// statement files), a newly offered row waits by id only, and the relay reads its events from the
+/// table when its turn comes. Either way the rows keep the order they were offered
 /// in, which for each loop is its commit order.
 ///
 /// Loops wake the relay through a pipe whose read end the relay polls beside its LISTEN socket.
@@ -25,11 +26,14 @@ public final class OutboxHandoff: @unchecked Sendable {
         public var id: Int64
         public var messages: [KafkaOutgoingMessage]?
         public var messageCount: Int
+        /// The events' values and keys, in bytes.
+        public var byteCount: Int
 
         public init(id: Int64, messages: [KafkaOutgoingMessage]) {
             self.id = id
             self.messages = messages
             messageCount = messages.count
+            byteCount = messages.reduce(0) { $0 + $1.value.count + ($1.key?.count ?? 0) }
         }
     }
 
@@ -37,20 +41,23 @@ public final class OutboxHandoff: @unchecked Sendable {
         var accepting = false
         var rows: [Row] = []
         var heldEvents = 0
+        var heldBytes = 0
     }
 
     /// Sent as the NOTIFY payload by this process's loops, so that its relay can tell its own
     /// rows (which reach it here) from other processes' (which it reads from the table).
     public let token: String
     public let eventCapacity: Int
+    public let byteCapacity: Int
     /// Readable while rows wait (a non-blocking pipe's read end); the relay polls it.
     public let wakeDescriptor: Int32
     private let wakeWriter: Int32
     private let state = Locked(State())
 
-    public init(token: String, eventCapacity: Int) {
+    public init(token: String, eventCapacity: Int, byteCapacity: Int = 8 << 20) {
         self.token = token
         self.eventCapacity = eventCapacity
+        self.byteCapacity = byteCapacity
         var ends: [Int32] = [-1, -1]
         // Without the pipe (no descriptors left) the relay still finds the rows, at its next
         // scheduled table read.
@@ -77,10 +84,11 @@ public final class OutboxHandoff: @unchecked Sendable {
         let accepted = state.withLock { state -> Bool in
             guard state.accepting else { return false }
             var row = row
-            if state.heldEvents >= eventCapacity {
+            if state.heldEvents >= eventCapacity || state.heldBytes >= byteCapacity {
                 row.messages = nil
             } else {
                 state.heldEvents += row.messageCount
+                state.heldBytes += row.byteCount
             }
             state.rows.append(row)
             return true
@@ -112,7 +120,10 @@ public final class OutboxHandoff: @unchecked Sendable {
                 count == 0 || messages + state.rows[count].messageCount <= messageBudget
             {
                 messages += state.rows[count].messageCount
-                if state.rows[count].messages != nil { state.heldEvents -= state.rows[count].messageCount }
+                if state.rows[count].messages != nil {
+                    state.heldEvents -= state.rows[count].messageCount
+                    state.heldBytes -= state.rows[count].byteCount
+                }
                 count += 1
             }
             let rows = Array(state.rows.prefix(count))

@@ -60,4 +60,16 @@ struct OutboxHandoffTests {
         handoff.offer(Self.row(5, events: 3))
         #expect(handoff.take(messageBudget: 100).rows.first?.messages?.count == 3, "room again once taken")
     }
+
+    @Test("large values spill too: the bytes held are bounded as well as the events")
+    func spillsPastByteCapacity() {
+        let handoff = OutboxHandoff(token: "me", eventCapacity: 100, byteCapacity: 1_000)
+        handoff.open()
+        let large = KafkaOutgoingMessage(topic: "t", key: [1, 2], value: [UInt8](repeating: 7, count: 998))
+        handoff.offer(OutboxHandoff.Row(id: 1, messages: [large]))  // 1,000 bytes held
+        handoff.offer(OutboxHandoff.Row(id: 2, messages: [large]))
+        let taken = handoff.take(messageBudget: 100).rows
+        #expect(taken.map { $0.messages != nil } == [true, false])
+        #expect(taken.map(\.byteCount) == [1_000, 1_000])
+    }
 }

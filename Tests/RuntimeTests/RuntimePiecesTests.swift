@@ -314,6 +314,44 @@ struct ContractJSONWriterTests {
         #expect(try Self.writer(value) == Self.foundation(value))
     }
 
+    @Test("events that write their own JSON write what the writer and Foundation write, byte for byte")
+    func directWriters() throws {
+        let texts = [
+            "", "A-1001", "INV-2026-000001", "Zoë Müller", "日本語", "💶", "a/b", "quote \" back \\ slash",
+            "tab\t nl\n cr\r bs\u{08} ff\u{0C} bell\u{07} nul\u{0} del\u{7f}",
+        ]
+        let integers: [Int64] = [0, 1, -1, 9, -10, 4_620, -4_620, Int64.max, Int64.min, 1_000_000_000_000]
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func pick<T>(_ values: [T]) -> T {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return values[Int((state >> 33) % UInt64(values.count))]
+        }
+        func check<T: DirectJSONWritable>(_ value: T) throws {
+            let direct = String(decoding: ContractJSON.encode(value), as: UTF8.self)
+            #expect(direct == (try Self.writer(value)))
+            #expect(direct == (try Self.foundation(value)))
+        }
+        for count in 0..<300 {
+            try check(
+                BalanceChanged(
+                    account: pick(texts), currency: pick(texts), previousMinor: pick(integers),
+                    balanceMinor: pick(integers),
+                    movements: (0..<(count % 4)).map { _ in
+                        .init(kind: pick(texts), document: pick(texts), amountMinor: pick(integers))
+                    }))
+            try check(
+                AllocationsChanged(
+                    account: pick(texts), currency: pick(texts),
+                    allocations: (0..<(count % 4)).map { _ in
+                        .init(credit: pick(texts), debit: pick(texts), amountMinor: pick(integers), reason: pick(texts))
+                    }))
+            try check(
+                DebitStateChanged(
+                    account: pick(texts), document: pick(texts), number: count % 3 == 0 ? nil : pick(texts),
+                    kind: pick(texts), state: pick(texts), totalMinor: pick(integers), openMinor: pick(integers)))
+        }
+    }
+
     @Test("a floating-point value is refused")
     func floatsRefused() {
         struct Price: Encodable { let amount: Double }
