@@ -134,6 +134,13 @@ public final class OutboxHandoff: @unchecked Sendable {
         return taken
     }
 
+    /// The smallest id among the rows waiting, if any. A row of this process committed but not
+    /// yet offered, or still waiting, has a larger id than every earlier row of its loop that
+    /// still waits: a table read kept below this id cannot publish a loop's rows out of order.
+    public func smallestWaitingID() -> Int64? {
+        state.withLock { $0.rows.lazy.map(\.id).min() }
+    }
+
     private func wake() {
         guard wakeWriter >= 0 else { return }
         var byte: UInt8 = 1

@@ -174,16 +174,16 @@ final class OutboxRelay: @unchecked Sendable {
                 handedMessages += messages.count
             }
         }
-        // The table after the handed rows, never before rows still waiting there: each loop's rows
-        // keep their commit order.
+        // The table after the handed rows, and below the rows still waiting there (see
+        // `smallestWaitingID`): each loop's rows keep their commit order.
         let now = monotonicMs()
-        if handoff == nil || (tableReadDue || now >= nextTableReadMs) && !moreHanded {
+        if handoff == nil || tableReadDue || now >= nextTableReadMs {
             if budget - handedMessages > 0 {
                 tableReadDue = false
                 nextTableReadMs = now + Int64(configuration.outboxIdleWaitMs)
                 try readTable(
                     connection, budget: budget - handedMessages, skipping: Array(inFlight.keys) + enqueuing.keys,
-                    deadline: deadline, into: &enqueuing)
+                    below: handoff?.smallestWaitingID() ?? Int64.max, deadline: deadline, into: &enqueuing)
             } else {
                 tableReadDue = true
             }
@@ -210,10 +210,11 @@ final class OutboxRelay: @unchecked Sendable {
         if notifications.contains(where: { $0.payload != handoff?.token }) { tableReadDue = true }
     }
 
-    /// Enqueues the oldest unsent rows not in `skipping`, whole, up to about `budget` events (at
-    /// least one row): the running count stops the scan, so a backlog is never read all at once.
+    /// Enqueues the oldest unsent rows not in `skipping` and with ids below `below`, whole, up to
+    /// about `budget` events (at least one row): the running count stops the scan, so a backlog is
+    /// never read all at once.
     private func readTable(
-        _ connection: PGConnection, budget: Int, skipping: [Int64], deadline: Int64,
+        _ connection: PGConnection, budget: Int, skipping: [Int64], below: Int64, deadline: Int64,
         into enqueuing: inout [Int64: [KafkaDeliveryTicket]]
     ) throws {
         let rows = try readRows(
@@ -222,7 +223,8 @@ final class OutboxRelay: @unchecked Sendable {
             """
             WITH next AS (
                 SELECT id, sum(message_count) OVER (ORDER BY id) - message_count AS before
-                FROM \(schema).outbox WHERE sent_at IS NULL AND id <> ALL($3::bigint[]) ORDER BY id LIMIT $1
+                FROM \(schema).outbox WHERE sent_at IS NULL AND id <> ALL($3::bigint[]) AND id < $4
+                ORDER BY id LIMIT $1
             )
             SELECT o.id, m.topic, m.message_key, m.headers, m.payload
             FROM next JOIN \(schema).outbox AS o USING (id),
@@ -231,7 +233,7 @@ final class OutboxRelay: @unchecked Sendable {
             WHERE next.before < $2
             ORDER BY o.id, m.position
             """,
-            [configuration.outboxBatchCountMax, budget, PGArray.integers(skipping.sorted())], prepared: true))
+            [configuration.outboxBatchCountMax, budget, PGArray.integers(skipping.sorted()), below], prepared: true))
         for id in rows.keys.sorted() {
             enqueuing[id] = rows[id]!.map { producer.enqueue($0, deadlineMs: deadline) }
         }

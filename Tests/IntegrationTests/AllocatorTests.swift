@@ -300,6 +300,11 @@ extension Integration {
                     failure.withLock { $0 = "\(error)" }
                 }
             }
+            // Should the test end early (a thrown error), the feeder stops before its producer closes.
+            defer {
+                stopFeeding.withLock { $0 = true }
+                _ = feeder.join(timeoutMs: 120_000)
+            }
             func posted() throws -> Int64 {
                 try ledger.database.scalar(
                     "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'payment'")

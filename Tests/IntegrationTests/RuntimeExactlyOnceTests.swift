@@ -60,6 +60,12 @@ extension Integration {
                 }
             }
 
+            // Should the test end early (a thrown error), the feeder stops before its producer closes.
+            defer {
+                stopFeeding.withLock { $0 = true }
+                _ = feeder.join(timeoutMs: 120_000)
+            }
+
             // Each kill lands while the current instance is applying batches: wait until it has
             // made progress since it started, then a random moment later, SIGKILL.
             var kills = 0
@@ -136,6 +142,20 @@ extension Integration {
             #expect(Set(ids).count == 3_002, "every event published")
             #expect(ids.count == 3_002, "no event published twice")
             #expect(ids.contains("foreign-notified") && ids.contains("foreign-silent"))
+            // Each key's events in the order of its inputs (the probe keys its output by the input's key).
+            var lastSeq: [String: Int64] = [:]
+            var outOfOrder = 0
+            for message in published.sorted(by: { ($0.partition, $0.offset) < ($1.partition, $1.offset) }) {
+                let text = String(decoding: message.value, as: UTF8.self)
+                guard let key = message.key.map({ String(decoding: $0, as: UTF8.self) }), key != "foreign",
+                    let range = text.range(of: "\"seq\":"),
+                    let seq = Int64(text[range.upperBound...].prefix { $0.isNumber })
+                else { continue }
+                if let last = lastSeq[key], seq <= last { outOfOrder += 1 }
+                lastSeq[key] = seq
+            }
+            #expect(lastSeq.count == 97, "every probe key seen")
+            #expect(outOfOrder == 0, "\(outOfOrder) events came after a later event of their key")
             let fromTable = worker.metric("billing_outbox_table_read_total")
             if !relayBehind {
                 // The worker's own events came in memory: the table gave the two foreign ones, plus

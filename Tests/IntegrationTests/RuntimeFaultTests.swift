@@ -51,6 +51,8 @@ extension Integration {
             let producer = try KafkaProducer(configuration: stack.kafka)
             defer { producer.close(timeoutMs: 5_000) }
             let feeder = Feeder(traffic: traffic, producer: producer)
+            // Should the test end early (a thrown error), the feeder stops before its producer closes.
+            defer { _ = try? feeder.stop() }
             try eventually(timeoutMs: 60_000, "messages flowing") { try traffic.appliedCount() > 500 }
 
             try stack.devKafka("broker-down all")
@@ -114,6 +116,8 @@ extension Integration {
             let producer = try KafkaProducer(configuration: stack.kafka)
             defer { producer.close(timeoutMs: 5_000) }
             let feeder = Feeder(traffic: traffic, producer: producer)
+            // Should the test end early (a thrown error), the feeder stops before its producer closes.
+            defer { _ = try? feeder.stop() }
             try eventually(timeoutMs: 60_000, "messages flowing") { try traffic.appliedCount() > 500 }
 
             let retriesBefore = worker.metric("billing_retries_total")

@@ -53,7 +53,9 @@ struct OutboxHandoffTests {
         handoff.offer(Self.row(2, events: 3))  // 3 held < 5: kept
         handoff.offer(Self.row(3, events: 3))  // 6 held: by id
         handoff.offer(Self.row(4, events: 1))
+        #expect(handoff.smallestWaitingID() == 1)
         let taken = handoff.take(messageBudget: 100).rows
+        #expect(handoff.smallestWaitingID() == nil)
         #expect(taken.map(\.id) == [1, 2, 3, 4])
         #expect(taken.map { $0.messages != nil } == [true, true, false, false])
         #expect(taken.map(\.messageCount) == [3, 3, 3, 1])
