@@ -84,8 +84,8 @@ extension LedgerBatch {
             questions.statements.append(
                 PGStatement(
                     """
-                    SELECT i.document_id, a.number FROM ledger.items AS i JOIN ledger.accounts AS a USING (account_id)
-                    WHERE i.document_id = ANY($1::text[]) AND i.document_kind = 'payment'
+                    SELECT j.document_id, a.number FROM ledger.journal_entries AS j JOIN ledger.accounts AS a USING (account_id)
+                    WHERE j.document_kind = 'payment' AND j.document_id = ANY($1::text[])
                     """, [PGArray.strings(lookups)]))
             questions.kinds.append(.paymentAccounts)
         }

@@ -143,6 +143,18 @@ extension Integration {
             try ledger.pay("P-F", "D-1", minor: 400)
             try ledger.waitPosted("payment-reversal", "R-F")
             #expect(try ledger.balance("D-1").balanceMinor == 5500)
+
+            // A return that names no account, for a payment already posted: its account is looked
+            // up from the payment's journal entry, and the reversal posts at once.
+            try ledger.pay("P-G", "D-1", minor: 700)
+            #expect(try ledger.balance("D-1").balanceMinor == 4800)
+            try ledger.send(
+                ledger.paymentsTopic, key: "P-G", type: LedgerTypes.paymentReversed,
+                PaymentReversed(
+                    reversalId: "R-G", paymentId: "P-G", account: nil, amountMinor: 700, currency: "EUR",
+                    channel: "bank:DE89370400440532013000", reversedOn: "2026-05-15", reason: "AC04"))
+            try ledger.waitPosted("payment-reversal", "R-G")
+            #expect(try ledger.balance("D-1").balanceMinor == 5500)
             #expect(
                 try ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals WHERE resolved_at IS NULL")
                     == 0)
