@@ -255,15 +255,10 @@ public final class PGConnection: @unchecked Sendable {
 
     // MARK: Notifications
 
-    /// Waits up to `timeoutMs` for NOTIFY messages on channels this session LISTENs to, and returns their channels.
-    public func waitForNotifications(timeoutMs: Int32) throws -> [String] {
-        try waitForNotifications(timeoutMs: timeoutMs, wakeDescriptor: nil).map(\.channel)
-    }
-
-    /// Waits up to `timeoutMs` for NOTIFY messages, or until `wakeDescriptor` (an eventfd or a
-    /// pipe's read end, left for the caller to drain) is readable; returns the notifications that
-    /// arrived, possibly none.
-    public func waitForNotifications(timeoutMs: Int32, wakeDescriptor: Int32?) throws -> [PGNotification] {
+    /// Waits up to `timeoutMs` for NOTIFY messages on channels this session LISTENs to, or until
+    /// `wakeDescriptor` (a pipe's read end, left for the caller to drain) is readable; returns the
+    /// notifications that arrived, possibly none.
+    public func waitForNotifications(timeoutMs: Int32, wakeDescriptor: Int32? = nil) throws -> [PGNotification] {
         let connection = try liveHandle()
         var notifications = drainNotifications(connection)
         if !notifications.isEmpty { return notifications }
@@ -288,7 +283,7 @@ public final class PGConnection: @unchecked Sendable {
             notifications.append(
                 PGNotification(
                     channel: String(cString: notification.pointee.relname),
-                    payload: String(cString: notification.pointee.extra), senderPID: notification.pointee.be_pid))
+                    payload: String(cString: notification.pointee.extra)))
             PQfreemem(notification)
         }
         return notifications
@@ -354,11 +349,10 @@ public final class PGConnection: @unchecked Sendable {
         return PGError(kind: .connection, message: "no answer from the server within \(ioTimeoutMs) ms")
     }
 
-    /// Waits until the socket is readable (or, with `forWrite`, writable or readable).
-    /// Returns whether it is readable; throws on timeout or a dead socket.
-    /// Whether the socket became readable (or failed) within `timeoutMs`; a write wait that times
-    /// out throws. `alsoReadable` ends a read wait early when it becomes readable (then false,
-    /// unless the socket is readable too).
+    /// Waits until the socket is readable (or, with `forWrite`, writable or readable), and returns
+    /// whether it is readable (or failed); throws on a dead socket, and when a write wait times out.
+    /// `alsoReadable` ends a read wait early when it becomes readable (then false, unless the
+    /// socket is readable too).
     private func waitSocket(
         _ connection: OpaquePointer, forWrite: Bool, timeoutMs: Int32, alsoReadable: Int32? = nil
     ) throws -> Bool {
@@ -507,6 +501,4 @@ public enum PGIsolation: Sendable {
 public struct PGNotification: Sendable, Equatable {
     public var channel: String
     public var payload: String
-    /// The backend process of the session that sent it.
-    public var senderPID: Int32
 }

@@ -33,7 +33,7 @@ final class OutboxRelay: @unchecked Sendable {
     private var inFlightMessages: Int { inFlight.values.reduce(0) { $0 + $1.count } }
     private var nextHousekeepingMs: Int64 = 0
     private var nextBacklogMs: Int64 = 0
-    private let handoff: OutboxHandoff?
+    private let handoff: OutboxHandoff
     /// Whether the table may hold unsent rows that did not come through the handoff.
     private var tableReadDue = true
     private var nextTableReadMs: Int64 = 0
@@ -59,7 +59,7 @@ final class OutboxRelay: @unchecked Sendable {
 
     init(
         configuration: WorkerConfiguration, metrics: Metrics, logger: Logger, stop: Locked<Bool>,
-        handoff: OutboxHandoff? = nil
+        handoff: OutboxHandoff
     ) throws {
         self.configuration = configuration
         self.handoff = handoff
@@ -105,7 +105,7 @@ final class OutboxRelay: @unchecked Sendable {
                 holdsLockOnBackend = nil
                 // The lock may be gone with the session: rows are read from the table once it is
                 // held again, and none is taken from memory meanwhile.
-                handoff?.close()
+                handoff.close()
                 sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
             }
         }
@@ -116,7 +116,7 @@ final class OutboxRelay: @unchecked Sendable {
             try? markCompleted()
             if inFlight.values.allSatisfy({ $0.allSatisfy { !$0.isPending } }) { break }
         }
-        handoff?.close()
+        handoff.close()
         if !producer.close(timeoutMs: min(2_000, configuration.shutdownTimeoutMs / 2)) {
             logger.warn("producer close abandoned after its time bound")
         }
@@ -125,7 +125,7 @@ final class OutboxRelay: @unchecked Sendable {
     private func round() throws {
         let connection = try database.connection()
         guard try holdLock(connection) else {
-            handoff?.close()
+            handoff.close()
             sleep(milliseconds: 1_000, unless: stop)
             return
         }
@@ -146,44 +146,38 @@ final class OutboxRelay: @unchecked Sendable {
         let deadline = monotonicMs() + Int64(configuration.outboxDeliveryTimeoutMs)
         var enqueuing: [Int64: [KafkaDeliveryTicket]] = [:]
         var handedMessages = 0
-        var moreHanded = false
-        if let handoff {
-            let handed = handoff.take(messageBudget: budget)
-            moreHanded = handed.more
-            let fresh = handed.rows.filter { inFlight[$0.id] == nil && recentlyMarked[$0.id] == nil }
-            // Rows handed by id only (the relay was behind): their events from the table, by id.
-            let spilled = fresh.filter { $0.messages == nil }.map(\.id)
-            var fetched: [Int64: [KafkaOutgoingMessage]] = [:]
-            if !spilled.isEmpty {
-                fetched = try readRows(
-                    connection,
-                    PGStatement(
-                        """
-                        SELECT o.id, m.topic, m.message_key, m.headers, m.payload
-                        FROM \(schema).outbox AS o,
-                            unnest(o.topics, o.message_keys, o.headers, o.payloads)
-                                WITH ORDINALITY AS m(topic, message_key, headers, payload, position)
-                        WHERE o.id = ANY($1::bigint[]) AND o.sent_at IS NULL
-                        ORDER BY o.id, m.position
-                        """, [PGArray.integers(spilled)], prepared: true))
-            }
-            for row in fresh {
-                // A spilled row no longer unsent went out another way (a table read, marked since).
-                guard let messages = row.messages ?? fetched[row.id] else { continue }
-                enqueuing[row.id] = messages.map { producer.enqueue($0, deadlineMs: deadline) }
-                handedMessages += messages.count
-            }
+        let handed = handoff.take(messageBudget: budget)
+        let moreHanded = handed.more
+        let fresh = handed.rows.filter { inFlight[$0.id] == nil && recentlyMarked[$0.id] == nil }
+        // Rows handed by id only (the relay was behind): their events from the table, by id.
+        let spilled = fresh.filter { $0.messages == nil }.map(\.id)
+        var fetched: [Int64: [KafkaOutgoingMessage]] = [:]
+        if !spilled.isEmpty {
+            fetched = try readRows(
+                connection,
+                PGStatement(
+                    """
+                    SELECT o.id, \(Self.rowEvents) FROM \(schema).outbox AS o, \(Self.unnestEvents)
+                    WHERE o.id = ANY($1::bigint[]) AND o.sent_at IS NULL
+                    ORDER BY o.id, m.position
+                    """, [PGArray.integers(spilled)], prepared: true))
+        }
+        for row in fresh {
+            // A spilled row no longer unsent went out another way (a table read, marked since).
+            guard let messages = row.messages ?? fetched[row.id] else { continue }
+            enqueuing[row.id] = messages.map { producer.enqueue($0, deadlineMs: deadline) }
+            handedMessages += messages.count
         }
         // The table after the handed rows, and below the rows still waiting there (see
         // `smallestWaitingID`): each loop's rows keep their commit order.
         let now = monotonicMs()
-        if handoff == nil || tableReadDue || now >= nextTableReadMs {
+        if tableReadDue || now >= nextTableReadMs {
             if budget - handedMessages > 0 {
                 tableReadDue = false
                 nextTableReadMs = now + Int64(configuration.outboxIdleWaitMs)
                 try readTable(
                     connection, budget: budget - handedMessages, skipping: Array(inFlight.keys) + enqueuing.keys,
-                    below: handoff?.smallestWaitingID() ?? Int64.max, deadline: deadline, into: &enqueuing)
+                    below: handoff.smallestWaitingID() ?? Int64.max, deadline: deadline, into: &enqueuing)
             } else {
                 tableReadDue = true
             }
@@ -193,7 +187,7 @@ final class OutboxRelay: @unchecked Sendable {
             if !moreHanded {
                 note(
                     try connection.waitForNotifications(
-                        timeoutMs: Int32(configuration.outboxIdleWaitMs), wakeDescriptor: handoff?.wakeDescriptor))
+                        timeoutMs: Int32(configuration.outboxIdleWaitMs), wakeDescriptor: handoff.wakeDescriptor))
             }
             return
         }
@@ -207,7 +201,7 @@ final class OutboxRelay: @unchecked Sendable {
     /// A NOTIFY without this process's token comes from another process: its rows are in the table
     /// only.
     private func note(_ notifications: [PGNotification]) {
-        if notifications.contains(where: { $0.payload != handoff?.token }) { tableReadDue = true }
+        if notifications.contains(where: { $0.payload != handoff.token }) { tableReadDue = true }
     }
 
     /// Enqueues the oldest unsent rows not in `skipping` and with ids below `below`, whole, up to
@@ -226,10 +220,7 @@ final class OutboxRelay: @unchecked Sendable {
                 FROM \(schema).outbox WHERE sent_at IS NULL AND id <> ALL($3::bigint[]) AND id < $4
                 ORDER BY id LIMIT $1
             )
-            SELECT o.id, m.topic, m.message_key, m.headers, m.payload
-            FROM next JOIN \(schema).outbox AS o USING (id),
-                unnest(o.topics, o.message_keys, o.headers, o.payloads)
-                    WITH ORDINALITY AS m(topic, message_key, headers, payload, position)
+            SELECT o.id, \(Self.rowEvents) FROM next JOIN \(schema).outbox AS o USING (id), \(Self.unnestEvents)
             WHERE next.before < $2
             ORDER BY o.id, m.position
             """,
@@ -238,6 +229,13 @@ final class OutboxRelay: @unchecked Sendable {
             enqueuing[id] = rows[id]!.map { producer.enqueue($0, deadlineMs: deadline) }
         }
     }
+
+    /// An outbox row `o`'s events as lines `m`, in their order, and the columns `readRows` reads.
+    private static let unnestEvents = """
+        unnest(o.topics, o.message_keys, o.headers, o.payloads)
+            WITH ORDINALITY AS m(topic, message_key, headers, payload, position)
+        """
+    private static let rowEvents = "m.topic, m.message_key, m.headers, m.payload"
 
     /// Outbox rows' events, by row id, in their order, from a query of (id, topic, message_key,
     /// headers, payload) lines; counted in `billing_outbox_table_read_total`.
@@ -312,7 +310,7 @@ final class OutboxRelay: @unchecked Sendable {
         holdsLockOnBackend = connection.backendPID
         // From here on this process's loops hand their rows over; what they committed before is in
         // the table, read next.
-        handoff?.open()
+        handoff.open()
         tableReadDue = true
         logger.info("outbox relay active", ["instance": .string(configuration.instanceID)])
         return true

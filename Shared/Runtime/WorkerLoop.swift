@@ -40,11 +40,11 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
     let progress = Locked<[TopicPartition: Int64]>([:])
     private(set) var consumer: KafkaConsumer!
     /// Where committed outbox rows go to this process's relay (see `OutboxHandoff`).
-    private let handoff: OutboxHandoff?
+    private let handoff: OutboxHandoff
 
     init(
         configuration: WorkerConfiguration, handler: Handler, metrics: Metrics, logger: Logger, stop: Locked<Bool>,
-        handoff: OutboxHandoff? = nil
+        handoff: OutboxHandoff
     ) {
         self.configuration = configuration
         self.handoff = handoff
@@ -481,7 +481,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             // The payload tells this process's relay that the row reaches it in memory.
             closing.append(
                 PGStatement(
-                    "SELECT pg_notify($1, $2)", [OutboxRelay.channel(schema), handoff?.token ?? ""], prepared: true))
+                    "SELECT pg_notify($1, $2)", [OutboxRelay.channel(schema), handoff.token], prepared: true))
         }
         closing.append(PGStatement("COMMIT"))
         let closed = try connection.pipeline(closing)
@@ -500,7 +500,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
 
     /// After COMMIT: advance local ownership, store offsets in Kafka, record metrics.
     private func finish(_ committed: Committed, batch: [KafkaMessage], startedMicros: Int64) {
-        if let row = committed.outboxRow { handoff?.offer(row) }
+        if let row = committed.outboxRow { handoff.offer(row) }
         for (partition, next) in committed.nextOffsets {
             owned[partition]?.nextOffset = next
         }
