@@ -38,6 +38,7 @@ let usage = """
       --hot-payments  backlog of the hot-account phase, half on 10 accounts (default 30000)
       --partitions    partitions of the benchmark's payment topic (default 12)
       --concurrency   the worker's WORKER_CONCURRENCY, loops in its one process (default 2)
+      --linger-ms     linger.ms of the generator's producer (default 25)
     WORKER_* and KAFKA_* variables in the environment reach the worker.
       --keep          keep the benchmark's database afterwards (to inspect plans); prints its name
       --json          print the results as JSON
@@ -63,6 +64,9 @@ struct Results: Encodable {
     var latencyP99Ms: String
     var latencyP999Ms: String
     var latencyMaxMs: String
+    /// p99 of each 10-second window of the sustained phase, by when payments were due: shows
+    /// whether a high p99 is spread over the phase or comes from a few seconds of it.
+    var latencyP99ByWindowMs: [String]
     var hotPayments: Int
     var hotPaymentsPerSecond: Int
     var workerPeakRSSKiB: Int
@@ -154,12 +158,12 @@ let arguments = BenchArguments(
     tool: "allocator-bench", Array(CommandLine.arguments.dropFirst()),
     integers: [
         "accounts": 100_000, "payments": 100_000, "rate": 5_000, "seconds": 15, "hot-payments": 30_000,
-        "partitions": 12, "concurrency": 2,
+        "partitions": 12, "concurrency": 2, "linger-ms": 25,
     ], flags: ["json", "keep"], usage: usage)
 let options = (
     accounts: arguments["accounts"], payments: arguments["payments"], rate: arguments["rate"],
     seconds: arguments["seconds"], hotPayments: arguments["hot-payments"], partitions: arguments["partitions"],
-    concurrency: arguments["concurrency"], json: arguments.has("json"), keep: arguments.has("keep")
+    lingerMs: arguments["linger-ms"], concurrency: arguments["concurrency"], json: arguments.has("json"), keep: arguments.has("keep")
 )
 let stack = benchStack("allocator-bench")
 let tag = benchTag()
@@ -212,13 +216,15 @@ do {
     }
     progress("setup: vacuumed, analysed and synced in \(try benchDatabase.settle(stack: stack)) ms")
 
-    // The producer lingers 10 ms (the project's default is 5; payment-ingest's relay, which feeds
-    // this topic in production, lingers 25): dev-kafka finds a fetch's data by walking the
-    // partition's whole list of message sets, so sets of a message or two each made it the third
-    // busiest process here by the end of the sustained phase. The linger counts in the latency,
-    // which runs from the time each payment was due.
+    // The producer lingers 25 ms by default, as payment-ingest's relay, which feeds this topic in
+    // production, does. dev-kafka (librdkafka's mock) finds a fetch's data by walking the
+    // partition's whole list of message sets from its start, and answers a fetch with one set per
+    // partition: its work grows with sets per second times sets kept. With a 10 ms linger it grew
+    // from 6 % to 44 % of a core over a 60-second sustained phase, and the machine ran out of CPU
+    // in the phase's second half. The linger counts in the latency, which runs from the time each
+    // payment was due.
     let producer = try KafkaProducer(
-        configuration: KafkaConfiguration(["bootstrap.servers": stack.bootstrapServers, "linger.ms": "10"]))
+        configuration: KafkaConfiguration(["bootstrap.servers": stack.bootstrapServers, "linger.ms": String(options.lingerMs)]))
     var random = BenchRandom(seed: 42)
     func payments(_ phase: String, count: Int, hot: Bool) -> [KafkaOutgoingMessage] {
         (0..<count).map { index in
@@ -289,6 +295,16 @@ do {
                      - ($1::bigint * 1000 + split_part(document_id, '-', 2)::bigint * 1000000 / $2::bigint) AS d
               FROM ledger.journal_entries WHERE document_kind = 'payment' AND document_id LIKE 'sustain-%') AS x
         """, [String(startWallMs), String(options.rate)])[0]
+    let windows = try database.query(
+        """
+        SELECT (percentile_disc(0.99) WITHIN GROUP (ORDER BY d))::bigint
+        FROM (SELECT split_part(document_id, '-', 2)::bigint / ($2::bigint * 10) AS w,
+                     (extract(epoch FROM posted_at) * 1000000)::bigint
+                     - ($1::bigint * 1000 + split_part(document_id, '-', 2)::bigint * 1000000 / $2::bigint) AS d
+              FROM ledger.journal_entries WHERE document_kind = 'payment' AND document_id LIKE 'sustain-%') AS x
+        GROUP BY w ORDER BY w
+        """, [String(startWallMs), String(options.rate)])
+    let windowP99 = try windows.rows.map { millisecondsText(try $0.int64(0)) }
 
     progress("sustained: vacuumed, analysed and synced in \(try benchDatabase.settle(stack: stack)) ms")
     progress("hot accounts: producing \(options.hotPayments) payments, half on 10 accounts")
@@ -311,6 +327,7 @@ do {
         drainDatabaseCPUMicrosecondsPerPayment: drainCPU.database, sustainedTargetPerSecond: options.rate, sustainedAchievedPerSecond: achieved,
         latencyP50Ms: millisecondsText(try latency.int64(0)), latencyP99Ms: millisecondsText(try latency.int64(1)),
         latencyP999Ms: millisecondsText(try latency.int64(2)), latencyMaxMs: millisecondsText(try latency.int64(3)),
+        latencyP99ByWindowMs: windowP99,
         hotPayments: options.hotPayments, hotPaymentsPerSecond: hotRate, workerPeakRSSKiB: memory.peak,
         workerSteadyRSSKiB: steadyRSSKiB, workerRSSAfterKiB: memory.current, verifyOK: verifyOK)
     database.close()
@@ -324,6 +341,7 @@ do {
                 CPU per payment: worker \(results.drainWorkerCPUMicrosecondsPerPayment) µs, its database sessions \(results.drainDatabaseCPUMicrosecondsPerPayment) µs
               sustained \(results.sustainedTargetPerSecond)/s for \(options.seconds) s (achieved \(results.sustainedAchievedPerSecond)/s):
                 due to be produced → posted: p50 \(results.latencyP50Ms) ms, p99 \(results.latencyP99Ms) ms, p99.9 \(results.latencyP999Ms) ms, max \(results.latencyMaxMs) ms
+                p99 by 10-second window: \(results.latencyP99ByWindowMs.joined(separator: " / ")) ms
               hot accounts (half of \(results.hotPayments) payments on 10 accounts): \(results.hotPaymentsPerSecond) payments/s
               worker RSS: peak \(results.workerPeakRSSKiB / 1024) MiB (high-water mark of the run), steady \(results.workerSteadyRSSKiB / 1024) MiB (largest sample at \(results.sustainedTargetPerSecond)/s), after \(results.workerRSSAfterKiB / 1024) MiB
               billing-ctl verify: \(results.verifyOK ? "all checks passed" : "FAILED (see /tmp/allocator-bench-\(tag)-verify.txt)")
