@@ -287,22 +287,23 @@ do {
     while tickets.contains(where: \.isPending) { try producer.poll(timeoutMs: 50) }
     _ = try waitForPostings(
         database, phase: "sustain", count: target, consumed: options.payments + target, group: group, worker: worker)
+    // Each sustained payment's latency d (µs) and its 10-second window w, by due time.
+    let sustainedLatencies = """
+        SELECT split_part(document_id, '-', 2)::bigint / ($2::bigint * 10) AS w,
+               (extract(epoch FROM posted_at) * 1000000)::bigint
+               - ($1::bigint * 1000 + split_part(document_id, '-', 2)::bigint * 1000000 / $2::bigint) AS d
+        FROM ledger.journal_entries WHERE document_kind = 'payment' AND document_id LIKE 'sustain-%'
+        """
     let latency = try database.query(
         """
         SELECT (percentile_disc(0.5) WITHIN GROUP (ORDER BY d))::bigint, (percentile_disc(0.99) WITHIN GROUP (ORDER BY d))::bigint,
                (percentile_disc(0.999) WITHIN GROUP (ORDER BY d))::bigint, max(d)::bigint
-        FROM (SELECT (extract(epoch FROM posted_at) * 1000000)::bigint
-                     - ($1::bigint * 1000 + split_part(document_id, '-', 2)::bigint * 1000000 / $2::bigint) AS d
-              FROM ledger.journal_entries WHERE document_kind = 'payment' AND document_id LIKE 'sustain-%') AS x
+        FROM (\(sustainedLatencies)) AS x
         """, [String(startWallMs), String(options.rate)])[0]
     let windows = try database.query(
         """
         SELECT (percentile_disc(0.99) WITHIN GROUP (ORDER BY d))::bigint
-        FROM (SELECT split_part(document_id, '-', 2)::bigint / ($2::bigint * 10) AS w,
-                     (extract(epoch FROM posted_at) * 1000000)::bigint
-                     - ($1::bigint * 1000 + split_part(document_id, '-', 2)::bigint * 1000000 / $2::bigint) AS d
-              FROM ledger.journal_entries WHERE document_kind = 'payment' AND document_id LIKE 'sustain-%') AS x
-        GROUP BY w ORDER BY w
+        FROM (\(sustainedLatencies)) AS x GROUP BY w ORDER BY w
         """, [String(startWallMs), String(options.rate)])
     let windowP99 = try windows.rows.map { millisecondsText(try $0.int64(0)) }
 

@@ -258,7 +258,7 @@ public final class PGConnection: @unchecked Sendable {
     /// Waits up to `timeoutMs` for NOTIFY messages on channels this session LISTENs to, or until
     /// `wakeDescriptor` (a pipe's read end, left for the caller to drain) is readable; returns the
     /// notifications that arrived, possibly none.
-    public func waitForNotifications(timeoutMs: Int32, wakeDescriptor: Int32? = nil) throws -> [PGNotification] {
+    public func waitForNotifications(timeoutMs: Int32, wakeDescriptor: Int32) throws -> [PGNotification] {
         let connection = try liveHandle()
         var notifications = drainNotifications(connection)
         if !notifications.isEmpty { return notifications }

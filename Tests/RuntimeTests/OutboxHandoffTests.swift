@@ -61,6 +61,10 @@ struct OutboxHandoffTests {
         #expect(taken.map(\.messageCount) == [3, 3, 3, 1])
         handoff.offer(Self.row(5, events: 3))
         #expect(handoff.take(messageBudget: 100).rows.first?.messages?.count == 3, "room again once taken")
+        // Two loops' rows can arrive out of id order: the smallest id waiting, not the first.
+        handoff.offer(Self.row(9, events: 1))
+        handoff.offer(Self.row(7, events: 1))
+        #expect(handoff.smallestWaitingID() == 7)
     }
 
     @Test("large values spill too: the bytes held are bounded as well as the events")
