@@ -106,11 +106,40 @@ extension BenchDatabase {
 
 /// The running local stack, or exit 3 with the reason (a benchmark cannot run without it).
 public func benchStack(_ tool: String, hint: String = "") -> LocalStackEnvironment {
+    let stack: LocalStackEnvironment
     do {
-        return try LocalStackEnvironment.current()
+        stack = try LocalStackEnvironment.current()
     } catch {
         benchFail(tool, "\(error)\(hint)", code: 3)
     }
+    let idle = runningStackWorkers(binDirectory: stack.binDirectory)
+    if !idle.isEmpty {
+        benchProgress(
+            tool,
+            "note: the stack's own \(idle.joined(separator: ", ")) \(idle.count == 1 ? "is" : "are") running and "
+                + "\(idle.count == 1 ? "shares" : "share") the CPU with this run; "
+                + "`Deploy/local/stack up --no-workers` leaves them out")
+    }
+    return stack
+}
+
+/// The stack's five workers found running from `binDirectory`, by name (read from `/proc`): idle,
+/// they still poll the broker and take a share of a small machine from whatever is measured.
+func runningStackWorkers(binDirectory: String) -> [String] {
+    let names = ["payment-ingest", "allocator", "invoicer", "bill-sender", "suspense-resolver"]
+    guard let resolved = realpath(binDirectory, nil) else { return [] }
+    let directory = String(cString: resolved)
+    free(resolved)
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    var found: Set<String> = []
+    var buffer = [CChar](repeating: 0, count: 4096)
+    for entry in entries where entry.allSatisfy(\.isNumber) {
+        let length = readlink("/proc/\(entry)/exe", &buffer, buffer.count - 1)
+        guard length > 0 else { continue }
+        let path = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if let name = names.first(where: { path == "\(directory)/\($0)" }) { found.insert(name) }
+    }
+    return names.filter(found.contains)
 }
 
 /// A short random tag naming one run's database and topics.
