@@ -2,7 +2,7 @@
 public enum SchemaMigrations {
     public static let all: [Migration] = [
         platform, domain, allocator, ledgerThroughput, openItemsHot, invoicer, ingest, gateway, cashDesks, bankFees,
-        outboxBatches, openItemsBySide, ingestThroughput, outboxCompressed, paymentLookupByJournal,
+        outboxBatches, openItemsBySide, ingestThroughput, outboxCompressed, paymentLookupByJournal, payloadStatistics,
     ]
 
     /// The version a database must be at for this build.

@@ -151,6 +151,57 @@ extension Integration {
             #expect(try database.scalar("SELECT last_sequence FROM documents.number_series") == Int64(numbers.count))
         }
 
+        @Test("ANALYZE leaves out the columns that only carry bytes, in every service's outbox and dead letters")
+        func payloadColumnsOutOfAnalyze() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let connection = try database.connect()
+            defer { connection.close() }
+            let targets = try connection.query(
+                """
+                SELECT n.nspname AS schema_name, c.relname AS table_name, a.attname AS column_name,
+                       a.attstattarget AS target
+                FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid
+                JOIN pg_namespace AS n ON n.oid = c.relnamespace
+                WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+                  AND c.relname IN ('outbox', 'dead_letters', 'files', 'gateway_events')
+                  AND n.nspname IN ('ingest', 'documents', 'ledger', 'sending', 'suspense')
+                """)
+            var off: Set<String> = []
+            var kept: Set<String> = []
+            for row in targets.rows {
+                let table = "\(try row.string("schema_name")).\(try row.string("table_name"))"
+                let name = "\(table).\(try row.string("column_name"))"
+                if try row.int("target") == 0 { off.insert(name) } else { kept.insert(name) }
+            }
+            for schema in ["ingest", "documents", "ledger", "sending", "suspense"] {
+                for column in ["topics", "message_keys", "headers", "payloads", "event_ids"] {
+                    #expect(off.contains("\(schema).outbox.\(column)"))
+                }
+                for column in ["message_key", "headers", "payload"] {
+                    #expect(off.contains("\(schema).dead_letters.\(column)"))
+                }
+                #expect(kept.contains("\(schema).outbox.id"))
+                #expect(kept.contains("\(schema).outbox.sent_at"))
+            }
+            #expect(off.contains("ingest.files.raw"))
+            #expect(off.contains("ingest.gateway_events.raw"))
+            #expect(off.count == 5 * 8 + 2)
+            // What ANALYZE then gathers: the outbox's ids and times, not its payloads.
+            try connection.query(
+                """
+                INSERT INTO ledger.outbox (topics, message_keys, headers, payloads, event_ids)
+                SELECT ARRAY['t'], ARRAY[NULL::bytea], ARRAY['\\x00'::bytea],
+                       ARRAY[convert_to(repeat('x', 5000), 'UTF8')], ARRAY['e' || g]
+                FROM generate_series(1, 20) AS g
+                """)
+            try connection.query("ANALYZE ledger.outbox")
+            let analysed = try connection.query(
+                "SELECT attname FROM pg_stats WHERE schemaname = 'ledger' AND tablename = 'outbox' ORDER BY attname")
+            #expect(analysed.values.compactMap { $0[0] } == ["created_at", "id", "message_count", "sent_at"])
+        }
+
         @Test("amount and consistency checks hold in the database itself")
         func checks() throws {
             let stack = try TestStack.fromEnvironment()
