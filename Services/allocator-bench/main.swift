@@ -60,6 +60,9 @@ struct Results: Encodable {
     var drainDatabaseCPUMicrosecondsPerPayment: Int64
     var sustainedTargetPerSecond: Int
     var sustainedAchievedPerSecond: Int
+    /// The same over the sustained phase alone: smaller batches than the drain's, so more per payment.
+    var sustainedWorkerCPUMicrosecondsPerPayment: Int64
+    var sustainedDatabaseCPUMicrosecondsPerPayment: Int64
     var latencyP50Ms: String
     var latencyP99Ms: String
     var latencyP999Ms: String
@@ -137,20 +140,31 @@ func waitForPostings(
 /// CPU time per payment of the worker process and of the PostgreSQL backends serving it (same
 /// machine: read from /proc), each over its life so far. Run right after the drain, when that is
 /// almost all drain work.
-func cpuPerPayment(_ connection: PGConnection, worker: BenchWorker, payments: Int) throws -> (
-    worker: Int64, database: Int64
-) {
-    let backends = try connection.query(
-        """
-        SELECT pid FROM pg_stat_activity
-        WHERE datname = current_database() AND application_name IN ('allocator-worker', 'allocator-relay')
-        """)
-    var databaseMicroseconds: Int64 = 0
-    for row in backends.rows { databaseMicroseconds += ChildProcess.cpuMicroseconds(pid: pid_t(try row.int64(0))) ?? 0 }
-    let workerMicroseconds = worker.process.cpuMicroseconds() ?? 0
-    progress("drain: CPU per payment: worker \(workerMicroseconds / Int64(payments)) µs, "
-        + "its \(backends.rows.count) database sessions \(databaseMicroseconds / Int64(payments)) µs")
-    return (workerMicroseconds / Int64(payments), databaseMicroseconds / Int64(payments))
+/// CPU time used so far (µs, all threads) by the worker and by its database sessions (the backends
+/// serving its loops and relay), read from `/proc`.
+struct CPUUsed {
+    var worker: Int64 = 0
+    var database: Int64 = 0
+    var sessions = 0
+
+    static func now(_ connection: PGConnection, worker: BenchWorker) throws -> CPUUsed {
+        let backends = try connection.query(
+            """
+            SELECT pid FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name IN ('allocator-worker', 'allocator-relay')
+            """)
+        var used = CPUUsed(worker: worker.process.cpuMicroseconds() ?? 0, sessions: backends.count)
+        for row in backends.rows { used.database += ChildProcess.cpuMicroseconds(pid: pid_t(try row.int64(0))) ?? 0 }
+        return used
+    }
+
+    /// Per payment since `earlier` (the sessions live as long as the worker), printed for `phase`.
+    func perPayment(since earlier: CPUUsed, payments: Int, phase: String) -> (worker: Int64, database: Int64) {
+        let result = ((worker - earlier.worker) / Int64(payments), (database - earlier.database) / Int64(payments))
+        progress(
+            "\(phase): CPU per payment: worker \(result.0) µs, its \(sessions) database sessions \(result.1) µs")
+        return result
+    }
 }
 
 TerminationSignals.ignoreBrokenPipe()
@@ -251,7 +265,8 @@ do {
         database, phase: "drain", count: options.payments, consumed: options.payments, group: group, worker: worker)
     let drainRate = options.payments * 1000 / max(1, Int(drainSpan))
     progress("drain: \(drainRate) payments/s allocated and committed")
-    let drainCPU = try cpuPerPayment(database, worker: worker, payments: options.payments)
+    let drainCPU = try CPUUsed.now(database, worker: worker).perPayment(
+        since: CPUUsed(), payments: options.payments, phase: "drain")
     // The drain leaves autovacuum a hundred thousand payments' worth of work, which it would do
     // during the next phase; a system running steadily at the next phase's rate has no such debt.
     progress("drain: vacuumed, analysed and synced in \(try benchDatabase.settle(stack: stack)) ms")
@@ -263,6 +278,7 @@ do {
     progress("sustained: building \(target) payments")
     let sustained = payments("sustain", count: target, hot: false)
     progress("sustained: \(options.rate) payments/s for \(options.seconds) s")
+    let cpuAtStart = try CPUUsed.now(database, worker: worker)
     let startWallMs = wallClockMs()
     let start = monotonicMs()
     var sent = 0
@@ -287,6 +303,8 @@ do {
     while tickets.contains(where: \.isPending) { try producer.poll(timeoutMs: 50) }
     _ = try waitForPostings(
         database, phase: "sustain", count: target, consumed: options.payments + target, group: group, worker: worker)
+    let sustainedCPU = try CPUUsed.now(database, worker: worker).perPayment(
+        since: cpuAtStart, payments: target, phase: "sustained")
     // Each sustained payment's latency d (µs) and its 10-second window w, by due time.
     let sustainedLatencies = """
         SELECT split_part(document_id, '-', 2)::bigint / ($2::bigint * 10) AS w,
@@ -326,6 +344,8 @@ do {
         accounts: options.accounts, openInvoices: options.accounts * 3, drainPayments: options.payments,
         drainPaymentsPerSecond: drainRate, drainWorkerCPUMicrosecondsPerPayment: drainCPU.worker,
         drainDatabaseCPUMicrosecondsPerPayment: drainCPU.database, sustainedTargetPerSecond: options.rate, sustainedAchievedPerSecond: achieved,
+        sustainedWorkerCPUMicrosecondsPerPayment: sustainedCPU.worker,
+        sustainedDatabaseCPUMicrosecondsPerPayment: sustainedCPU.database,
         latencyP50Ms: millisecondsText(try latency.int64(0)), latencyP99Ms: millisecondsText(try latency.int64(1)),
         latencyP999Ms: millisecondsText(try latency.int64(2)), latencyMaxMs: millisecondsText(try latency.int64(3)),
         latencyP99ByWindowMs: windowP99,
@@ -343,6 +363,7 @@ do {
               sustained \(results.sustainedTargetPerSecond)/s for \(options.seconds) s (achieved \(results.sustainedAchievedPerSecond)/s):
                 due to be produced → posted: p50 \(results.latencyP50Ms) ms, p99 \(results.latencyP99Ms) ms, p99.9 \(results.latencyP999Ms) ms, max \(results.latencyMaxMs) ms
                 p99 by 10-second window: \(results.latencyP99ByWindowMs.joined(separator: " / ")) ms
+                CPU per payment: worker \(results.sustainedWorkerCPUMicrosecondsPerPayment) µs, its database sessions \(results.sustainedDatabaseCPUMicrosecondsPerPayment) µs
               hot accounts (half of \(results.hotPayments) payments on 10 accounts): \(results.hotPaymentsPerSecond) payments/s
               worker RSS: peak \(results.workerPeakRSSKiB / 1024) MiB (high-water mark of the run), steady \(results.workerSteadyRSSKiB / 1024) MiB (largest sample at \(results.sustainedTargetPerSecond)/s), after \(results.workerRSSAfterKiB / 1024) MiB
               billing-ctl verify: \(results.verifyOK ? "all checks passed" : "FAILED (see /tmp/allocator-bench-\(tag)-verify.txt)")
