@@ -214,8 +214,7 @@ final class RunWorker {
     /// SIGKILL, then start a new process at once, as a supervisor would.
     func killAndRestart() throws {
         sample()
-        current.process.send(SIGKILL)
-        _ = current.process.wait(timeoutMs: 10_000)
+        current.kill()
         lives += 1
         current = try Self.start(service, environment, life: lives)
     }

@@ -23,6 +23,7 @@ public struct BenchWorker {
                 let range = line.firstRange(of: "\"port\":"),
                 let port = Int(line[range.upperBound...].prefix { $0.isNumber })
             {
+                RunningWorkers.add(process.pid)
                 return BenchWorker(process: process, opsPort: port, logPath: logPath)
             }
             sleepThread(milliseconds: 100)
@@ -39,6 +40,48 @@ public struct BenchWorker {
             process.send(SIGKILL)
             _ = process.wait(timeoutMs: 10_000)
         }
+        RunningWorkers.remove(process.pid)
+    }
+
+    /// SIGKILL, as a crash would end it (fault runs), and waits until it is gone.
+    public func kill() {
+        process.send(SIGKILL)
+        _ = process.wait(timeoutMs: 10_000)
+        RunningWorkers.remove(process.pid)
+    }
+}
+
+/// The workers a benchmark has running, for its SIGTERM and SIGINT handler: a benchmark stopped
+/// by a signal sends them SIGTERM before it exits, instead of leaving them behind, reconnecting to
+/// a database that is gone and taking CPU from whatever runs next. A fixed table of process ids,
+/// read by the handler without locks or allocation.
+private enum RunningWorkers {
+    static let capacity = 64
+    nonisolated(unsafe) static let pids: UnsafeMutablePointer<pid_t> = {
+        let pointer = UnsafeMutablePointer<pid_t>.allocate(capacity: capacity)
+        pointer.initialize(repeating: 0, count: capacity)
+        return pointer
+    }()
+    nonisolated(unsafe) static var handlerInstalled = false
+
+    static func add(_ pid: pid_t) {
+        if !handlerInstalled {
+            handlerInstalled = true
+            _ = pids  // initialised before the handler can read it
+            for signalNumber in [SIGTERM, SIGINT] {
+                signal(signalNumber) { received in
+                    for index in 0..<RunningWorkers.capacity where RunningWorkers.pids[index] > 0 {
+                        Glibc.kill(RunningWorkers.pids[index], SIGTERM)
+                    }
+                    _exit(128 + received)
+                }
+            }
+        }
+        if let free = (0..<capacity).first(where: { pids[$0] == 0 }) { pids[free] = pid }
+    }
+
+    static func remove(_ pid: pid_t) {
+        for index in 0..<capacity where pids[index] == pid { pids[index] = 0 }
     }
 }
 
