@@ -137,11 +137,10 @@ func waitForPostings(
     }
 }
 
-/// CPU time per payment of the worker process and of the PostgreSQL backends serving it (same
-/// machine: read from /proc), each over its life so far. Run right after the drain, when that is
-/// almost all drain work.
 /// CPU time used so far (µs, all threads) by the worker and by its database sessions (the backends
-/// serving its loops and relay), read from `/proc`.
+/// serving its loops and relay), read from `/proc` (same machine). The drain's figure is over their
+/// lives up to the drain's end, almost all drain work; the sustained phase's is the difference
+/// between its start and its end.
 struct CPUUsed {
     var worker: Int64 = 0
     var database: Int64 = 0
