@@ -86,7 +86,8 @@ let package = Package(
             name: "runtime-probe", dependencies: ["BillingRuntime", "BillingSupport"], path: "Services/runtime-probe"),
         .target(name: "BillingIngest", dependencies: ["BillingDomain"], path: "Shared/Ingest"),
         .target(
-            name: "BillingBench", dependencies: ["BillingKafka", "BillingPostgres", "BillingSupport"],
+            name: "BillingBench",
+            dependencies: ["BillingKafka", "BillingPostgres", "BillingSupport", "BillingContracts"],
             path: "Shared/Bench"),
         .executableTarget(
             name: "runtime-bench", dependencies: ["BillingRuntime", "BillingBench"], path: "Services/runtime-bench"),

@@ -1,3 +1,4 @@
+import BillingContracts
 import BillingPostgres
 import BillingSupport
 import FoundationEssentials
@@ -126,15 +127,14 @@ public func benchStack(_ tool: String, hint: String = "") -> LocalStackEnvironme
 /// The stack's five workers found running from `binDirectory`, by name (read from `/proc`): idle,
 /// they still poll the broker and take a share of a small machine from whatever is measured.
 func runningStackWorkers(binDirectory: String) -> [String] {
-    let names = ["payment-ingest", "allocator", "invoicer", "bill-sender", "suspense-resolver"]
+    let names = Services.workers.map(\.name)
     guard let resolved = realpath(binDirectory, nil) else { return [] }
     let directory = String(cString: resolved)
     free(resolved)
-    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
     var found: Set<String> = []
     var buffer = [CChar](repeating: 0, count: 4096)
-    for entry in entries where entry.allSatisfy(\.isNumber) {
-        let length = readlink("/proc/\(entry)/exe", &buffer, buffer.count - 1)
+    for pid in ChildProcess.allIDs() {
+        let length = readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1)
         guard length > 0 else { continue }
         let path = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if let name = names.first(where: { path == "\(directory)/\($0)" }) { found.insert(name) }

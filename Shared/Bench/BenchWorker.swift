@@ -62,21 +62,21 @@ private enum RunningWorkers {
         pointer.initialize(repeating: 0, count: capacity)
         return pointer
     }()
-    nonisolated(unsafe) static var handlerInstalled = false
-
-    static func add(_ pid: pid_t) {
-        if !handlerInstalled {
-            handlerInstalled = true
-            _ = pids  // initialised before the handler can read it
-            for signalNumber in [SIGTERM, SIGINT] {
-                signal(signalNumber) { received in
-                    for index in 0..<RunningWorkers.capacity where RunningWorkers.pids[index] > 0 {
-                        Glibc.kill(RunningWorkers.pids[index], SIGTERM)
-                    }
-                    _exit(128 + received)
+    /// Installed once, on the first worker's start, after `pids` exists.
+    static let handler: Void = {
+        _ = pids
+        for signalNumber in [SIGTERM, SIGINT] {
+            signal(signalNumber) { received in
+                for index in 0..<RunningWorkers.capacity where RunningWorkers.pids[index] > 0 {
+                    Glibc.kill(RunningWorkers.pids[index], SIGTERM)
                 }
+                _exit(128 + received)
             }
         }
+    }()
+
+    static func add(_ pid: pid_t) {
+        _ = handler
         if let free = (0..<capacity).first(where: { pids[$0] == 0 }) { pids[free] = pid }
     }
 

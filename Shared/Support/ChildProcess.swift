@@ -82,20 +82,48 @@ public final class ChildProcess: @unchecked Sendable {
     /// CPU time (user and system, all threads) the process has used so far, in microseconds.
     public func cpuMicroseconds() -> Int64? { Self.cpuMicroseconds(pid: pid) }
 
-    /// CPU time (user and system, all threads) of any process, in microseconds, from
-    /// /proc/PID/stat (fields 14 and 15, in clock ticks).
-    public static func cpuMicroseconds(pid: pid_t) -> Int64? {
+    /// CPU time (user and system, all threads) of any process, in microseconds.
+    public static func cpuMicroseconds(pid: pid_t) -> Int64? { stat(pid: pid)?.cpuMicroseconds }
+
+    /// What `/proc/PID/stat` says of a process: its command name (field 2), state (3), parent (4)
+    /// and CPU time (14 and 15, clock ticks, here in microseconds); nil once it is gone.
+    public struct Stat: Sendable {
+        public let name: String
+        public let state: Character
+        public let parent: pid_t
+        public let cpuMicroseconds: Int64
+    }
+
+    public static func stat(pid: pid_t) -> Stat? {
         guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
         defer { fclose(file) }
         var buffer = [CChar](repeating: 0, count: 1024)
         guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
         let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         // The command name (field 2) is in parentheses and may hold spaces: count from its end.
-        guard let close = text.lastIndex(of: ")") else { return nil }
+        guard let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 12, let user = Int64(fields[11]), let system = Int64(fields[12]) else { return nil }
+        guard fields.count > 12, let state = fields[0].first, let parent = pid_t(fields[1]),
+            let user = Int64(fields[11]), let system = Int64(fields[12])
+        else { return nil }
         let ticksPerSecond = Int64(sysconf(Int32(_SC_CLK_TCK)))
-        return (user + system) * 1_000_000 / max(1, ticksPerSecond)
+        return Stat(
+            name: String(text[text.index(after: open)..<close]), state: state, parent: parent,
+            cpuMicroseconds: (user + system) * 1_000_000 / max(1, ticksPerSecond))
+    }
+
+    /// The ids of every process on the machine (the numeric entries of `/proc`).
+    public static func allIDs() -> [pid_t] {
+        guard let directory = opendir("/proc") else { return [] }
+        defer { closedir(directory) }
+        var ids: [pid_t] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if let id = pid_t(name) { ids.append(id) }
+        }
+        return ids
     }
 
     /// Peak (VmHWM) and current (VmRSS) resident memory of any process, in KiB.

@@ -60,25 +60,14 @@ extension Integration {
 
 /// Process ids whose parent is `parent` and whose command name is `name`, from `/proc`.
 private func childProcesses(of parent: pid_t, named name: String) -> [pid_t] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap { entry -> pid_t? in
-        guard let pid = pid_t(entry), let fields = statFields(pid) else { return nil }
-        return fields.parent == parent && fields.name == name ? pid : nil
+    ChildProcess.allIDs().filter {
+        guard let stat = ChildProcess.stat(pid: $0) else { return false }
+        return stat.parent == parent && stat.name == name
     }
 }
 
 /// Running or sleeping: not gone and not a zombie waiting for a parent that does not reap it.
 private func processIsLive(_ pid: pid_t) -> Bool {
-    guard let fields = statFields(pid) else { return false }
-    return fields.state != "Z" && fields.state != "X"
-}
-
-/// The command name, state and parent of a process from `/proc/PID/stat`, or nil once it is gone.
-private func statFields(_ pid: pid_t) -> (name: String, state: String, parent: pid_t)? {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-        let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")")
-    else { return nil }
-    let rest = text[text.index(after: close)...].split(separator: " ")
-    guard rest.count > 2, let parent = pid_t(rest[1]) else { return nil }
-    return (String(text[text.index(after: open)..<close]), String(rest[0]), parent)
+    guard let stat = ChildProcess.stat(pid: pid) else { return false }
+    return stat.state != "Z" && stat.state != "X"
 }
