@@ -96,6 +96,10 @@ public final class OutboxHandoff: @unchecked Sendable {
         if accepted { wake() }
     }
 
+    /// Whether rows offered now are taken (this process's relay holds the lock). A loop that sees
+    /// this needs no NOTIFY for its batch: no other relay listens while this one holds the lock.
+    public var isAccepting: Bool { state.withLock { $0.accepting } }
+
     /// The relay holds the lock: rows committed from now on are handed over.
     public func open() {
         state.withLock { $0.accepting = true }

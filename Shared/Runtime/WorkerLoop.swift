@@ -478,10 +478,19 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         if !context.outbox.isEmpty {
             outboxIndex = closing.count
             closing.append(outboxStatement(context.outbox))
-            // The payload tells this process's relay that the row reaches it in memory.
-            closing.append(
-                PGStatement(
-                    "SELECT pg_notify($1, $2)", [OutboxRelay.channel(schema), handoff.token], prepared: true))
+            // Only another process's relay needs the NOTIFY: while this process's relay holds the
+            // lock, no other one listens, and the row reaches ours in memory. A NOTIFY is not
+            // free: a transaction that notifies takes the database's one notify lock as it
+            // commits and holds it until its commit is flushed, so the loops' commits would queue
+            // behind each other instead of sharing a WAL flush. (Should our relay lose the lock before the row is handed over, the row is
+            // in the table: the next holder reads it on taking the lock or within
+            // OUTBOX_IDLE_WAIT_MS.)
+            if !handoff.isAccepting {
+                // The payload tells a relay of this process that the row reaches it in memory.
+                closing.append(
+                    PGStatement(
+                        "SELECT pg_notify($1, $2)", [OutboxRelay.channel(schema), handoff.token], prepared: true))
+            }
         }
         closing.append(PGStatement("COMMIT"))
         let closed = try connection.pipeline(closing)

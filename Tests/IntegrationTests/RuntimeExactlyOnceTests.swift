@@ -10,7 +10,9 @@ extension Integration {
     struct EffectivelyOnce {
         /// Checks the three promises: each message applied once, PostgreSQL's offsets at the log
         /// ends, every outbox row sent and each output event on the output topic.
-        static func verifyExactlyOnce(_ traffic: ProbeTraffic, count: Int64, timeoutMs: Int = 120_000) throws {
+        static func verifyExactlyOnce(
+            _ traffic: ProbeTraffic, count: Int64, timeoutMs: Int = 120_000, drainTimeoutMs: Int = 60_000
+        ) throws {
             try eventually(timeoutMs: timeoutMs, "all \(count) probe messages applied") {
                 try traffic.appliedCount() >= count
             }
@@ -18,7 +20,7 @@ extension Integration {
             #expect(try traffic.distinctAppliedCount() == count, "every message applied (distinct sequence numbers)")
             let ends = try traffic.inputEndOffsets()
             #expect(try traffic.recordedOffsets() == ends, "offsets in PostgreSQL equal the partitions' end offsets")
-            try eventually(timeoutMs: 60_000, "outbox drained") {
+            try eventually(timeoutMs: drainTimeoutMs, "outbox drained") {
                 try traffic.database.scalar("SELECT count(*) FROM probe.outbox WHERE sent_at IS NULL") == 0
             }
             #expect(try traffic.database.scalar("SELECT count(*) FROM probe.outbox_messages") == count)
@@ -165,6 +167,60 @@ extension Integration {
                 #expect(fromTable > 1_000, "\(fromTable) events read back from the table: rows handed by id")
             }
             #expect(worker.terminate() == 0)
+        }
+
+        /// A loop sends NOTIFY with its outbox row only while its own process's relay does not hold
+        /// the relay lock: the active relay takes its own loops' rows in memory, and a NOTIFY holds
+        /// the database's notify lock through the COMMIT. Rows of a replica whose relay waits must
+        /// still be announced: with a minute's idle wait, only a NOTIFY gets them published in time.
+        @Test("only replicas whose relay waits announce their rows with NOTIFY", .timeLimit(.minutes(4)))
+        func notifyOnlyFromWaitingRelays() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let traffic = try ProbeTraffic.make(stack, database)
+            let listener = try database.connect()
+            defer { listener.close() }
+            try listener.query("LISTEN billing_outbox_probe")
+            func notifications(waitingMs: Int32) throws -> [PGNotification] {
+                var all = try listener.pendingNotifications()
+                while true {
+                    let more = try listener.waitForNotifications(timeoutMs: waitingMs, wakeDescriptor: -1)
+                    if more.isEmpty { return all }
+                    all += more
+                }
+            }
+            let slowRelay = ["OUTBOX_IDLE_WAIT_MS": "60000"]
+            let first = try traffic.startWorker(slowRelay)
+            try eventually(timeoutMs: 30_000, "the first replica's relay holds the lock") {
+                try database.scalar(
+                    """
+                    SELECT count(*) FROM pg_locks
+                    WHERE locktype = 'advisory' AND granted AND objsubid = 2
+                      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                      AND classid::bigint = hashtext('billing.outbox')::bigint & 4294967295
+                    """) == 1
+            }
+            let producer = try KafkaProducer(configuration: stack.kafka)
+            defer { producer.close(timeoutMs: 5_000) }
+            try traffic.produce(0..<1_000, producer: producer)
+            try eventually(timeoutMs: 60_000, "1000 probe messages applied") { try traffic.appliedCount() >= 1_000 }
+            #expect(try notifications(waitingMs: 500).isEmpty, "the lock holder's loops sent no NOTIFY")
+
+            let second = try traffic.startWorker(slowRelay)
+            try eventually(timeoutMs: 60_000, "the second replica owns partitions") {
+                try database.scalar(
+                    "SELECT count(DISTINCT owner) FROM probe.consumer_offsets WHERE consumer_group = $1",
+                    [traffic.group]) == 2
+            }
+            try traffic.produce(1_000..<4_000, producer: producer)
+            // Well inside the active relay's minute of idle wait: only NOTIFYs can have woken it.
+            try Self.verifyExactlyOnce(traffic, count: 4_000, timeoutMs: 40_000, drainTimeoutMs: 40_000)
+            let announced = try notifications(waitingMs: 200)
+            #expect(!announced.isEmpty, "the second replica announced its rows")
+            #expect(Set(announced.map(\.payload)).count == 1, "all NOTIFYs came from one replica")
+            #expect(first.terminate() == 0)
+            #expect(second.terminate() == 0)
         }
 
         @Test("two replicas share the partitions and nothing is applied twice", .timeLimit(.minutes(4)))
