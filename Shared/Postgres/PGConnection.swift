@@ -132,8 +132,10 @@ public final class PGConnection: @unchecked Sendable {
             guard try send(statement, named: name, on: connection) else {
                 throw connectionFailure("queueing a pipelined statement")
             }
-            try flushOutput(connection)
         }
+        // One flush for the whole pipeline (libpq itself sends early only past 64 KiB): a flush per
+        // statement cost a send(2) each, a dozen per batch for the allocator, and overlapped
+        // nothing: every statement is built before the first is sent.
         guard PQpipelineSync(connection) == 1 else { throw connectionFailure("sending pipeline sync") }
         try flushOutput(connection)
 
