@@ -307,6 +307,11 @@ final class OutboxRelay: @unchecked Sendable {
         // table, sent rows and all, on every round (seen with EXPLAIN on an outbox analysed empty).
         try connection.query("SET enable_bitmapscan = off")
         try connection.query("SET enable_seqscan = off")
+        // The relay's writes (rows marked sent, purges) need not wait for their WAL flush: a mark
+        // lost in a crash sends its row again, as a crash between the delivery reports and the
+        // mark always could, and consumers deduplicate on ce_id. At 5,000 payments/s the marks
+        // were about a hundred commits a second beside the loops' own.
+        try connection.query("SET synchronous_commit = off")
         holdsLockOnBackend = connection.backendPID
         // From here on this process's loops hand their rows over; what they committed before is in
         // the table, read next.
