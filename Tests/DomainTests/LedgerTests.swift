@@ -100,6 +100,12 @@ struct LedgerTests {
                 == "CASH:bank:DE89370400440532013000")
         #expect(throws: DomainError.self) { try LedgerAccount.forPaymentChannel("") }
         #expect(throws: DomainError.self) { try LedgerAccount.forPaymentChannel("bank account") }
+        // Control characters are not visible either; 70 characters fit, 71 do not.
+        #expect(throws: DomainError.self) { try LedgerAccount.forPaymentChannel("bank:\u{7}DE89") }
+        #expect(throws: DomainError.self) { try LedgerAccount.forPaymentChannel("bank:DE89\u{7F}") }
+        #expect(throws: DomainError.self) { try LedgerAccount.forPaymentChannel("gateway:caf\u{E9}") }
+        #expect(try LedgerAccount.forPaymentChannel(String(repeating: "x", count: 70)).code.hasSuffix("x"))
+        #expect(throws: DomainError.self) { try LedgerAccount.forPaymentChannel(String(repeating: "x", count: 71)) }
         #expect(try WriteOffCategory.parse("small-balance").ledgerAccount.code == "WRITE_OFF:small-balance")
         #expect(throws: DomainError.self) { try WriteOffCategory.parse("because") }
     }
