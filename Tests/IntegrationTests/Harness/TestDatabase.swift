@@ -1,4 +1,5 @@
 import BillingPostgres
+import BillingSupport
 import Foundation
 
 /// A database of the test's own in the stack's PostgreSQL, migrated by the real `billing-ctl`.
@@ -44,9 +45,17 @@ struct TestDatabase: Sendable {
         try query(sql, parameters)[0].int64(0)
     }
 
+    /// FORCE ends the owner's own sessions only: a session of another role (a worker process that
+    /// is still on its way out) makes the DROP fail ("must be a member of the role whose process is
+    /// being terminated"), which once left a test's database behind in the local cluster. Such
+    /// sessions end within moments, so the DROP is tried again for up to 10 s.
     func drop() {
         guard let admin = try? PGConnection(conninfo: stack.ownerURL, applicationName: "tests") else { return }
         defer { admin.close() }
-        _ = try? admin.query("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        for _ in 0..<40 {
+            if (try? admin.query("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")) != nil { return }
+            sleepThread(milliseconds: 250)
+        }
+        print("test database \(name) could not be dropped")
     }
 }
