@@ -482,11 +482,11 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             // lock, no other one listens, and the row reaches ours in memory. A NOTIFY is not
             // free: a transaction that notifies takes the database's one notify lock as it
             // commits and holds it until its commit is flushed, so the loops' commits would queue
-            // behind each other instead of sharing a WAL flush. (Should our relay lose the lock before the row is handed over, the row is
-            // in the table: the next holder reads it on taking the lock or within
-            // OUTBOX_IDLE_WAIT_MS.)
+            // behind each other instead of sharing a WAL flush. (Should our relay lose the lock
+            // before the row is handed over, the row is in the table: the next holder reads it on
+            // taking the lock or within OUTBOX_IDLE_WAIT_MS.)
             if !handoff.isAccepting {
-                // The payload tells a relay of this process that the row reaches it in memory.
+                // The payload lets a relay of this process tell its own rows from other processes'.
                 closing.append(
                     PGStatement(
                         "SELECT pg_notify($1, $2)", [OutboxRelay.channel(schema), handoff.token], prepared: true))

@@ -31,7 +31,7 @@ extension Integration {
                 // The interrupted run leaves its database behind (its name is not printed): drop it.
                 for name in (try? admin.query(benchDatabases).values.compactMap { $0[0] }) ?? []
                 where !before.contains(name) {
-                    _ = try? admin.query("DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)")
+                    TestDatabase(name: name, stack: stack).drop()
                 }
             }
             defer {
