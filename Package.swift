@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // The billing backend: five Kafka workers, an operator CLI and a development broker,
-// sharing C bindings (librdkafka, libpq), a worker runtime and the schema.
+// sharing C bindings (librdkafka, libpq, jemalloc), a worker runtime and the schema.
 import PackageDescription
 
 let package = Package(
@@ -26,13 +26,17 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
-        // C libraries, bound through pkg-config (Debian: librdkafka-dev, libpq-dev).
+        // C libraries, bound through pkg-config (Debian: librdkafka-dev, libpq-dev, libjemalloc-dev).
         .systemLibrary(
             name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(
             name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]),
+        // The processes' malloc on Linux (Debian: libjemalloc-dev): see Shared/Runtime/HeapAllocator.swift.
+        .systemLibrary(
+            name: "CJemalloc", path: "Shared/CJemalloc", pkgConfig: "jemalloc",
+            providers: [.apt(["libjemalloc-dev"])]),
 
         // Small pieces every layer uses: backoff, clocks, environment configuration, JSON log lines.
         .target(name: "BillingSupport", path: "Shared/Support"),
@@ -51,6 +55,7 @@ let package = Package(
             name: "BillingRuntime",
             dependencies: [
                 "BillingKafka", "BillingPostgres", "BillingContracts", "BillingSchema", "BillingSupport", "BillingDomain",
+                .target(name: "CJemalloc", condition: .when(platforms: [.linux])),
             ],
             path: "Shared/Runtime"),
 

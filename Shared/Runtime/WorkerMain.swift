@@ -23,7 +23,7 @@ public enum WorkerMain {
     ) -> Never {
         TerminationSignals.block()
         let environment = ProcessEnvironment.current()
-        MallocArenas.cap(environment: environment)
+        HeapAllocator.configure(environment: environment)
         let configuration: WorkerConfiguration
         let logger: Logger
         let handler: Handler
@@ -34,7 +34,12 @@ public enum WorkerMain {
         } catch {
             failStart("\(service.name): \(error)", code: 2)
         }
-        logger.info("starting", ["instance": .string(configuration.instanceID), "schema": .string(service.schema)])
+        logger.info(
+            "starting",
+            [
+                "instance": .string(configuration.instanceID), "schema": .string(service.schema),
+                "allocator": .string(HeapAllocator.name),
+            ])
 
         let stop = Locked(false)
         prepareSchema(configuration, logger: logger)
@@ -61,6 +66,13 @@ public enum WorkerMain {
             }
         } catch {
             failStart("\(service.name): Kafka client configuration: \(error)", code: 2)
+        }
+        metrics.addCollector {
+            guard let heap = HeapAllocator.statistics() else { return [] }
+            return [
+                ("billing_heap_allocated_bytes", heap.allocatedBytes),
+                ("billing_heap_resident_bytes", heap.residentBytes),
+            ]
         }
         metrics.addCollector {
             loops.flatMap { loop in
@@ -161,6 +173,10 @@ public enum WorkerMain {
 
     private static func describeMetrics(_ metrics: Metrics) {
         metrics.describe("billing_messages_consumed_total", type: "counter", "Messages read from Kafka, by topic.")
+        metrics.describe("billing_heap_allocated_bytes", type: "gauge", "Bytes in live allocations (jemalloc).")
+        metrics.describe(
+            "billing_heap_resident_bytes", type: "gauge",
+            "Bytes jemalloc keeps resident: live allocations, freed pages not yet returned, its metadata.")
         metrics.describe("billing_messages_processed_total", type: "counter", "Messages applied and committed.")
         metrics.describe(
             "billing_messages_duplicate_total", type: "counter", "Messages skipped as already applied (same event id).")
