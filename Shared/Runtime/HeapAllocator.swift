@@ -12,9 +12,9 @@ import BillingSupport
 /// Why: a worker's batch allocates and frees tens of thousands of small values (strings, arrays,
 /// rows, events). perf of the allocator worker in a drain put two thirds of its CPU in the Swift
 /// runtime and the C library, with glibc malloc's slow paths (free-list unlinking, fast-bin
-/// consolidation, chunk splitting) alone at about 11 %. With jemalloc, allocator-bench measured
-/// 61-67 µs of worker CPU per drained payment against 73-84 µs with glibc (same binary, runs
-/// alternated; README, "Benchmarks"). tcmalloc, tried the same way, gained nothing.
+/// consolidation, chunk splitting) alone at about 11 %. With jemalloc, allocator-bench measured a
+/// median of 65 µs of worker CPU per drained payment against 77 µs with glibc (22 runs alternated;
+/// README, "Benchmarks"). tcmalloc, tried the same way, gained nothing.
 ///
 /// Resident memory: dirty pages return to the kernel after `defaultDirtyDecayMs` (jemalloc's own
 /// default is 10 s) unless `MALLOC_CONF`, jemalloc's own variable, is set; then it alone decides.
