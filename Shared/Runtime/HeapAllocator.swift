@@ -25,11 +25,7 @@ public enum HeapAllocator {
     /// "jemalloc 5.3.0-…", or "the C library's malloc" where jemalloc is not linked in.
     public static var name: String {
         #if canImport(CJemalloc)
-            var version: UnsafePointer<CChar>? = nil
-            var size = MemoryLayout<UnsafePointer<CChar>?>.size
-            if mallctl("version", &version, &size, nil, 0) == 0, let version {
-                return "jemalloc \(String(cString: version))"
-            }
+            if let version: UnsafePointer<CChar> = read("version") { return "jemalloc \(String(cString: version))" }
         #endif
         return "the C library's malloc"
     }
@@ -38,25 +34,18 @@ public enum HeapAllocator {
     public static func configure(environment: ProcessEnvironment) {
         #if canImport(CJemalloc)
             guard environment.optional("MALLOC_CONF") == nil else { return }
-            var decay = defaultDirtyDecayMs
             // The default for arenas made from now on, then each arena made so far (an index
             // without an arena yet is refused, and takes the default when it is made).
-            _ = mallctl("arenas.dirty_decay_ms", nil, nil, &decay, MemoryLayout<Int>.size)
-            var arenas: UInt32 = 0
-            var size = MemoryLayout<UInt32>.size
-            guard mallctl("arenas.narenas", &arenas, &size, nil, 0) == 0 else { return }
-            for index in 0..<arenas {
-                _ = mallctl("arena.\(index).dirty_decay_ms", nil, nil, &decay, MemoryLayout<Int>.size)
-            }
+            write("arenas.dirty_decay_ms", defaultDirtyDecayMs)
+            guard let arenas: UInt32 = read("arenas.narenas") else { return }
+            for index in 0..<arenas { write("arena.\(index).dirty_decay_ms", defaultDirtyDecayMs) }
         #endif
     }
 
     /// The dirty-page decay of arena 0 in milliseconds; nil without jemalloc.
     public static var dirtyDecayMs: Int? {
         #if canImport(CJemalloc)
-            var value = 0
-            var size = MemoryLayout<Int>.size
-            return mallctl("arena.0.dirty_decay_ms", &value, &size, nil, 0) == 0 ? value : nil
+            return read("arena.0.dirty_decay_ms")
         #else
             return nil
         #endif
@@ -67,17 +56,29 @@ public enum HeapAllocator {
     public static func statistics() -> (allocatedBytes: Int64, residentBytes: Int64)? {
         #if canImport(CJemalloc)
             // Statistics are a snapshot taken when the epoch advances.
-            var epoch: UInt64 = 1
-            guard mallctl("epoch", nil, nil, &epoch, MemoryLayout<UInt64>.size) == 0 else { return nil }
-            func read(_ name: String) -> Int64? {
-                var value = 0
-                var size = MemoryLayout<Int>.size
-                return mallctl(name, &value, &size, nil, 0) == 0 ? Int64(value) : nil
-            }
-            guard let allocated = read("stats.allocated"), let resident = read("stats.resident") else { return nil }
-            return (allocated, resident)
+            guard write("epoch", UInt64(1)), let allocated: Int = read("stats.allocated"),
+                let resident: Int = read("stats.resident")
+            else { return nil }
+            return (Int64(allocated), Int64(resident))
         #else
             return nil
         #endif
     }
+
+    #if canImport(CJemalloc)
+        /// One of jemalloc's named values (`mallctl`), of the type its documentation gives.
+        private static func read<Value>(_ name: String) -> Value? {
+            withUnsafeTemporaryAllocation(of: Value.self, capacity: 1) { buffer in
+                var size = MemoryLayout<Value>.size
+                guard mallctl(name, buffer.baseAddress, &size, nil, 0) == 0 else { return nil }
+                return buffer.baseAddress!.move()
+            }
+        }
+
+        @discardableResult
+        private static func write<Value>(_ name: String, _ value: Value) -> Bool {
+            var value = value
+            return withUnsafeMutableBytes(of: &value) { mallctl(name, nil, nil, $0.baseAddress, $0.count) } == 0
+        }
+    #endif
 }

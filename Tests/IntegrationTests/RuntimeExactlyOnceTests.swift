@@ -209,11 +209,7 @@ extension Integration {
             #expect(try notifications(waitingMs: 500).isEmpty, "the lock holder's loops sent no NOTIFY")
 
             let second = try traffic.startWorker()
-            try eventually(timeoutMs: 60_000, "the second replica owns partitions") {
-                try database.scalar(
-                    "SELECT count(DISTINCT owner) FROM probe.consumer_offsets WHERE consumer_group = $1",
-                    [traffic.group]) == 2
-            }
+            try eventually(timeoutMs: 60_000, "the second replica owns partitions") { try traffic.ownerCount() == 2 }
             try traffic.produce(1_000..<4_000, producer: producer)
             try Self.verifyExactlyOnce(traffic, count: 4_000)
             let announced = try notifications(waitingMs: 200)
@@ -236,9 +232,7 @@ extension Integration {
             let second = try traffic.startWorker()
             try traffic.produce(3_000..<8_000, producer: producer)
             try Self.verifyExactlyOnce(traffic, count: 8_000)
-            let owners = try database.scalar(
-                "SELECT count(DISTINCT owner) FROM probe.consumer_offsets WHERE consumer_group = $1", [traffic.group])
-            #expect(owners == 2, "both replicas own partitions")
+            #expect(try traffic.ownerCount() == 2, "both replicas own partitions")
             #expect(first.terminate() == 0)
             #expect(second.terminate() == 0)
         }

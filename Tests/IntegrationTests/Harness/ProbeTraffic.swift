@@ -61,6 +61,12 @@ struct ProbeTraffic: Sendable {
         try database.scalar("SELECT count(*) FROM probe.applied WHERE run_id = $1", [runID])
     }
 
+    /// How many worker instances own partitions of the probe's consumer group.
+    func ownerCount() throws -> Int64 {
+        try database.scalar(
+            "SELECT count(DISTINCT owner) FROM probe.consumer_offsets WHERE consumer_group = $1", [group])
+    }
+
     func distinctAppliedCount() throws -> Int64 {
         try database.scalar("SELECT count(DISTINCT message_seq) FROM probe.applied WHERE run_id = $1", [runID])
     }
