@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "suspense-resolver", targets: ["suspense-resolver"]),
         .executable(name: "billing-ctl", targets: ["billing-ctl"]),
         .executable(name: "dev-kafka", targets: ["dev-kafka"]),
+        .executable(name: "gateway-relay", targets: ["gateway-relay"]),
         .executable(name: "runtime-probe", targets: ["runtime-probe"]),
         .executable(name: "runtime-bench", targets: ["runtime-bench"]),
         .executable(name: "allocator-bench", targets: ["allocator-bench"]),
@@ -24,6 +25,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C libraries, bound through pkg-config (Debian: librdkafka-dev, libpq-dev, libjemalloc-dev).
@@ -84,6 +87,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Services/dev-kafka"),
+
+        // Payment gateways' webhook POSTs into Kafka, as they arrived (Hummingbird's HTTP server).
+        .executableTarget(
+            name: "gateway-relay",
+            dependencies: [
+                "BillingKafka", "BillingContracts", "BillingSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Services/gateway-relay"),
 
         // A worker with a trivial handler (one row per message) and the benchmark that drives it:
         // they exercise the runtime's full path in integration tests and benchmarks.

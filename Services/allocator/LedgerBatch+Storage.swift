@@ -545,7 +545,7 @@ extension LedgerBatch {
                     [PGArray.strings(resolvedParked)]))
         }
         if !outcomes.isEmpty {
-            context.deferStatement(CommandOutcomes.insert(table: "ledger.command_outcomes", outcomes))
+            context.deferStatement(CommandOutcomes.insert(table: "ledger.command_outcomes", outcomes, context: context))
         }
     }
 

@@ -21,6 +21,10 @@ struct BillingCtl: ParsableCommand {
             KAFKA_* librdkafka property, as for the workers.
 
             Exit codes: 0 done, 1 refused by a business rule, 2 usage error, 3 infrastructure unavailable.
+            After exit 3 a command may or may not have been carried out: send every command that moves
+            money with --idempotency-key KEY, and run it again with the same key. The same key with the
+            same content is carried out once and prints the first outcome; with other content it is
+            refused (exit 1, idempotency_key_reused).
             """,
         subcommands: [
             AccountCommand.self, BalanceCommand.self, StatementCommand.self, PaymentCommand.self, RefundCommand.self,

@@ -52,14 +52,22 @@ struct CommandSender {
     }
 
     /// Sends the command; with `--wait`, returns its outcome once done (a refusal throws, exit 1).
+    ///
+    /// With `--idempotency-key` the command id is the key's: a command already carried out under
+    /// it is not sent again. Its first outcome is printed when the body is the same, and the call is
+    /// refused when the key was used for another command.
     @discardableResult
     func send<Body: Encodable>(
         type: String, key: String, body: Body, wait: WaitOptions, output: OutputOptions, printsOutcome: Bool = true
     ) throws -> CommandOutcome? {
-        let commandID = UUID().uuidString.lowercased()
+        let commandID = try wait.commandID()
+        let data = ContractJSON.encode(body)
+        if wait.idempotencyKey != nil, let first = try recordedOutcome(commandID, type: type, body: data) {
+            return try report(first, type: type, printsOutcome: printsOutcome, output: output)
+        }
         let event = CloudEvent(
             id: commandID, type: type, source: "billing/billing-ctl", time: Logger.timestamp(), subject: key,
-            data: ContractJSON.encode(body))
+            data: data)
         let message = KafkaOutgoingMessage(topic: topicName, key: key, event: event)
         let environment = ProcessEnvironment.current()
         let producer: KafkaProducer
@@ -72,7 +80,8 @@ struct CommandSender {
         let result = try producer.send([message], timeoutMs: 15_000)
         guard let delivery = result.first, delivery.isDelivered else {
             throw CtlFailure.unavailable(
-                "kafka: command not delivered to \(topicName): \(String(describing: result.first))")
+                "kafka: command not delivered to \(topicName): \(String(describing: result.first))"
+                    + (wait.idempotencyKey == nil ? "" : "; run it again with the same --idempotency-key"))
         }
         guard wait.wait else {
             if !printsOutcome {
@@ -84,7 +93,16 @@ struct CommandSender {
             }
             return nil
         }
-        let outcome = try awaitOutcome(commandID, timeoutSeconds: wait.waitTimeoutSeconds)
+        let outcome = try awaitOutcome(
+            commandID, type: type, body: data, timeoutSeconds: wait.waitTimeoutSeconds,
+            retryHint: wait.idempotencyKey != nil)
+        return try report(outcome, type: type, printsOutcome: printsOutcome, output: output)
+    }
+
+    /// Prints an outcome as `--wait` does; a refusal throws (exit 1).
+    private func report(_ outcome: CommandOutcome, type: String, printsOutcome: Bool, output: OutputOptions) throws
+        -> CommandOutcome
+    {
         if !printsOutcome {
             if outcome.status == "done" { writeStandardError("done: \(type)") }
         } else if output.json {
@@ -99,39 +117,72 @@ struct CommandSender {
         return outcome
     }
 
+    /// The outcome recorded for `commandID`, or the reason it was dead-lettered; nil when neither
+    /// exists yet. Refuses (exit 1) when the command recorded under the id is not this one: another
+    /// type, or another body (an idempotency key used twice for different commands).
+    func recordedOutcome(_ commandID: String, type: String, body: [UInt8], connection: PGConnection? = nil) throws
+        -> CommandOutcome?
+    {
+        let owned = connection == nil ? try connectDatabase() : nil
+        defer { owned?.close() }
+        guard let connection = connection ?? owned else { return nil }
+        let rows = try connection.query(
+            """
+            SELECT command_type, account_number, status, reason_code, reason, result::text,
+                command_body IS NULL OR command_body = $2::bytea AS same_body
+            FROM \(outcomes) WHERE command_id = $1
+            """, [commandID, body])
+        if let row = rows.rows.first {
+            let recordedType = try row.string("command_type")
+            guard recordedType == type, try row.string("same_body") == "t" else {
+                throw CtlFailure.refused(
+                    "command id \(commandID) was used before for another command (\(recordedType), other content); "
+                        + "use a new --idempotency-key [idempotency_key_reused]")
+            }
+            let result = try ContractJSON.decoder().decode(
+                [String: String].self, from: Data(try row.string("result").utf8))
+            return CommandOutcome(
+                commandId: commandID, commandType: recordedType,
+                account: try row.optionalString("account_number"), status: try row.string("status"),
+                reasonCode: try row.optionalString("reason_code"), reason: try row.optionalString("reason"),
+                result: result)
+        }
+        // A command the worker could not even read is dead-lettered with the reason, not answered.
+        let dead = try connection.query(
+            """
+            SELECT reason_code, reason, payload = $2::bytea FROM \(deadLetters) WHERE event_id = $1
+            ORDER BY id LIMIT 1
+            """, [commandID, body])
+        if let row = dead.rows.first {
+            guard try row.string(2) == "t" else {
+                throw CtlFailure.refused(
+                    "command id \(commandID) was used before for another command (dead-lettered, other content); "
+                        + "use a new --idempotency-key [idempotency_key_reused]")
+            }
+            return CommandOutcome(
+                commandId: commandID, commandType: "", account: nil, status: "refused",
+                reasonCode: try row.string(0), reason: "dead-lettered: \(try row.string(1))")
+        }
+        return nil
+    }
+
     /// Polls the outcome table (and the service's dead letters) until the command's row appears or the time is up (exit 3).
-    func awaitOutcome(_ commandID: String, timeoutSeconds: Int) throws -> CommandOutcome {
+    func awaitOutcome(
+        _ commandID: String, type: String, body: [UInt8], timeoutSeconds: Int, retryHint: Bool = false
+    ) throws -> CommandOutcome {
         let connection = try connectDatabase()
         defer { connection.close() }
         let startedMs = monotonicMs()
         let deadline = startedMs + Int64(timeoutSeconds) * 1_000
         var announced = false
         while true {
-            let rows = try connection.query(
-                """
-                SELECT command_type, account_number, status, reason_code, reason, result::text
-                FROM \(outcomes) WHERE command_id = $1
-                """, [commandID])
-            if let row = rows.rows.first {
-                let result = try ContractJSON.decoder().decode(
-                    [String: String].self, from: Data(try row.string("result").utf8))
-                return CommandOutcome(
-                    commandId: commandID, commandType: try row.string("command_type"),
-                    account: try row.optionalString("account_number"), status: try row.string("status"),
-                    reasonCode: try row.optionalString("reason_code"), reason: try row.optionalString("reason"),
-                    result: result)
-            }
-            // A command the worker could not even read is dead-lettered with the reason, not answered.
-            let dead = try connection.query(
-                "SELECT reason_code, reason FROM \(deadLetters) WHERE event_id = $1 LIMIT 1", [commandID])
-            if let row = dead.rows.first {
-                return CommandOutcome(
-                    commandId: commandID, commandType: "", account: nil, status: "refused",
-                    reasonCode: try row.string(0), reason: "dead-lettered: \(try row.string(1))")
+            if let outcome = try recordedOutcome(commandID, type: type, body: body, connection: connection) {
+                return outcome
             }
             if monotonicMs() >= deadline {
                 throw CtlFailure.unavailable(
                     "no outcome for command \(commandID) after \(timeoutSeconds) s: is the \(topic.consumers.joined(separator: ", ")) worker running?"
+                        + (retryHint ? " Run it again with the same --idempotency-key to wait again; it is carried out once." : "")
                 )
             }
             if !announced, monotonicMs() - startedMs > 3_000 {

@@ -1,13 +1,15 @@
 import ArgumentParser
 import BillingContracts
+import BillingKafka
 import BillingPostgres
 import BillingRuntime
+import BillingSupport
 
 struct DeadLettersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dead-letters",
         abstract: "Messages no worker could process, with the recorded reasons.",
-        subcommands: [List.self, Show.self])
+        subcommands: [List.self, Show.self, Redrive.self])
 
     /// A dead letter's id as operators see it: `<schema>-<number>`, e.g. `ledger-42`.
     struct LetterID {
@@ -98,6 +100,143 @@ struct DeadLettersCommand: ParsableCommand {
                             "\($0.reasonCode): \($0.reason)",
                         ]
                     })
+            }
+        }
+    }
+
+    struct Redrive: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send dead letters back to the topic they came from, once the cause is fixed.",
+            discussion: """
+                Each chosen dead letter is produced again to its source topic with its original key, value
+                and headers, and marked redriven (who, when) in its service's dead_letters table; the
+                worker then reads it as new input (it is dead-lettered again, as a new letter, if it still
+                fails). Choose letters by id, or all of one service's letters with --reason-code.
+                Letters redriven before are skipped unless --again is given.
+
+                Exit codes: 0 every chosen letter sent, 1 some could not be (named), 2 usage,
+                3 Kafka or the database unavailable.
+                """)
+
+        @OptionGroup var output: OutputOptions
+
+        @Argument(help: "Ids from `dead-letters list`, e.g. ledger-42.")
+        var ids: [String] = []
+
+        @Option(help: "With --reason-code: the service whose letters to send (e.g. payment-ingest).")
+        var service: String?
+
+        @Option(help: "With --service: every letter of this reason code (e.g. signature_expired).")
+        var reasonCode: String?
+
+        @Flag(help: "Send letters that were redriven before as well.")
+        var again = false
+
+        @Option(help: "Who asks for this (default: $BILLING_OPERATOR, else $USER).")
+        var requestedBy: String?
+
+        struct Sent: Encodable {
+            let id: String
+            let topic: String
+            let status: String
+            let partition: Int32?
+            let offset: Int64?
+            let reason: String?
+        }
+
+        func validate() throws {
+            guard !ids.isEmpty || (service != nil && reasonCode != nil) else {
+                throw ValidationError("name dead letters by id, or give --service and --reason-code")
+            }
+            guard ids.isEmpty || (service == nil && reasonCode == nil) else {
+                throw ValidationError("ids and --service/--reason-code exclude each other")
+            }
+            for id in ids where LetterID(id) == nil {
+                throw ValidationError("'\(id)' is not a dead-letter id like ledger-42")
+            }
+            if let service, !Services.all.contains(where: { $0.name == service }) {
+                throw ValidationError(
+                    "unknown service '\(service)'; one of \(Services.all.map(\.name).joined(separator: ", "))")
+            }
+        }
+
+        func run() throws {
+            let environment = ProcessEnvironment.current()
+            let who = requestedBy ?? environment.optional("BILLING_OPERATOR") ?? environment.optional("USER") ?? "operator"
+            let connection = try connectDatabase()
+            defer { connection.close() }
+            var chosen: [(schema: String, number: Int64)] = ids.compactMap { LetterID($0).map { ($0.schema, $0.number) } }
+            if let service, let reasonCode, let descriptor = Services.all.first(where: { $0.name == service }) {
+                let rows = try connection.query(
+                    "SELECT id FROM \(descriptor.schema).dead_letters WHERE reason_code = $1 ORDER BY id", [reasonCode])
+                chosen = try rows.rows.map { (descriptor.schema, try $0.int64(0)) }
+            }
+            let producer: KafkaProducer
+            do {
+                producer = try KafkaProducer(
+                    configuration: try KafkaConfiguration.fromEnvironment(environment).over([
+                        "message.max.bytes": String(64 << 20)
+                    ]))
+            } catch let error as ConfigurationError {
+                throw CtlFailure.usage(error.description)
+            }
+            defer { _ = producer.close(timeoutMs: 2_000) }
+            var results: [Sent] = []
+            for (index, letter) in chosen.enumerated() {
+                if chosen.count > 20, index % 20 == 0 {
+                    writeStandardError("redriving \(index + 1)-\(min(index + 20, chosen.count)) of \(chosen.count)…")
+                }
+                let id = "\(letter.schema)-\(letter.number)"
+                let rows = try connection.query(
+                    """
+                    SELECT source_topic, message_key, headers, payload, redriven_at IS NOT NULL AS redriven
+                    FROM \(letter.schema).dead_letters WHERE id = $1
+                    """, [letter.number])
+                guard let row = rows.rows.first else {
+                    results.append(Sent(id: id, topic: "", status: "refused", partition: nil, offset: nil, reason: "no such dead letter"))
+                    continue
+                }
+                let topic = try row.string("source_topic")
+                if try row.string("redriven") == "t", !again {
+                    results.append(
+                        Sent(id: id, topic: topic, status: "skipped", partition: nil, offset: nil,
+                             reason: "redriven before (use --again)"))
+                    continue
+                }
+                guard let headers = HeaderCodec.decode(try row.bytes("headers")) else {
+                    results.append(
+                        Sent(id: id, topic: topic, status: "refused", partition: nil, offset: nil,
+                             reason: "its stored headers cannot be read"))
+                    continue
+                }
+                let message = KafkaOutgoingMessage(
+                    topic: topic, key: try row.optionalBytes("message_key"), value: try row.bytes("payload"),
+                    headers: headers)
+                let delivery = try producer.send([message], timeoutMs: 15_000).first ?? .pending
+                guard case .delivered(let partition, let offset) = delivery else {
+                    throw CtlFailure.unavailable(
+                        "kafka: \(id) was not delivered to \(topic) (\(delivery)); \(results.filter { $0.status == "sent" }.count) sent before it")
+                }
+                try connection.query(
+                    "UPDATE \(letter.schema).dead_letters SET redriven_at = now(), redriven_by = $2 WHERE id = $1",
+                    [letter.number, who])
+                results.append(Sent(id: id, topic: topic, status: "sent", partition: partition, offset: offset, reason: nil))
+            }
+            if output.json {
+                try printJSON(results)
+            } else if results.isEmpty {
+                print("no dead letters chosen")
+            } else {
+                for result in results {
+                    switch result.status {
+                    case "sent": print("sent    \(result.id) to \(result.topic) partition \(result.partition ?? 0) offset \(result.offset ?? 0)")
+                    default: print("\(result.status) \(result.id): \(result.reason ?? "")")
+                    }
+                }
+            }
+            let failed = results.filter { $0.status == "refused" }
+            if !failed.isEmpty {
+                throw CtlFailure.refused("\(failed.count) of \(results.count) not sent: \(failed.map(\.id).joined(separator: ", "))")
             }
         }
     }

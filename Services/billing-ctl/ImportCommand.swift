@@ -43,7 +43,17 @@ struct ImportCommand: ParsableCommand {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw CtlFailure.usage("cannot read \(file)")
         }
-        let fileID = UUID().uuidString.lowercased()
+        let fileID = try wait.commandID()
+        let bytes = [UInt8](data)
+        if wait.idempotencyKey != nil {
+            // Sent before under this key: the same bytes are the same import, reported again.
+            let connection = try connectDatabase()
+            defer { connection.close() }
+            if let report = try recordedReport(fileID, bytes: bytes, connection: connection) {
+                try show(report)
+                return
+            }
+        }
         let fileName = file.split(separator: "/").last.map(String.init) ?? file
         var headers = [
             KafkaHeader(name: StatementFileHeaders.fileID, text: fileID),
@@ -69,7 +79,7 @@ struct ImportCommand: ParsableCommand {
         defer { _ = producer.close(timeoutMs: 2_000) }
         let key = bankAccount ?? fileName
         let result = try producer.send(
-            [KafkaOutgoingMessage(topic: topic, key: Array(key.utf8), value: [UInt8](data), headers: headers)],
+            [KafkaOutgoingMessage(topic: topic, key: Array(key.utf8), value: bytes, headers: headers)],
             timeoutMs: 30_000)
         guard result.first?.isDelivered == true else {
             throw CtlFailure.unavailable(
@@ -83,7 +93,10 @@ struct ImportCommand: ParsableCommand {
             }
             return
         }
-        let report = try awaitReport(fileID)
+        try show(try awaitReport(fileID, bytes: bytes))
+    }
+
+    private func show(_ report: String) throws {
         if output.json {
             print(report)
         } else {
@@ -91,26 +104,37 @@ struct ImportCommand: ParsableCommand {
         }
     }
 
+    /// The report of the file stored under `fileID`, or nil when there is none yet. A refusal, or
+    /// a file stored under the id with other bytes (a key used for another file), exits 1.
+    func recordedReport(_ fileID: String, bytes: [UInt8], connection: PGConnection) throws -> String? {
+        let rows = try connection.query(
+            """
+            SELECT 'report', jsonb_pretty(report), raw = $2::bytea FROM ingest.files WHERE file_id = $1
+            UNION ALL
+            (SELECT 'refused', reason_code || ': ' || reason, payload = $2::bytea FROM ingest.dead_letters
+             WHERE event_id = $1 ORDER BY id LIMIT 1)
+            """, [fileID, bytes])
+        guard let row = rows.rows.first else { return nil }
+        guard try row.string(2) == "t" else {
+            throw CtlFailure.refused(
+                "file id \(fileID) was used before for a file with other content; use a new --idempotency-key [idempotency_key_reused]"
+            )
+        }
+        if try row.string(0) == "refused" {
+            throw CtlFailure.refused("the file was refused: \(try row.string(1))")
+        }
+        return try row.string(1)
+    }
+
     /// The report's JSON text once payment-ingest has stored the file; a refusal exits 1.
-    func awaitReport(_ fileID: String) throws -> String {
+    func awaitReport(_ fileID: String, bytes: [UInt8]) throws -> String {
         let connection = try connectDatabase()
         defer { connection.close() }
         let deadline = monotonicMs() + Int64(wait.waitTimeoutSeconds) * 1_000
         var announced = false
         let started = monotonicMs()
         while true {
-            let rows = try connection.query(
-                """
-                SELECT 'report', jsonb_pretty(report) FROM ingest.files WHERE file_id = $1
-                UNION ALL
-                SELECT 'refused', reason_code || ': ' || reason FROM ingest.dead_letters WHERE event_id = $1
-                """, [fileID])
-            if let row = rows.rows.first {
-                if try row.string(0) == "refused" {
-                    throw CtlFailure.refused("the file was refused: \(try row.string(1))")
-                }
-                return try row.string(1)
-            }
+            if let report = try recordedReport(fileID, bytes: bytes, connection: connection) { return report }
             if monotonicMs() >= deadline {
                 throw CtlFailure.unavailable(
                     "no report for file \(fileID) after \(wait.waitTimeoutSeconds) s: is payment-ingest running?")

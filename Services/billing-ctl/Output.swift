@@ -17,6 +17,22 @@ struct WaitOptions: ParsableArguments {
 
     @Option(name: .long, help: "Give up waiting after this many seconds (exit 3).")
     var waitTimeoutSeconds: Int = 60
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Carry this command out at most once: run again with the same key and the same content, it prints the first outcome; with other content it is refused (exit 1). Use it to retry after exit 3.",
+            valueName: "KEY"))
+    var idempotencyKey: String?
+
+    /// The command id a key stands for (`key:KEY`), or a new one without a key.
+    func commandID() throws -> String {
+        guard let key = idempotencyKey else { return UUID().uuidString.lowercased() }
+        guard (1...128).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw CtlFailure.usage("--idempotency-key must be 1 to 128 visible ASCII characters (no spaces)")
+        }
+        return "key:" + key
+    }
 }
 
 /// Prints a value as indented JSON with stable key order.

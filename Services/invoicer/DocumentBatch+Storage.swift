@@ -34,17 +34,21 @@ extension DocumentBatch {
         }
         guard !commandIDs.isEmpty else { return }
         var questions: [(PGStatement, (PGRows) throws -> Void)] = [
-            (
-                CommandOutcomes.lookup(table: "documents.command_outcomes", commandIDs),
-                { rows in self.finishedCommands = Set(rows.values.compactMap { $0[0] }) }
-            ),
+            // The accounts' rows first, locked in order until COMMIT: every command names its account
+            // and every document it touches must be of that account, so two loops or replicas (fed
+            // by any partitioner) never work on one account's documents at once. What follows is
+            // read once the locks are held, so it sees what the other committed.
             (
                 PGStatement(
                     """
                     SELECT account_id, number, name, currency, state, credit_rule FROM documents.accounts
-                    WHERE number = ANY($1::text[])
+                    WHERE number = ANY($1::text[]) ORDER BY number FOR UPDATE
                     """, [PGArray.strings(accountNumbers.sorted())]),
                 { rows in try self.readAccounts(rows) }
+            ),
+            (
+                CommandOutcomes.lookup(table: "documents.command_outcomes", commandIDs),
+                { rows in self.finishedCommands = Set(rows.values.compactMap { $0[0] }) }
             ),
         ]
         if !named.isEmpty {
@@ -267,7 +271,7 @@ extension DocumentBatch {
         let withLines = (made + relined).filter { $0.linesChanged && $0.draft != nil }
         if !withLines.isEmpty { context.deferStatement(insertLines(withLines)) }
         if !outcomes.isEmpty {
-            context.deferStatement(CommandOutcomes.insert(table: "documents.command_outcomes", outcomes))
+            context.deferStatement(CommandOutcomes.insert(table: "documents.command_outcomes", outcomes, context: context))
         }
     }
 

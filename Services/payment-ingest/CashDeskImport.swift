@@ -41,6 +41,14 @@ extension IngestBatch {
     func loadDesks(_ commands: [(id: String, type: String, command: CashDeskCommand)]) throws {
         let desks = Set(commands.map(\.command.desk)).sorted()
         let results = try context.connection.pipeline([
+            // Each desk's lock first, in order, until COMMIT: a shift's totals are read and then
+            // written whole, so two loops or replicas (fed by any partitioner) must not interleave
+            // on one desk. Everything below is read once the locks are held.
+            PGStatement(
+                """
+                SELECT pg_advisory_xact_lock(hashtextextended('billing.ingest.cash-desk:' || desk, 0))
+                FROM unnest($1::text[]) AS desk
+                """, [PGArray.strings(desks)]),
             CommandOutcomes.lookup(table: "ingest.command_outcomes", commands.map(\.id)),
             PGStatement(
                 "SELECT desk_id, currency FROM ingest.cash_desks WHERE desk_id = ANY($1::text[])",
@@ -51,11 +59,11 @@ extension IngestBatch {
                 FROM ingest.cash_shifts WHERE desk_id = ANY($1::text[]) AND closed_at IS NULL
                 """, [PGArray.strings(desks)]),
         ])
-        finishedCommands = Set(results[0].values.compactMap { $0[0] })
-        for row in results[1].rows {
+        finishedCommands = Set(results[1].values.compactMap { $0[0] })
+        for row in results[2].rows {
             deskStates[try row.string(0)] = DeskState(currency: try Currency(code: try row.string(1)), isNew: false)
         }
-        for row in results[2].rows {
+        for row in results[3].rows {
             openShifts[try row.string(1)] = ShiftState(
                 id: try row.string(0), desk: try row.string(1), floatMinor: try row.int64(2),
                 takenMinor: try row.int64(3),
@@ -280,7 +288,7 @@ extension IngestBatch {
                     ]))
         }
         if !deskOutcomes.isEmpty {
-            context.deferStatement(CommandOutcomes.insert(table: "ingest.command_outcomes", deskOutcomes))
+            context.deferStatement(CommandOutcomes.insert(table: "ingest.command_outcomes", deskOutcomes, context: context))
             for (outcome, _) in deskOutcomes {
                 publish(Topics.commandOutcomes.name, key: outcome.commandId, type: LedgerTypes.commandOutcome, outcome)
             }

@@ -89,6 +89,8 @@ final class IngestBatch {
     let settings: IngestSettings
     var directory = IdentificationDirectory()
     var bookedIdentities: Set<String> = []
+    /// File ids imported before or earlier in this batch, with their content's SHA-256.
+    var importedFiles: [String: String] = [:]
     var knownBankAccounts: Set<String> = []
     var newBankAccounts: [(account: String, currency: String?, fileID: String)] = []
     var accountCopies: [String: AccountSnapshot] = [:]
@@ -144,7 +146,7 @@ final class IngestBatch {
                 return nil
             }
         }
-        let fileLines = files.map { StatementLines.lines(of: $0.parsed) }
+        let fileLines = files.map(\.lines)
         try load(files, fileLines, events, desks)
         for (index, decoded) in batch.enumerated() {
             switch decoded.payload {
@@ -162,8 +164,26 @@ final class IngestBatch {
                     directory.documents[name] = document.account
                 }
             case .statementFile(let file):
-                let index = files.firstIndex { $0.fileID == file.fileID && $0.offset == file.offset }!
-                importFile(file, fileLines[index])
+                if let earlier = importedFiles[file.fileID] {
+                    // The same file again (a redelivered message, or its content re-sent without a
+                    // file_id): it was read once, and reading it again would change nothing.
+                    guard earlier == file.contentSHA256 else {
+                        throw BatchFailure.rejected(
+                            index: index,
+                            MessageRejection(
+                                code: "duplicate_file_id",
+                                reason:
+                                    "file_id \(file.fileID) was imported before with other content; send this file under a new file_id"
+                            ))
+                    }
+                    context.logger.info(
+                        "statement file imported before; nothing to do",
+                        ["file_id": .string(file.fileID), "offset": .of(file.offset)])
+                    continue
+                }
+                importedFiles[file.fileID] = file.contentSHA256
+                let position = files.firstIndex { $0.fileID == file.fileID && $0.offset == file.offset }!
+                importFile(file, fileLines[position])
             }
         }
         persist()
@@ -240,6 +260,9 @@ final class IngestBatch {
             PGStatement(
                 "SELECT payer_account, account_number FROM ingest.payers WHERE payer_account = ANY($1::text[])",
                 [PGArray.strings(payers.sorted())]),
+            PGStatement(
+                "SELECT file_id, content_sha256 FROM ingest.files WHERE file_id = ANY($1::text[])",
+                [PGArray.strings(Set(files.map(\.fileID)).sorted())]),
         ])
         // results[0]: the locks.
         for row in results[1].rows {
@@ -254,6 +277,7 @@ final class IngestBatch {
         }
         for row in results[5].rows { directory.documents[try row.string(0)] = try row.string(1) }
         for row in results[6].rows { directory.payers[try row.string(0)] = try row.string(1) }
+        for row in results[7].rows { importedFiles[try row.string(0)] = try row.string(1) }
     }
 
     // MARK: Deciding
@@ -525,24 +549,27 @@ final class IngestBatch {
             PGStatement(
                 """
                 INSERT INTO ingest.files (file_id, file_name, format, encoding, parser_version, content_sha256,
-                    size_bytes, raw, source_topic, source_partition, source_offset, report)
+                    size_bytes, raw, source_topic, source_partition, source_offset, report, log_generation)
                 SELECT v.id, v.name, v.format, v.encoding, v.parser, v.sha, v.size, v.raw, v.topic, v.partition,
-                    v.offset, v.report::jsonb
+                    v.offset, v.report::jsonb, v.generation
                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
-                    $8::bytea[], $9::text[], $10::integer[], $11::bigint[], $12::text[])
-                    AS v(id, name, format, encoding, parser, sha, size, raw, topic, partition, "offset", report)
+                    $8::bytea[], $9::text[], $10::integer[], $11::bigint[], $12::text[], $13::integer[])
+                    AS v(id, name, format, encoding, parser, sha, size, raw, topic, partition, "offset", report,
+                         generation)
                 """,
                 [
                     PGArray.strings(fileRows.map(\.input.fileID)), PGArray.strings(fileRows.map(\.input.fileName)),
                     PGArray.strings(fileRows.map(\.input.parsed.format)),
                     PGArray.strings(fileRows.map { $0.input.parsed.encoding?.rawValue }),
                     PGArray.strings(fileRows.map { _ in IngestVersion.parser }),
-                    PGArray.strings(fileRows.map { PGHex.encode(SHA256.hash($0.input.bytes)) }),
+                    PGArray.strings(fileRows.map(\.input.contentSHA256)),
                     PGArray.integers(fileRows.map(\.input.bytes.count)),
                     PGArray.byteStrings(fileRows.map { Optional($0.input.bytes) }),
                     PGArray.strings(fileRows.map(\.input.topic)), PGArray.integers(fileRows.map(\.input.partition)),
                     PGArray.integers(fileRows.map(\.input.offset)),
                     PGArray.strings(fileRows.map { String(decoding: ContractJSON.encode($0.report), as: UTF8.self) }),
+                    PGArray.integers(
+                        fileRows.map { context.logGeneration(topic: $0.input.topic, partition: $0.input.partition) }),
                 ]))
         if !newBankAccounts.isEmpty {
             context.deferStatement(

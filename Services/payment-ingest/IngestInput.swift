@@ -35,11 +35,17 @@ struct GatewayInput: Sendable {
 
 /// A bank statement file as it arrived: raw bytes, what its headers said, and what was read from it.
 struct StatementFileInput: Sendable {
-    /// From the `file_id` header (what `billing-ctl import` waits for), else the message's position.
+    /// From the `file_id` header (what `billing-ctl import` waits for), else from the message
+    /// itself: `sha256:<content hash>@<produce timestamp ms>`, never from where it sits in the log.
+    /// A copy produced again is another import (its lines are duplicates); the same message
+    /// delivered twice (a producer's retry) is the same one.
     let fileID: String
+    let contentSHA256: String
     let fileName: String?
     let bytes: [UInt8]
     let parsed: ParsedStatementFile
+    /// The lines the system books, read from `parsed` when the message was decoded.
+    let lines: [StatementLine]
     let topic: String
     let partition: Int32
     let offset: Int64
@@ -89,6 +95,25 @@ struct IngestDecoder: Sendable {
         return .statementFile(try statementFile(message))
     }
 
+    /// Values that become keys of indexed columns (our bank account, end-to-end ids, payers'
+    /// accounts) are refused past lengths no bank writes (ISO 20022 allows 34 and 35 characters),
+    /// so a file can never fail an index's size limit half-way.
+    static func checkKeyLengths(_ parsed: ParsedStatementFile, _ lines: [StatementLine]) throws(StatementFileError) {
+        for statement in parsed.statements where statement.account.utf8.count > 70 {
+            throw StatementFileError(
+                "field_too_long", "the account identifier is longer than 70 bytes", at: statement.location)
+        }
+        for line in lines {
+            if let value = line.endToEndId, value.utf8.count > 200 {
+                throw StatementFileError("field_too_long", "the end-to-end id is longer than 200 bytes", at: line.location)
+            }
+            if let value = line.clues.payerAccount, value.utf8.count > 200 {
+                throw StatementFileError(
+                    "field_too_long", "the payer's account is longer than 200 bytes", at: line.location)
+            }
+        }
+    }
+
     /// Checks the signature on the raw body before anything reads it, then reads the event.
     func gatewayEvent(_ message: KafkaMessage) throws(MessageRejection) -> GatewayInput {
         guard !settings.gateway.secrets.isEmpty else {
@@ -96,10 +121,26 @@ struct IngestDecoder: Sendable {
                 code: "gateway_not_configured", reason: "no webhook secret is configured (GATEWAY_WEBHOOK_SECRETS)")
         }
         let header = message.headers.last { $0.name.lowercased() == "stripe-signature" }?.text
+        // Judged against when the webhook arrived, never when it is read: the same message decides
+        // the same way however late, and however often, it is consumed.
+        let receivedAtMs: Int64
+        if let text = message.headers.text(GatewayEventHeaders.receivedAtMs) {
+            guard let value = Int64(text), value > 0 else {
+                throw MessageRejection(
+                    code: "invalid_header", reason: "\(GatewayEventHeaders.receivedAtMs) must be milliseconds since the epoch")
+            }
+            receivedAtMs = value
+        } else if let timestamp = message.timestampMs, timestamp > 0 {
+            receivedAtMs = timestamp
+        } else {
+            throw MessageRejection(
+                code: "no_receive_time",
+                reason: "neither a \(GatewayEventHeaders.receivedAtMs) header nor a message timestamp says when it arrived")
+        }
         let signedAt: Int64
         do {
             signedAt = try settings.gateway.verify(
-                header: header, body: message.value, nowSeconds: wallClockMs() / 1_000)
+                header: header, body: message.value, nowSeconds: receivedAtMs / 1_000)
         } catch {
             throw MessageRejection(code: error.code, reason: error.description)
         }
@@ -125,8 +166,10 @@ struct IngestDecoder: Sendable {
         -> StatementFileInput
     {
         let headers = message.headers
+        let contentSHA256 = PGHex.encode(SHA256.hash(message.value))
         let fileID =
-            headers.text(StatementFileHeaders.fileID) ?? "\(message.topic):\(message.partition):\(message.offset)"
+            headers.text(StatementFileHeaders.fileID)
+            ?? "sha256:\(contentSHA256)" + (message.timestampMs.map { "@\($0)" } ?? "")
         guard (1...200).contains(fileID.utf8.count) else {
             throw MessageRejection(code: "invalid_header", reason: "file_id must be 1 to 200 bytes")
         }
@@ -150,9 +193,13 @@ struct IngestDecoder: Sendable {
             var parsed = try StatementFiles.parse(
                 message.value, format: format, encoding: encoding, csvMapping: mapping)
             if registry != nil { parsed.format = "registry" }
+            let lines = try StatementLines.lines(of: parsed)
+            try Self.checkKeyLengths(parsed, lines)
             return StatementFileInput(
-                fileID: fileID, fileName: headers.text(StatementFileHeaders.fileName), bytes: message.value,
-                parsed: parsed, topic: message.topic, partition: message.partition, offset: message.offset)
+                fileID: fileID, contentSHA256: contentSHA256, fileName: headers.text(StatementFileHeaders.fileName),
+                bytes: message.value,
+                parsed: parsed, lines: lines, topic: message.topic, partition: message.partition,
+                offset: message.offset)
         } catch {
             throw MessageRejection(code: error.code, reason: "\(error.reason) (\(error.location))")
         }

@@ -5,19 +5,32 @@ import BillingRuntime
 import BillingSupport
 import FoundationEssentials
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The runtime's self-test worker: for each `billing.probe.message.v1` event it writes one row to
 /// `probe.applied` and publishes one `billing.probe.applied.v1` event through the outbox.
 /// Integration tests kill it at random and count rows; the runtime benchmark measures it.
 ///
-/// Extra configuration: `PROBE_OUTPUT_TOPIC` (default `billing.probe.out`).
+/// Extra configuration: `PROBE_OUTPUT_TOPIC` (default `billing.probe.out`), and
+/// `PROBE_FAULTS_ENABLED` (default `false`): when `true`, a message's `"fault"` makes applying it
+/// fail every time (`"error"`) or end the process as a crash would (`"crash"`), for the tests of
+/// messages that never succeed. Without it the field is refused like any unknown input.
 struct ProbeMessage: Codable, Sendable {
     let runID: String
     let seq: Int64
+    let fault: String?
 
     enum CodingKeys: String, CodingKey {
         case runID = "run_id"
-        case seq
+        case seq, fault
     }
+}
+
+struct ProbeFault: Error, CustomStringConvertible {
+    let seq: Int64
+    var description: String { "probe fault: message \(seq) always fails" }
 }
 
 struct ProbeHandler: WorkerHandler {
@@ -26,18 +39,26 @@ struct ProbeHandler: WorkerHandler {
     let outputTopic: String
     let source: String
     let router: EventRouter<ProbeMessage>
+    let faultsEnabled: Bool
 
-    init(outputTopic: String, source: String) {
+    init(outputTopic: String, source: String, faultsEnabled: Bool = false) {
         self.outputTopic = outputTopic
         self.source = source
+        self.faultsEnabled = faultsEnabled
         router = EventRouter([
             Self.messageType: { event throws(MessageRejection) in
+                let message: ProbeMessage
                 do {
-                    return try JSONDecoder().decode(ProbeMessage.self, from: Data(event.data))
+                    message = try JSONDecoder().decode(ProbeMessage.self, from: Data(event.data))
                 } catch {
                     throw MessageRejection(
                         EnvelopeError.invalidPayload("expected {\"run_id\": text, \"seq\": integer}"))
                 }
+                guard faultsEnabled || message.fault == nil else {
+                    throw MessageRejection(
+                        EnvelopeError.invalidPayload("\"fault\" is taken only with PROBE_FAULTS_ENABLED=true"))
+                }
+                return message
             }
         ])
     }
@@ -47,6 +68,17 @@ struct ProbeHandler: WorkerHandler {
     }
 
     func apply(_ batch: [DecodedMessage<ProbeMessage>], in context: BatchContext) throws {
+        for decoded in batch {
+            switch decoded.payload.fault {
+            case "crash":
+                context.logger.warn("probe fault: crashing", ["seq": .of(decoded.payload.seq)])
+                _exit(70)
+            case .some:
+                throw ProbeFault(seq: decoded.payload.seq)
+            case nil:
+                break
+            }
+        }
         try context.connection.query(
             """
             INSERT INTO probe.applied (run_id, message_seq, topic, partition, "offset", produced_at)
@@ -73,7 +105,9 @@ struct ProbeHandler: WorkerHandler {
 }
 
 WorkerMain.run(service: Services.runtimeProbe, defaults: .init(opsPort: 9109)) { configuration in
-    ProbeHandler(
-        outputTopic: ProcessEnvironment.current().string("PROBE_OUTPUT_TOPIC", default: Topics.probeOut.name),
-        source: configuration.service.eventSource)
+    let environment = ProcessEnvironment.current()
+    return ProbeHandler(
+        outputTopic: environment.string("PROBE_OUTPUT_TOPIC", default: Topics.probeOut.name),
+        source: configuration.service.eventSource,
+        faultsEnabled: try environment.bool("PROBE_FAULTS_ENABLED", default: false))
 }

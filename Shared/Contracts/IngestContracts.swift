@@ -4,6 +4,14 @@ import FoundationEssentials
 /// bytes as the bank wrote them): `file_id` (what `billing-ctl import --wait` waits for; also sent as
 /// `ce_id` so that a refused file's dead letter is found by it), `file_name`, and optional `format`
 /// (`camt`, `mt940`, `csv`), `bank_account`, `encoding` (`utf-8`, `latin-1`, `cp852`).
+/// Headers of `billing.gateway-events.raw` messages besides the gateway's own (`Stripe-Signature`).
+public enum GatewayEventHeaders {
+    /// When the webhook reached us (`gateway-relay` stamps it): milliseconds since the epoch, as
+    /// decimal text. A signature's freshness is judged against it, so a backlog or a replay of the
+    /// topic decides exactly as the first reading did. Absent, the message's own timestamp is used.
+    public static let receivedAtMs = "received_at_ms"
+}
+
 public enum StatementFileHeaders {
     public static let fileID = "file_id"
     public static let fileName = "file_name"

@@ -32,9 +32,10 @@ public enum Topics {
         producers: ["bank import feeds", "billing-ctl import"], consumers: ["payment-ingest"],
         summary: "statement files as they arrived (camt.053/054, MT940, CSV); file name and format in headers")
     public static let gatewayEventsRaw = TopicContract(
-        name: "billing.gateway-events.raw", partitionCount: 3, key: "gateway event id",
-        producers: ["webhook relay"], consumers: ["payment-ingest"],
-        summary: "webhook bodies byte for byte; the original HTTP headers as Kafka headers")
+        name: "billing.gateway-events.raw", partitionCount: 3,
+        key: "none (gateway-relay does not read a body before its signature is checked)",
+        producers: ["gateway-relay"], consumers: ["payment-ingest"],
+        summary: "webhook bodies byte for byte; the signature and received_at_ms as Kafka headers")
     public static let paymentRegistriesRaw = TopicContract(
         name: "billing.payment-registries.raw", partitionCount: 3, key: "registry file name",
         producers: ["registry feeds"], consumers: ["payment-ingest"],

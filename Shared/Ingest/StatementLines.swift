@@ -52,23 +52,28 @@ public struct StatementLine: Sendable, Equatable {
 ///   never collapse, while the same line in another file (an overlapping statement, a camt.054
 ///   before its camt.053) gets the same key.
 public enum StatementLines {
-    public static func lines(of file: ParsedStatementFile) -> [StatementLine] {
+    /// The file's lines. Throws `amount_out_of_range` when an entry's charges or its transactions
+    /// add up to more than an `Int64` holds: such a file is refused, never trapped on.
+    public static func lines(of file: ParsedStatementFile) throws(StatementFileError) -> [StatementLine] {
         var lines: [StatementLine] = []
         var occurrences: [String: Int] = [:]
         for (statementIndex, statement) in file.statements.enumerated() {
             for (entryIndex, entry) in statement.entries.enumerated() {
                 let notBooked = entry.isBooked ? nil : "status \(entry.status ?? "")"
-                let notIncluded = entry.charges.filter { $0.included == false && $0.currency == entry.currency }
-                    .reduce(Int64(0)) { $0 + $1.minor }
-                let perTransaction =
-                    entry.details.count > 1
-                    && entry.details.allSatisfy {
-                        $0.amountMinor != nil && ($0.currency ?? entry.currency) == entry.currency
-                    }
-                    && entry.details.reduce(Int64(0)) { $0 + ($1.amountMinor ?? 0) } == entry.amountMinor
+                let notIncluded = try checkedSum(
+                    entry.charges.filter { $0.included == false && $0.currency == entry.currency }.map(\.minor),
+                    what: "the entry's charges", at: entry.location)
+                let amounts = entry.details.compactMap { detail in
+                    (detail.currency ?? entry.currency) == entry.currency ? detail.amountMinor : nil
+                }
+                var perTransaction = false
+                if entry.details.count > 1, amounts.count == entry.details.count {
+                    let total = try checkedSum(amounts, what: "the entry's transactions", at: entry.location)
+                    perTransaction = total == entry.amountMinor
+                }
                 let parts: [(detail: ParsedDetail?, index: Int?, amount: Int64)] =
                     perTransaction
-                    ? entry.details.enumerated().map { ($1, $0, $1.amountMinor!) }
+                    ? zip(entry.details, amounts).enumerated().map { ($1.0, $0, $1.1) }
                     : [(entry.details.first, nil, entry.amountMinor)]
                 for part in parts {
                     let detail = part.detail
@@ -91,15 +96,22 @@ public enum StatementLines {
                         + [entry.information, detail?.additionalInformation].compactMap { $0 }
                     var identity: String
                     if let (name, value) = strong {
-                        identity = "\(statement.account)|\(name):\(value!)|\(sign)"
-                        if perTransaction, name == "acct-svcr-ref", detail?.accountServicerReference == nil {
-                            identity += "|tx\(part.index!)"
+                        identity = "\(statement.account)|\(name):\(value ?? "")|\(sign)"
+                        if perTransaction, name == "acct-svcr-ref", detail?.accountServicerReference == nil,
+                            let index = part.index
+                        {
+                            identity += "|tx\(index)"
                         }
                     } else {
                         let text = texts.joined(separator: " ").split(whereSeparator: \.isWhitespace).joined(
                             separator: " ")
                         identity =
                             "\(statement.account)|weak|\(entry.bookingDate?.description ?? entry.valueDate?.description ?? "-")|\(sign)|\(text)"
+                    }
+                    // A key past `identityBytesMax` (a remittance of pages, a hostile reference) is
+                    // stored as its hash, so the unique index always takes it.
+                    if identity.utf8.count > StatementLines.identityBytesMax {
+                        identity = "sha256:" + hex(SHA256.hash(Array(identity.utf8)))
                     }
                     let seen = occurrences[identity, default: 0] + 1
                     occurrences[identity] = seen
@@ -123,5 +135,32 @@ public enum StatementLines {
             }
         }
         return lines
+    }
+
+    /// Longest identity kept as text; a longer one is `sha256:<hex of the identity>`. Keys up to
+    /// this length are stored as they always were (so a line seen before keeps its key), and the
+    /// unique index takes them (PostgreSQL refuses index entries over about 2.7 kB).
+    public static let identityBytesMax = 2_048
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef")
+        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0f)]] })
+    }
+
+    /// The sum of `amounts`, refused with the reason when it leaves `Int64`.
+    static func checkedSum(_ amounts: [Int64], what: String, at location: String) throws(StatementFileError)
+        -> Int64
+    {
+        var total: Int64 = 0
+        for amount in amounts {
+            let (sum, overflow) = total.addingReportingOverflow(amount)
+            guard !overflow else {
+                throw StatementFileError(
+                    "amount_out_of_range", "\(what) add up to more than the largest amount (\(Int64.max) minor units)",
+                    at: location)
+            }
+            total = sum
+        }
+        return total
     }
 }

@@ -182,6 +182,48 @@ public final class KafkaConsumer: @unchecked Sendable {
             defer { rd_kafka_error_destroy(failure) }
             throw KafkaError(code: rd_kafka_error_code(failure))
         }
+        // Each partition's own outcome is in the list (e.g. `_STATE` for one not being fetched).
+        let error = list.pointee.elems[0].err
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: error) }
+    }
+
+    /// Starts fetching `partition` again at `offset` after it stopped on an offset out of range.
+    ///
+    /// With `auto.offset.reset=error` such a partition is left in a fetch state where `seek` does
+    /// not apply (librdkafka reports `_STATE` for it), so the partition is assigned again at the
+    /// offset wanted. Under the eager protocol the whole assignment is given again: every other
+    /// partition at `others[partition]` (the application's next offset), or where it stands now.
+    public func restartFetch(
+        _ partition: TopicPartition, at offset: Int64, others: [TopicPartition: Int64]
+    ) throws {
+        guard assignment.contains(partition) else { return }
+        if String(cString: rd_kafka_rebalance_protocol(client)) == "COOPERATIVE" {
+            let single = Self.makeList([partition: offset])
+            defer { rd_kafka_topic_partition_list_destroy(single) }
+            if let failure = rd_kafka_incremental_unassign(client, single) {
+                defer { rd_kafka_error_destroy(failure) }
+                throw KafkaError(code: rd_kafka_error_code(failure))
+            }
+            if let failure = rd_kafka_incremental_assign(client, single) {
+                defer { rd_kafka_error_destroy(failure) }
+                throw KafkaError(code: rd_kafka_error_code(failure))
+            }
+            return
+        }
+        var starts: [TopicPartition: Int64] = [:]
+        let current = Self.makeList(Dictionary(uniqueKeysWithValues: assignment.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) }))
+        defer { rd_kafka_topic_partition_list_destroy(current) }
+        _ = rd_kafka_position(client, current)
+        for index in 0..<Int(current.pointee.cnt) {
+            let element = current.pointee.elems[index]
+            let each = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+            starts[each] = others[each] ?? element.offset
+        }
+        starts[partition] = offset
+        let list = Self.makeList(starts)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let error = rd_kafka_assign(client, list)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: error) }
     }
 
     /// Low and high watermarks as last seen in fetch responses (no network call); nil if unknown.

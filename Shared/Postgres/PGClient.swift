@@ -11,6 +11,8 @@ public final class PGClient: @unchecked Sendable {
     public let ioTimeoutMs: Int32
     /// How many times a transaction is run again after a serialization failure or deadlock.
     public let conflictRetryCountMax: Int
+    /// Server-side bounds for each session (see `PGSessionLimits`); nil for none.
+    public let limits: PGSessionLimits?
 
     private var current: PGConnection?
     private var backoff: Backoff
@@ -18,8 +20,9 @@ public final class PGClient: @unchecked Sendable {
 
     public init(
         conninfo: String, applicationName: String, ioTimeoutMs: Int32 = 60_000, conflictRetryCountMax: Int = 10,
-        reconnectBackoff: Backoff = Backoff(initialMs: 100, maxMs: 5_000)
+        reconnectBackoff: Backoff = Backoff(initialMs: 100, maxMs: 5_000), limits: PGSessionLimits? = nil
     ) {
+        self.limits = limits
         self.conninfo = conninfo
         self.applicationName = applicationName
         self.ioTimeoutMs = ioTimeoutMs
@@ -36,7 +39,7 @@ public final class PGClient: @unchecked Sendable {
         if waitMs > 0 { sleepThread(milliseconds: Int(waitMs)) }
         do {
             let connection = try PGConnection(
-                conninfo: conninfo, applicationName: applicationName, ioTimeoutMs: ioTimeoutMs)
+                conninfo: conninfo, applicationName: applicationName, ioTimeoutMs: ioTimeoutMs, limits: limits)
             backoff.reset()
             nextAttemptAtMs = 0
             current = connection

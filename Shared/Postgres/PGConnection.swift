@@ -23,7 +23,12 @@ public final class PGConnection: @unchecked Sendable {
     public static let preparedCountMax = 256
 
     /// Connects with a libpq connection string or URI (`postgresql://...` or `host=... dbname=...`).
-    public init(conninfo: String, applicationName: String = "billing", ioTimeoutMs: Int32 = 60_000) throws {
+    /// With `limits`, the session's statements, lock waits and open transactions are bounded by the
+    /// server (see `PGSessionLimits`).
+    public init(
+        conninfo: String, applicationName: String = "billing", ioTimeoutMs: Int32 = 60_000,
+        limits: PGSessionLimits? = nil
+    ) throws {
         self.ioTimeoutMs = ioTimeoutMs
         // Defaults first: values in `conninfo` (expanded from "dbname") override them.
         let keywords = [
@@ -31,7 +36,8 @@ public final class PGConnection: @unchecked Sendable {
             "keepalives_count", "options", "dbname",
         ]
         // NOTICEs would go to stderr unstructured; warnings and errors still reach the caller.
-        let values = [applicationName, "5", "1", "10", "5", "3", "-c client_min_messages=warning", conninfo]
+        let options = ["-c client_min_messages=warning", limits?.options].compactMap { $0 }.joined(separator: " ")
+        let values = [applicationName, "5", "1", "10", "5", "3", options, conninfo]
         let connection = withCStringArray(keywords) { keywordPointers in
             withCStringArray(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)

@@ -10,17 +10,18 @@ public enum CommandOutcomes {
         PGStatement("SELECT command_id FROM \(table) WHERE command_id = ANY($1::text[])", [PGArray.strings(ids)])
     }
 
-    /// Inserts the batch's outcomes, each with who asked, in one statement.
-    public static func insert(table: String, _ outcomes: [(outcome: CommandOutcome, requestedBy: String)])
-        -> PGStatement
-    {
+    /// Inserts the batch's outcomes, each with who asked and the command's body as it arrived
+    /// (`context.eventBody`), in one statement.
+    public static func insert(
+        table: String, _ outcomes: [(outcome: CommandOutcome, requestedBy: String)], context: BatchContext
+    ) -> PGStatement {
         PGStatement(
             """
             INSERT INTO \(table) (command_id, command_type, account_number, status, reason_code, reason, result,
-                requested_by)
-            SELECT v.id, v.type, v.account, v.status, v.code, v.reason, v.result::jsonb, v.requested_by
+                requested_by, command_body)
+            SELECT v.id, v.type, v.account, v.status, v.code, v.reason, v.result::jsonb, v.requested_by, v.body
             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                $8::text[]) AS v(id, type, account, status, code, reason, result, requested_by)
+                $8::text[], $9::bytea[]) AS v(id, type, account, status, code, reason, result, requested_by, body)
             """,
             [
                 PGArray.strings(outcomes.map(\.outcome.commandId)),
@@ -32,6 +33,7 @@ public enum CommandOutcomes {
                 PGArray.strings(
                     outcomes.map { String(decoding: ContractJSON.encode($0.outcome.result), as: UTF8.self) }),
                 PGArray.strings(outcomes.map(\.requestedBy)),
+                PGArray.byteStrings(outcomes.map { context.eventBody($0.outcome.commandId) }),
             ])
     }
 }

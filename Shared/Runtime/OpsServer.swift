@@ -18,15 +18,22 @@ public final class OpsServer: @unchecked Sendable {
     private let server: TCPServer
     private let metrics: Metrics
     private let checks: [Check]
+    /// Alarms shown beside the checks (name → a JSON value). They never make the worker unready:
+    /// an alarm is for people (an offset gap, a stalled partition), not a reason to stop serving.
+    private let alarms: @Sendable () -> [(String, String)]
     private let cacheMs: Int64
     private let cache = Locked<(atMs: Int64, results: [(String, Bool)])?>(nil)
 
     public var port: Int { server.port }
 
-    public init(host: String, port: Int, metrics: Metrics, checks: [Check], cacheMs: Int64 = 1_000) throws {
+    public init(
+        host: String, port: Int, metrics: Metrics, checks: [Check], cacheMs: Int64 = 1_000,
+        alarms: @escaping @Sendable () -> [(String, String)] = { [] }
+    ) throws {
         server = try TCPServer(host: host, port: port)
         self.metrics = metrics
         self.checks = checks
+        self.alarms = alarms
         self.cacheMs = cacheMs
     }
 
@@ -48,6 +55,8 @@ public final class OpsServer: @unchecked Sendable {
                 let ready = results.allSatisfy(\.1)
                 var body = "{\"status\":\"\(ready ? "ready" : "not ready")\",\"checks\":{"
                 body += results.map { "\(JSONText.quoted($0.0)):\($0.1)" }.joined(separator: ",")
+                body += "},\"alarms\":{"
+                body += alarms().map { "\(JSONText.quoted($0.0)):\($0.1)" }.joined(separator: ",")
                 body += "}}\n"
                 respond(
                     connection, status: ready ? "200 OK" : "503 Service Unavailable", body: body,

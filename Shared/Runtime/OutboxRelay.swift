@@ -70,7 +70,8 @@ final class OutboxRelay: @unchecked Sendable {
         self.stop = stop
         self.schema = configuration.service.schema
         self.database = PGClient(
-            conninfo: configuration.databaseURL, applicationName: "\(configuration.service.name)-relay")
+            conninfo: configuration.databaseURL, applicationName: "\(configuration.service.name)-relay",
+            limits: configuration.sessionLimits)
     }
 
     /// Whether a broker answers this relay's producer within `timeoutMs` (for readiness).

@@ -1,5 +1,6 @@
 import BillingContracts
 import BillingKafka
+import BillingPostgres
 import BillingSupport
 
 /// Everything a worker reads from its environment, validated at start.
@@ -28,6 +29,13 @@ import BillingSupport
 /// | `OUTBOX_RETENTION_HOURS` | 24 | sent rows are purged after this |
 /// | `INBOX_RETENTION_DAYS` | 30 | consumed event ids are remembered for deduplication this long |
 /// | `LOG_LEVEL` | `info` | debug, info, warn, error |
+/// | `PG_STATEMENT_TIMEOUT_MS` | 30000 | server-side bound on any one statement of the worker's sessions |
+/// | `PG_LOCK_TIMEOUT_MS` | 10000 | bound on a wait for a row or table lock |
+/// | `PG_IDLE_IN_TRANSACTION_TIMEOUT_MS` | 60000 | a transaction left open this long is ended by the server |
+/// | `PG_DEAD_PEER_TIMEOUT_MS` | 30000 | the server ends a session whose client stopped answering (keepalives, `tcp_user_timeout`), releasing its locks |
+/// | `WORKER_RECLAIM_AFTER_MS` | 60000 | a partition still assigned by Kafka whose fence another replica took is claimed again after this |
+/// | `WORKER_ATTEMPTS_MAX` | 5 | a message failing this many times (crashes included) is dead-lettered with the last error |
+/// | `WORKER_STALL_AFTER_MS` | 60000 | a partition with messages waiting and no progress this long is reported stalled |
 public struct WorkerConfiguration: Sendable {
     public var service: ServiceDescriptor
     public var databaseURL: String
@@ -56,6 +64,18 @@ public struct WorkerConfiguration: Sendable {
     public var outboxRetentionHours: Int
     public var inboxRetentionDays: Int
     public var logLevel: LogLevel
+    /// `PG_STATEMENT_TIMEOUT_MS`, `PG_LOCK_TIMEOUT_MS`, `PG_IDLE_IN_TRANSACTION_TIMEOUT_MS`,
+    /// `PG_DEAD_PEER_TIMEOUT_MS`: bounds on every session of the worker (not on migrations).
+    public var sessionLimits: PGSessionLimits
+    /// `WORKER_RECLAIM_AFTER_MS`: a partition Kafka still assigns to this worker but whose fence
+    /// another replica took is claimed again after this long (a revocation normally comes first).
+    public var reclaimAfterMs: Int
+    /// `WORKER_ATTEMPTS_MAX`: a message that failed this many times (crashes included) is
+    /// dead-lettered with the last error, and its partition moves on.
+    public var attemptsMax: Int
+    /// `WORKER_STALL_AFTER_MS`: a partition with messages waiting and no progress for this long is
+    /// reported stalled (metric and readiness alarm).
+    public var stallAfterMs: Int
 
     /// Defaults that differ per service.
     public struct Defaults: Sendable {
@@ -120,6 +140,15 @@ public struct WorkerConfiguration: Sendable {
         outboxRetentionHours = try environment.int("OUTBOX_RETENTION_HOURS", default: 24, range: 1...24 * 365)
         inboxRetentionDays = try environment.int("INBOX_RETENTION_DAYS", default: 30, range: 1...3_650)
         logLevel = try environment.choice("LOG_LEVEL", default: .info, LogLevel.byName)
+        sessionLimits = PGSessionLimits(
+            statementTimeoutMs: try environment.int("PG_STATEMENT_TIMEOUT_MS", default: 30_000, range: 100...3_600_000),
+            lockTimeoutMs: try environment.int("PG_LOCK_TIMEOUT_MS", default: 10_000, range: 100...3_600_000),
+            idleInTransactionTimeoutMs: try environment.int(
+                "PG_IDLE_IN_TRANSACTION_TIMEOUT_MS", default: 60_000, range: 1_000...3_600_000),
+            deadPeerTimeoutMs: try environment.int("PG_DEAD_PEER_TIMEOUT_MS", default: 30_000, range: 1_000...3_600_000))
+        reclaimAfterMs = try environment.int("WORKER_RECLAIM_AFTER_MS", default: 60_000, range: 1_000...3_600_000)
+        attemptsMax = try environment.int("WORKER_ATTEMPTS_MAX", default: 5, range: 1...1_000)
+        stallAfterMs = try environment.int("WORKER_STALL_AFTER_MS", default: 60_000, range: 1_000...86_400_000)
     }
 }
 

@@ -103,11 +103,41 @@ public final class BatchContext: @unchecked Sendable {
         let amount: Int64
     }
 
-    init(connection: PGConnection, service: ServiceDescriptor, logger: Logger, topicSuffix: String = "") {
+    /// The log generation each partition of the batch is read in (see `PartitionOwnership`).
+    let generations: [TopicPartition: Int64]
+    /// The batch's messages, for `eventBody`.
+    let messages: [KafkaMessage]
+    private var bodies: [String: [UInt8]]?
+
+    init(
+        connection: PGConnection, service: ServiceDescriptor, logger: Logger, topicSuffix: String = "",
+        generations: [TopicPartition: Int64] = [:], messages: [KafkaMessage] = []
+    ) {
         self.connection = connection
         self.service = service
         self.logger = logger
         self.topicSuffix = topicSuffix
+        self.generations = generations
+        self.messages = messages
+    }
+
+    /// The value (a CloudEvent's data) of the batch's message whose `ce_id` is `id`; the first one
+    /// when several carry it.
+    public func eventBody(_ id: String) -> [UInt8]? {
+        if bodies == nil {
+            var found: [String: [UInt8]] = [:]
+            for message in messages {
+                if let eventID = message.headers.text("ce_id"), found[eventID] == nil { found[eventID] = message.value }
+            }
+            bodies = found
+        }
+        return bodies?[id]
+    }
+
+    /// Where a message was read, as records keep it: a log that started over is a new generation,
+    /// so `(topic, partition, generation, offset)` names one message even across restarts.
+    public func logGeneration(topic: String, partition: Int32) -> Int64 {
+        generations[TopicPartition(topic: topic, partition: partition)] ?? 0
     }
 
     /// How much of the outbox, the deferred statements and the counts one message has added to.

@@ -4,17 +4,37 @@ import BillingPostgres
 import BillingSupport
 
 /// A partition this replica owns, as recorded (and fenced) in PostgreSQL.
+///
+/// Progress is `(generation, nextOffset)`, and it only moves forward: a log that started over
+/// (a broker restarted empty, a topic made again) is a new generation, never a rewind.
 struct PartitionOwnership: Sendable {
     var epoch: Int64
     var nextOffset: Int64
+    var generation: Int64 = 0
+    /// Set after a claim: the message at this offset (the last one applied) must still carry the
+    /// recorded fingerprint, else the log is not the one recorded. Cleared once checked.
+    var verifyAt: Int64?
+    var fingerprint: String?
+    /// How many more messages to apply one at a time, each attempt counted first (careful mode):
+    /// set when the previous owner stopped at `nextOffset` without releasing it (a crash), or a
+    /// message failed here. Zero in normal operation.
+    var carefulRemaining = 0
 }
 
-/// A jump in a partition's offsets: messages that can no longer be read, recorded in `offset_gaps`.
+/// A jump in a partition's offsets, recorded in `offset_gaps`: messages that can no longer be
+/// read (`gap`), or a log that started over (`logRestart`, `resumed` in the new generation).
 struct OffsetGap: Sendable {
+    enum Kind: String, Sendable {
+        case gap
+        case logRestart = "log-restart"
+    }
     let partition: TopicPartition
     let expected: Int64
     let resumed: Int64
     let detail: String
+    var kind: Kind = .gap
+    /// The generation the partition reads after the jump.
+    var generation: Int64 = 0
 }
 
 /// The batch has partitions whose ownership moved to another replica since we claimed them.
@@ -36,8 +56,14 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
     let database: PGClient
     private let schema: String
     private var owned: [TopicPartition: PartitionOwnership] = [:]
+    /// Partitions whose fence another replica took while Kafka still assigns them here, and when.
+    private var fencedSince: [TopicPartition: Int64] = [:]
     /// Next offsets for the lag gauge, read by the metrics thread.
     let progress = Locked<[TopicPartition: Int64]>([:])
+    /// When each owned partition last advanced (or was claimed), for the stalled-partition alarm.
+    let progressedAt = Locked<[TopicPartition: Int64]>([:])
+    /// Offset gaps and log restarts since start, and the last one, for readiness's alarms.
+    let gapAlarm = Locked<(count: Int64, last: String?)>((0, nil))
     private(set) var consumer: KafkaConsumer!
     /// Where committed outbox rows go to this process's relay (see `OutboxHandoff`).
     private let handoff: OutboxHandoff
@@ -54,7 +80,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         self.stop = stop
         self.schema = configuration.service.schema
         self.database = PGClient(
-            conninfo: configuration.databaseURL, applicationName: "\(configuration.service.name)-worker")
+            conninfo: configuration.databaseURL, applicationName: "\(configuration.service.name)-worker",
+            limits: configuration.sessionLimits)
     }
 
     func makeConsumer() throws {
@@ -103,6 +130,44 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 }
             }
             if !messages.isEmpty { process(messages) }
+            reclaimFenced()
+        }
+    }
+
+    /// Another replica's claim fenced this one off `partition`: its messages are dropped here
+    /// until Kafka revokes it, or until it is claimed again (`reclaimFenced`).
+    private func fenceOff(_ partition: TopicPartition) {
+        owned[partition] = nil
+        fencedSince[partition] = monotonicMs()
+    }
+
+    /// Claims again the partitions another replica fenced off that Kafka still assigns to this
+    /// one, once `WORKER_RECLAIM_AFTER_MS` passed: had the other replica been given them, Kafka would
+    /// have revoked them here by then. Without this their messages would be dropped for good.
+    private func reclaimFenced() {
+        guard !fencedSince.isEmpty else { return }
+        let now = monotonicMs()
+        for (partition, since) in fencedSince where now - since >= Int64(configuration.reclaimAfterMs) {
+            fencedSince[partition] = nil
+            guard consumer.assignment.contains(partition), owned[partition] == nil else { continue }
+            logger.warn(
+                "claiming a fenced-off partition again: Kafka still assigns it here",
+                ["partition": .string(partition.description)])
+            guard let start = claim([partition])[partition] else { continue }
+            seek(partition, to: start)
+        }
+    }
+
+    /// Each owned partition's lag and how long since it last advanced; `stalled` when messages wait
+    /// and it has not advanced for `WORKER_STALL_AFTER_MS`. Read by the metrics and ops threads.
+    func partitionStates() -> [(partition: TopicPartition, lag: Int64, idleMs: Int64, stalled: Bool)] {
+        let now = monotonicMs()
+        let times = progressedAt.current
+        return progress.current.compactMap { partition, next in
+            guard let marks = consumer.cachedWatermarks(partition) else { return nil }
+            let lag = max(0, marks.high - next)
+            let idle = now - (times[partition] ?? now)
+            return (partition, lag, idle, lag > 0 && idle >= Int64(configuration.stallAfterMs))
         }
     }
 
@@ -115,8 +180,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         var backoff = Backoff(initialMs: configuration.retryBackoffInitialMs, maxMs: configuration.retryBackoffMaxMs)
         while !stop.current {
             do {
-                let rows = try database.transaction { connection in
-                    try connection.query(
+                let (rows, suspicious) = try database.transaction { connection in
+                    let claimed = try connection.query(
                         """
                         INSERT INTO \(schema).consumer_offsets AS o
                             (consumer_group, topic, partition, next_offset, owner_epoch, owner, claimed_at)
@@ -125,21 +190,35 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                         ORDER BY v.topic, v.partition
                         ON CONFLICT (consumer_group, topic, partition) DO UPDATE
                             SET owner_epoch = o.owner_epoch + 1, owner = EXCLUDED.owner, claimed_at = now()
-                        RETURNING topic, partition, next_offset, owner_epoch
+                        RETURNING topic, partition, next_offset, owner_epoch, log_generation, last_fingerprint
                         """,
                         [
                             configuration.consumerGroup, PGArray.strings(sorted.map(\.topic)),
                             PGArray.integers(sorted.map(\.partition)), configuration.instanceID,
                         ])
+                    return (claimed, try recordClaims(claimed, connection: connection))
                 }
                 var starts: [TopicPartition: Int64] = [:]
                 for row in rows.rows {
                     let partition = TopicPartition(
                         topic: try row.string("topic"), partition: Int32(try row.int("partition")))
-                    let ownership = PartitionOwnership(
-                        epoch: try row.int64("owner_epoch"), nextOffset: try row.int64("next_offset"))
+                    var ownership = PartitionOwnership(
+                        epoch: try row.int64("owner_epoch"), nextOffset: try row.int64("next_offset"),
+                        generation: try row.int64("log_generation"), fingerprint: try row.optionalString("last_fingerprint"))
+                    // Start one message early, at the last one applied: whether it still carries its
+                    // fingerprint tells whether this is the log the recorded offset belongs to.
+                    if ownership.fingerprint != nil, ownership.nextOffset > 0 {
+                        ownership.verifyAt = ownership.nextOffset - 1
+                    }
+                    if suspicious.contains(partition) {
+                        ownership.carefulRemaining = configuration.pollBatchCountMax
+                        logger.warn(
+                            "the last owner stopped at this offset without releasing the partition; applying messages one at a time",
+                            ["partition": .string(partition.description), "offset": .of(ownership.nextOffset)])
+                    }
                     owned[partition] = ownership
-                    starts[partition] = ownership.nextOffset
+                    progressedAt.withLock { $0[partition] = monotonicMs() }
+                    starts[partition] = ownership.verifyAt ?? ownership.nextOffset
                 }
                 publishProgress()
                 logger.info(
@@ -158,8 +237,73 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         return [:]
     }
 
+    /// In the claim's transaction: forgets attempts of messages already behind each partition's
+    /// offset, counts this claim at the offset it starts from, and returns the partitions whose
+    /// previous claim started at the same offset and was never released (its owner crashed, or is
+    /// stuck, on a message there or just after) or whose message there already failed.
+    private func recordClaims(_ claimed: PGRows, connection: PGConnection) throws -> Set<TopicPartition> {
+        var topics: [String] = []
+        var partitions: [Int] = []
+        var generations: [Int64] = []
+        var offsets: [Int64] = []
+        for row in claimed.rows {
+            topics.append(try row.string("topic"))
+            partitions.append(try row.int("partition"))
+            generations.append(try row.int64("log_generation"))
+            offsets.append(try row.int64("next_offset"))
+        }
+        let group = configuration.consumerGroup
+        try connection.query(
+            """
+            DELETE FROM \(schema).message_attempts AS a USING unnest($2::text[], $3::int[], $4::int[], $5::bigint[])
+                AS v(topic, partition, generation, next_offset)
+            WHERE a.consumer_group = $1 AND a.topic = v.topic AND a.partition = v.partition
+              AND (a.log_generation < v.generation OR (a.log_generation = v.generation AND a."offset" < v.next_offset))
+            """,
+            [group, PGArray.strings(topics), PGArray.integers(partitions), PGArray.integers(generations),
+             PGArray.integers(offsets)])
+        let counted = try connection.query(
+            """
+            INSERT INTO \(schema).message_attempts AS a (consumer_group, topic, partition, log_generation, "offset", claims)
+            SELECT $1, v.topic, v.partition, v.generation, v.next_offset, 1
+            FROM unnest($2::text[], $3::int[], $4::int[], $5::bigint[]) AS v(topic, partition, generation, next_offset)
+            ORDER BY v.topic, v.partition
+            ON CONFLICT (consumer_group, topic, partition, log_generation, "offset")
+                DO UPDATE SET claims = a.claims + 1, updated_at = now()
+            RETURNING topic, partition, claims, attempts
+            """,
+            [group, PGArray.strings(topics), PGArray.integers(partitions), PGArray.integers(generations),
+             PGArray.integers(offsets)])
+        var suspicious: Set<TopicPartition> = []
+        for row in counted.rows where try row.int("claims") >= 2 || row.int("attempts") >= 1 {
+            suspicious.insert(TopicPartition(topic: try row.string("topic"), partition: Int32(try row.int("partition"))))
+        }
+        return suspicious
+    }
+
     private func release(_ partitions: [TopicPartition]) {
-        for partition in partitions { owned[partition] = nil }
+        // A clean hand-over: the next owner need not be careful where this one stopped (best
+        // effort; should the database not answer, the next owner is careful for nothing).
+        let released = partitions.compactMap { partition in owned[partition].map { (partition, $0) } }
+        if !released.isEmpty {
+            _ = try? database.query(
+                """
+                UPDATE \(schema).message_attempts AS a SET claims = 0, updated_at = now()
+                FROM unnest($2::text[], $3::int[], $4::int[], $5::bigint[]) AS v(topic, partition, generation, next_offset)
+                WHERE a.consumer_group = $1 AND a.topic = v.topic AND a.partition = v.partition
+                  AND a.log_generation = v.generation AND a."offset" = v.next_offset
+                """,
+                [
+                    configuration.consumerGroup, PGArray.strings(released.map(\.0.topic)),
+                    PGArray.integers(released.map(\.0.partition)), PGArray.integers(released.map(\.1.generation)),
+                    PGArray.integers(released.map(\.1.nextOffset)),
+                ])
+        }
+        for partition in partitions {
+            owned[partition] = nil
+            fencedSince[partition] = nil
+        }
+        progressedAt.withLock { times in for partition in partitions { times[partition] = nil } }
         publishProgress()
         logger.info(
             "partitions revoked", ["partitions": .string(partitions.sorted().map(\.description).joined(separator: ","))]
@@ -185,19 +329,39 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         var rejected: [(KafkaMessage, MessageRejection)]
         var gaps: [OffsetGap]
         var nextOffsets: [TopicPartition: Int64]
+        var fingerprints: [TopicPartition: String]
         /// Counters the handler asked for, counted only now that the batch committed.
         var counts: [BatchContext.Count] = []
         /// The batch's outbox row, committed, for the relay.
         var outboxRow: OutboxHandoff.Row?
     }
 
-    /// Applies one polled batch; returns when it is committed, fenced off, or the worker stops.
+    /// What became of one try at a batch.
+    private enum BatchResult {
+        case committed
+        /// It failed for a reason retrying may not cure (not a database or broker outage).
+        case failed(String)
+        case stopped
+    }
+
+    /// Applies one poll's messages; returns when they are committed, fenced off, or the worker
+    /// stops. The first messages of a partition in careful mode are applied one at a time, each
+    /// attempt counted before it is made; the rest go as one batch.
     private func process(_ messages: [KafkaMessage]) {
         let startedMicros = monotonicMicros()
         var staleCount = 0
         var current: [KafkaMessage] = []
+        var restarted: Set<TopicPartition> = []
         for message in messages {
-            guard let ownership = owned[message.topicPartition], message.offset >= ownership.nextOffset else {
+            let partition = message.topicPartition
+            if restarted.contains(partition) { continue }
+            if let verifyAt = owned[partition]?.verifyAt, message.offset >= verifyAt {
+                if verify(message, at: verifyAt) == false {
+                    restarted.insert(partition)
+                    continue
+                }
+            }
+            guard let ownership = owned[partition], message.offset >= ownership.nextOffset else {
                 staleCount += 1
                 continue
             }
@@ -211,8 +375,118 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             metrics.increment("billing_messages_consumed_total", labels: [("topic", topic)], by: count)
         }
 
-        var attempt = Attempt(decoded: [], rejected: [])
+        var singles: [KafkaMessage] = []
+        var batch: [KafkaMessage] = []
+        var budget: [TopicPartition: Int] = [:]
         for message in current {
+            let partition = message.topicPartition
+            let remaining = budget[partition] ?? owned[partition]?.carefulRemaining ?? 0
+            if remaining > 0 {
+                singles.append(message)
+                budget[partition] = remaining - 1
+            } else {
+                batch.append(message)
+            }
+        }
+        for message in singles where !applyCarefully(message) { return }
+        // The rest, of partitions still ours and past what the careful ones committed.
+        let rest = batch.filter { message in owned[message.topicPartition].map { message.offset >= $0.nextOffset } ?? false }
+        guard !rest.isEmpty else { return }
+        if case .failed = applyBatch(rest, startedMicros: startedMicros, careful: false) {
+            // Some message of the batch fails for a reason retrying may not cure: its partitions'
+            // messages go one at a time, so that the one that keeps failing is found, counted, and
+            // dead-lettered after WORKER_ATTEMPTS_MAX attempts, and the others are applied.
+            for partition in Set(rest.map(\.topicPartition)) {
+                let remaining = owned[partition]?.carefulRemaining ?? 0
+                owned[partition]?.carefulRemaining = max(remaining, rest.count)
+            }
+            for message in rest where !applyCarefully(message) { return }
+        }
+    }
+
+    /// Applies one message alone, counting each attempt in `message_attempts` before it is made
+    /// (so a crash counts too); after `WORKER_ATTEMPTS_MAX` attempts it is dead-lettered with the
+    /// last error instead. Returns false when the worker stops.
+    private func applyCarefully(_ message: KafkaMessage) -> Bool {
+        let partition = message.topicPartition
+        var backoff = Backoff(initialMs: configuration.retryBackoffInitialMs, maxMs: configuration.retryBackoffMaxMs)
+        while !stop.current {
+            guard let ownership = owned[partition], message.offset >= ownership.nextOffset else { return true }
+            let counted: (attempts: Int, lastError: String?)
+            do {
+                counted = try countAttempt(message, generation: ownership.generation)
+            } catch {
+                metrics.increment("billing_retries_total", labels: [("stage", "attempt")])
+                logger.warn("counting an attempt failed; retrying", ["error": .string("\(error)")])
+                sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
+                continue
+            }
+            var exhausted: MessageRejection?
+            if counted.attempts > configuration.attemptsMax {
+                exhausted = MessageRejection(
+                    code: "attempts_exhausted",
+                    reason:
+                        "failed \(counted.attempts - 1) times (crashes included); last error: \(counted.lastError ?? "none recorded: the worker stopped while applying it")"
+                )
+            }
+            switch applyBatch([message], startedMicros: monotonicMicros(), careful: true, exhausted: exhausted) {
+            case .committed:
+                if let remaining = owned[partition]?.carefulRemaining, remaining > 0 {
+                    owned[partition]?.carefulRemaining = remaining - 1
+                }
+                return true
+            case .stopped:
+                return false
+            case .failed(let error):
+                metrics.increment("billing_retries_total", labels: [("stage", "message")])
+                logger.warn(
+                    "message failed; it will be tried again",
+                    [
+                        "partition": .string(partition.description), "offset": .of(message.offset),
+                        "attempt": .of(counted.attempts), "attempts_max": .of(configuration.attemptsMax),
+                        "error": .string(error),
+                    ])
+                _ = try? database.query(
+                    """
+                    UPDATE \(schema).message_attempts SET last_error = $6, updated_at = now()
+                    WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND log_generation = $4 AND "offset" = $5
+                    """,
+                    [
+                        configuration.consumerGroup, message.topic, message.partition, ownership.generation,
+                        message.offset, Self.storable(String(error.prefix(2_000))),
+                    ])
+                sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
+            }
+        }
+        return false
+    }
+
+    /// Counts one more attempt of `message` (committed at once, outside any batch transaction) and
+    /// returns the count and the last error recorded.
+    private func countAttempt(_ message: KafkaMessage, generation: Int64) throws -> (attempts: Int, lastError: String?) {
+        let rows = try database.query(
+            """
+            INSERT INTO \(schema).message_attempts AS a
+                (consumer_group, topic, partition, log_generation, "offset", attempts)
+            VALUES ($1, $2, $3, $4, $5, 1)
+            ON CONFLICT (consumer_group, topic, partition, log_generation, "offset")
+                DO UPDATE SET attempts = a.attempts + 1, updated_at = now()
+            RETURNING attempts, last_error
+            """, [configuration.consumerGroup, message.topic, message.partition, generation, message.offset])
+        guard let row = rows.rows.first else { throw PGError(kind: .server, message: "no attempt row returned") }
+        return (try row.int("attempts"), try row.optionalString("last_error"))
+    }
+
+    /// Decodes and commits `current` (one transaction), retrying database and broker outages with
+    /// backoff. With `careful`, any other failure is returned instead of retried; with `exhausted`,
+    /// the message is dead-lettered with that reason without being applied.
+    private func applyBatch(
+        _ messages: [KafkaMessage], startedMicros: Int64, careful: Bool, exhausted: MessageRejection? = nil
+    ) -> BatchResult {
+        var current = messages
+        var attempt = Attempt(decoded: [], rejected: [])
+        if let exhausted { attempt.rejected = current.map { ($0, exhausted) } }
+        for message in current where exhausted == nil {
             if message.value.count > configuration.messageBytesMax {
                 attempt.rejected.append(
                     (
@@ -236,7 +510,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             do {
                 let committed = try commit(attempt, batch: current)
                 finish(committed, batch: current, startedMicros: startedMicros)
-                return
+                return .committed
             } catch BatchFailure.rejected(let index, let rejection) {
                 let message = attempt.decoded.remove(at: index).message
                 attempt.rejected.append((message, rejection))
@@ -255,7 +529,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                     metrics.increment("billing_retries_total", labels: [("stage", "batch")])
                     logger.warn("reading partition ownership failed; retrying", ["error": .string("\(error)")])
                     sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
-                    if stop.current { return }
+                    if stop.current { return .stopped }
                     continue
                 }
                 var lost: [TopicPartition] = []
@@ -281,7 +555,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                     logger.warn(
                         "partitions were claimed by another replica; dropping their messages",
                         ["partitions": .string(lost.map(\.description).joined(separator: ","))])
-                    for partition in lost { owned[partition] = nil }
+                    for partition in lost { fenceOff(partition) }
                 }
                 // What is left to apply: messages of partitions still ours, past what was committed.
                 let gone = Set(lost)
@@ -293,8 +567,14 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 attempt.decoded.removeAll { settled($0.message) }
                 attempt.rejected.removeAll { settled($0.0) }
                 publishProgress()
-                if current.isEmpty { return }
+                if current.isEmpty { return .committed }
             } catch {
+                if !Self.isOutage(error) {
+                    // Not an outage: the batch itself may be at fault. Retried (forever) only as a
+                    // whole outage would be; the caller applies its messages one at a time instead.
+                    logger.warn("batch failed", ["error": .string("\(error)"), "messages": .of(current.count)])
+                    return .failed("\(error)")
+                }
                 metrics.increment("billing_retries_total", labels: [("stage", "batch")])
                 logger.warn(
                     "batch failed; retrying", ["error": .string("\(error)"), "attempt": .of(backoff.attempt + 1)])
@@ -303,7 +583,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                     // Abandoned: nothing committed, offsets not stored; the batch is replayed later.
                     logger.info(
                         "stopping with an uncommitted batch; it will be replayed", ["messages": .of(current.count)])
-                    return
+                    return .stopped
                 }
             }
         }
@@ -330,11 +610,19 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         return recorded
     }
 
-    /// SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the input, not
-    /// the system, is at fault, so retrying the same batch would fail forever.
+    /// SQLSTATE classes 22 (data exception), 23 (integrity constraint violation) and 54 (program
+    /// limit exceeded, e.g. 54000 an index row too large): the input, not the system, is at fault,
+    /// so retrying the same batch would fail forever.
     static func isDataError(_ error: PGError) -> Bool {
         guard let state = error.sqlState else { return false }
-        return state.hasPrefix("22") || state.hasPrefix("23")
+        return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54")
+    }
+
+    /// The database or the broker is unavailable, or a conflict or lock wait that passes: retried
+    /// with backoff as long as it lasts, never counted against a message.
+    static func isOutage(_ error: any Error) -> Bool {
+        if let error = error as? PGError { return error.isTransient }
+        return error is KafkaError
     }
 
     private func commit(_ attempt: Attempt, batch: [KafkaMessage]) throws -> Committed {
@@ -356,21 +644,24 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         let group = configuration.consumerGroup
         // Per owned partition: the recorded ownership, where the batch ends, and any jump between
         // the recorded offset and the batch's first message.
-        var ranges: [TopicPartition: (first: Int64, last: Int64)] = [:]
+        var ranges: [TopicPartition: (first: Int64, last: KafkaMessage)] = [:]
         for message in batch {
-            let range = ranges[message.topicPartition] ?? (message.offset, message.offset)
-            ranges[message.topicPartition] = (min(range.first, message.offset), max(range.last, message.offset))
+            let range = ranges[message.topicPartition] ?? (message.offset, message)
+            ranges[message.topicPartition] = (
+                min(range.first, message.offset), message.offset > range.last.offset ? message : range.last
+            )
         }
-        var fence: [(TopicPartition, PartitionOwnership, Int64)] = []
+        var fence: [(TopicPartition, PartitionOwnership, Int64, String)] = []
         var gaps: [OffsetGap] = []
         for (partition, range) in ranges.sorted(by: { $0.key < $1.key }) {
             guard let ownership = owned[partition] else { continue }
-            fence.append((partition, ownership, range.last + 1))
+            fence.append((partition, ownership, range.last.offset + 1, Self.fingerprint(range.last)))
             if range.first > ownership.nextOffset {
                 gaps.append(
                     OffsetGap(
                         partition: partition, expected: ownership.nextOffset, resumed: range.first,
-                        detail: "messages missing between the recorded offset and the next message read"))
+                        detail: "messages missing between the recorded offset and the next message read",
+                        generation: ownership.generation))
             }
         }
         let withIDs = attempt.decoded.filter { $0.eventID != nil }
@@ -379,9 +670,10 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             PGStatement("BEGIN"),
             PGStatement(
                 sql: """
-                    UPDATE \(schema).consumer_offsets AS o SET next_offset = v.next_offset, updated_at = now()
-                    FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::bigint[])
-                        AS v(topic, partition, owner_epoch, expected_offset, next_offset)
+                    UPDATE \(schema).consumer_offsets AS o
+                    SET next_offset = v.next_offset, last_fingerprint = v.fingerprint, updated_at = now()
+                    FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
+                        AS v(topic, partition, owner_epoch, expected_offset, next_offset, fingerprint)
                     WHERE o.consumer_group = $1 AND o.topic = v.topic AND o.partition = v.partition
                       AND o.owner_epoch = v.owner_epoch AND o.next_offset = v.expected_offset
                     RETURNING o.topic, o.partition
@@ -389,7 +681,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 parameters: [
                     .text(group), PGArray.strings(fence.map(\.0.topic)), PGArray.integers(fence.map(\.0.partition)),
                     PGArray.integers(fence.map(\.1.epoch)), PGArray.integers(fence.map(\.1.nextOffset)),
-                    PGArray.integers(fence.map(\.2)),
+                    PGArray.integers(fence.map(\.2)), PGArray.strings(fence.map(\.3)),
                 ], prepared: true),
         ]
         if !withIDs.isEmpty {
@@ -437,7 +729,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
 
         let context = BatchContext(
             connection: connection, service: configuration.service, logger: logger,
-            topicSuffix: configuration.topicSuffix)
+            topicSuffix: configuration.topicSuffix,
+            generations: Dictionary(uniqueKeysWithValues: fence.map { ($0.0, $0.1.generation) }), messages: batch)
         if let opening {
             context.opened = OpenedBatch(plan: opening.plan, results: Array(allResults[openingStart...]))
         }
@@ -501,18 +794,25 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         }
 
         var nextOffsets: [TopicPartition: Int64] = [:]
-        for (partition, _, next) in fence { nextOffsets[partition] = next }
+        var fingerprints: [TopicPartition: String] = [:]
+        for (partition, _, next, fingerprint) in fence {
+            nextOffsets[partition] = next
+            fingerprints[partition] = fingerprint
+        }
         return Committed(
             applied: fresh.count, duplicates: duplicates, rejected: rejected, gaps: gaps, nextOffsets: nextOffsets,
-            counts: context.counts, outboxRow: outboxRow)
+            fingerprints: fingerprints, counts: context.counts, outboxRow: outboxRow)
     }
 
     /// After COMMIT: advance local ownership, store offsets in Kafka, record metrics.
     private func finish(_ committed: Committed, batch: [KafkaMessage], startedMicros: Int64) {
         if let row = committed.outboxRow { handoff.offer(row) }
+        let now = monotonicMs()
         for (partition, next) in committed.nextOffsets {
             owned[partition]?.nextOffset = next
+            owned[partition]?.fingerprint = committed.fingerprints[partition]
         }
+        progressedAt.withLock { times in for partition in committed.nextOffsets.keys { times[partition] = now } }
         publishProgress()
         consumer.storeOffsets(committed.nextOffsets)
         recordCommitLatency(batch)
@@ -548,6 +848,11 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
     /// Loud, after the gap's row committed: an error line and the gap counter.
     private func reportGap(_ gap: OffsetGap) {
         metrics.increment("billing_offset_gaps_total")
+        gapAlarm.withLock {
+            $0.count += 1
+            $0.last =
+                "\(Logger.timestamp()) \(gap.partition) \(gap.kind.rawValue): expected \(gap.expected), resumed at \(gap.resumed) (generation \(gap.generation)): \(gap.detail)"
+        }
         logger.error(
             "offset gap: messages were lost before this worker read them",
             [
@@ -559,13 +864,16 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
     private func gapStatement(_ gaps: [OffsetGap]) -> PGStatement {
         PGStatement(
             sql: """
-                INSERT INTO \(schema).offset_gaps (consumer_group, topic, partition, expected_offset, resumed_offset, detail)
-                SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::text[])
+                INSERT INTO \(schema).offset_gaps
+                    (consumer_group, topic, partition, expected_offset, resumed_offset, detail, kind, log_generation)
+                SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
+                    $8::int[])
                 """,
             parameters: [
                 .text(configuration.consumerGroup), PGArray.strings(gaps.map(\.partition.topic)),
                 PGArray.integers(gaps.map(\.partition.partition)), PGArray.integers(gaps.map(\.expected)),
                 PGArray.integers(gaps.map(\.resumed)), PGArray.strings(gaps.map(\.detail)),
+                PGArray.strings(gaps.map(\.kind.rawValue)), PGArray.integers(gaps.map(\.generation)),
             ])
     }
 
@@ -582,10 +890,10 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         return PGStatement(
             sql: """
                 INSERT INTO \(schema).dead_letters
-                    (event_id, source_topic, source_partition, source_offset, message_key, headers, payload, reason_code, reason)
+                    (event_id, source_topic, source_partition, source_offset, message_key, headers, payload, reason_code,
+                     reason, log_generation)
                 SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bytea[], $6::bytea[], $7::bytea[],
-                    $8::text[], $9::text[])
-                ON CONFLICT (source_topic, source_partition, source_offset) DO NOTHING
+                    $8::text[], $9::text[], $10::int[])
                 """,
             parameters: [
                 PGArray.strings(messages.map { $0.headers.text("ce_id").map(Self.storable) }),
@@ -595,6 +903,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 PGArray.byteStrings(messages.map { HeaderCodec.encode($0.headers) }),
                 PGArray.byteStrings(messages.map(\.value)), PGArray.strings(rejected.map { Self.storable($0.1.code) }),
                 PGArray.strings(rejected.map { Self.storable($0.1.reason) }),
+                PGArray.integers(messages.map { owned[$0.topicPartition]?.generation ?? 0 }),
             ])
     }
 
@@ -637,52 +946,178 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             eventID: nil)
     }
 
-    // MARK: Retention loss
+    // MARK: Restarted and truncated logs
 
-    /// The partition's wanted offset is outside its log. Record the jump loudly, then resume at the
-    /// log's start: the lost messages cannot be read any more, and stopping would lose nothing less.
+    /// A short, stable fingerprint of a message (FNV-1a over its timestamp, key and value): enough
+    /// to tell whether the message at an offset is the one read there before. Not a security check.
+    static func fingerprint(_ message: KafkaMessage) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ byte: UInt8) {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        var timestamp = UInt64(bitPattern: message.timestampMs ?? -1)
+        for _ in 0..<8 {
+            mix(UInt8(truncatingIfNeeded: timestamp))
+            timestamp >>= 8
+        }
+        if let key = message.key {
+            mix(1)
+            for byte in key { mix(byte) }
+        } else {
+            mix(0)
+        }
+        mix(0xff)
+        for byte in message.value { mix(byte) }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// Checks the first message read after a claim against the recorded fingerprint of the last
+    /// message applied. Returns false when the log started over (a new generation has begun and the
+    /// partition was sought to its start; the poll's other messages of it are to be dropped).
+    private func verify(_ message: KafkaMessage, at verifyAt: Int64) -> Bool {
+        let partition = message.topicPartition
+        guard let ownership = owned[partition] else { return true }
+        owned[partition]?.verifyAt = nil
+        if message.offset > verifyAt {
+            // The last message applied is gone (compaction or retention removed it just now), and
+            // the log still reaches past it: nothing says it started over.
+            logger.warn(
+                "the last message applied could not be read again; resuming without checking it",
+                ["partition": .string(partition.description), "offset": .of(verifyAt)])
+            return true
+        }
+        guard let recorded = ownership.fingerprint, recorded != Self.fingerprint(message) else { return true }
+        startNewGeneration(
+            partition,
+            detail: "log restarted: the message at offset \(verifyAt) is not the one applied there before")
+        return false
+    }
+
+    /// The partition's wanted offset is outside its log. If the log ends before what was applied,
+    /// it started over: a new generation from its start. If retention removed messages before they
+    /// were read, record the jump loudly and resume at the log's start: they cannot be read any
+    /// more, and stopping would lose nothing less.
     private func recoverFromOffsetOutOfRange(_ partition: TopicPartition, detail: String) {
         guard let ownership = owned[partition] else { return }
         var backoff = Backoff(initialMs: configuration.retryBackoffInitialMs, maxMs: configuration.retryBackoffMaxMs)
         while !stop.current {
             do {
                 let marks = try consumer.queryWatermarks(partition, timeoutMs: 5_000)
-                let resume = marks.low
-                let note =
-                    ownership.nextOffset > marks.high
-                    ? "log restarted: recorded progress \(ownership.nextOffset) is beyond the log end \(marks.high)"
-                    : "retention removed messages before they were read (\(detail))"
-                let gap = OffsetGap(partition: partition, expected: ownership.nextOffset, resumed: resume, detail: note)
-                if resume != ownership.nextOffset {
-                    let changed = try database.transaction { connection in
-                        let updated = try connection.query(
-                            """
-                            UPDATE \(schema).consumer_offsets SET next_offset = $5, updated_at = now()
-                            WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND owner_epoch = $4 AND next_offset = $6
-                            """,
-                            [
-                                configuration.consumerGroup, partition.topic, partition.partition, ownership.epoch,
-                                resume, ownership.nextOffset,
-                            ])
-                        guard updated.affectedRowCount == 1 else { return false }
-                        try connection.run(gapStatement([gap]))
-                        return true
-                    }
-                    guard changed else {
-                        owned[partition] = nil
+                let applied = ownership.nextOffset
+                // (A log ending exactly at the last message applied is not out of range: the message
+                // produced there next fails its fingerprint check instead.)
+                if applied > marks.high {
+                    startNewGeneration(
+                        partition,
+                        detail: "log restarted: \(applied) messages were applied, and the log now ends at \(marks.high)",
+                        marks: marks, afterOutOfRange: true)
+                    return
+                }
+                owned[partition]?.verifyAt = nil
+                let resume = max(marks.low, applied)
+                if resume != applied {
+                    let gap = OffsetGap(
+                        partition: partition, expected: applied, resumed: resume,
+                        detail: "retention removed messages before they were read (\(detail))",
+                        generation: ownership.generation)
+                    guard try moveRecordedPosition(partition, from: ownership, to: resume, gap: gap) else {
+                        fenceOff(partition)
                         return
                     }
                     reportGap(gap)
                 }
                 owned[partition]?.nextOffset = resume
                 publishProgress()
-                try consumer.seek(partition, to: resume, timeoutMs: 5_000)
+                seek(partition, to: resume, afterOutOfRange: true)
                 return
             } catch {
                 metrics.increment("billing_retries_total", labels: [("stage", "offset_reset")])
                 logger.warn("recovering from offset out of range failed; retrying", ["error": .string("\(error)")])
                 sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
             }
+        }
+    }
+
+    /// The partition's log is not the one its recorded progress belongs to: record the restart,
+    /// begin the next generation at the log's start, and read from there. What was applied stays
+    /// applied; the new log's messages are new input (content is never identified by offset).
+    private func startNewGeneration(
+        _ partition: TopicPartition, detail: String, marks known: (low: Int64, high: Int64)? = nil,
+        afterOutOfRange: Bool = false
+    ) {
+        guard let ownership = owned[partition] else { return }
+        var backoff = Backoff(initialMs: configuration.retryBackoffInitialMs, maxMs: configuration.retryBackoffMaxMs)
+        while !stop.current {
+            do {
+                let marks = try known ?? consumer.queryWatermarks(partition, timeoutMs: 5_000)
+                let gap = OffsetGap(
+                    partition: partition, expected: ownership.nextOffset, resumed: marks.low, detail: detail,
+                    kind: .logRestart, generation: ownership.generation + 1)
+                guard try moveRecordedPosition(partition, from: ownership, to: marks.low, gap: gap) else {
+                    fenceOff(partition)
+                    return
+                }
+                owned[partition] = PartitionOwnership(
+                    epoch: ownership.epoch, nextOffset: marks.low, generation: gap.generation)
+                publishProgress()
+                reportGap(gap)
+                seek(partition, to: marks.low, afterOutOfRange: afterOutOfRange)
+                return
+            } catch {
+                metrics.increment("billing_retries_total", labels: [("stage", "log_restart")])
+                logger.warn("starting a new log generation failed; retrying", ["error": .string("\(error)")])
+                sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
+            }
+        }
+    }
+
+    /// Moves the partition's fetch position once its recorded position moved; retried until it
+    /// works, the partition is revoked, or the worker stops. After an offset out of range the
+    /// partition is assigned again at the offset (a seek does not apply to it then).
+    private func seek(_ partition: TopicPartition, to offset: Int64, afterOutOfRange: Bool = false) {
+        var backoff = Backoff(initialMs: configuration.retryBackoffInitialMs, maxMs: configuration.retryBackoffMaxMs)
+        while !stop.current, owned[partition] != nil {
+            do {
+                if afterOutOfRange {
+                    try consumer.restartFetch(
+                        partition, at: offset, others: owned.mapValues { $0.verifyAt ?? $0.nextOffset })
+                } else {
+                    try consumer.seek(partition, to: offset, timeoutMs: 5_000)
+                }
+                return
+            } catch {
+                metrics.increment("billing_retries_total", labels: [("stage", "seek")])
+                logger.warn(
+                    "seeking failed; retrying",
+                    ["partition": .string(partition.description), "offset": .of(offset), "error": .string("\(error)")])
+                sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
+            }
+        }
+    }
+
+    /// Moves the recorded position (fenced by epoch, generation and offset) and records the jump,
+    /// in one transaction. False when the partition is no longer ours.
+    private func moveRecordedPosition(
+        _ partition: TopicPartition, from ownership: PartitionOwnership, to offset: Int64, gap: OffsetGap
+    ) throws -> Bool {
+        try database.transaction { connection in
+            let updated = try connection.query(
+                """
+                UPDATE \(schema).consumer_offsets
+                SET next_offset = $5, log_generation = $7,
+                    last_fingerprint = CASE WHEN log_generation = $7 THEN last_fingerprint END, updated_at = now()
+                WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND owner_epoch = $4 AND next_offset = $6
+                  AND log_generation = $8
+                """,
+                [
+                    configuration.consumerGroup, partition.topic, partition.partition, ownership.epoch, offset,
+                    ownership.nextOffset, gap.generation, ownership.generation,
+                ])
+            guard updated.affectedRowCount == 1 else { return false }
+            try connection.run(gapStatement([gap]))
+            return true
         }
     }
 }

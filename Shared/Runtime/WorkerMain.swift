@@ -76,21 +76,20 @@ public enum WorkerMain {
         }
         metrics.addCollector {
             loops.flatMap { loop in
-                loop.progress.current.compactMap { partition, next in
-                    guard let marks = loop.consumer.cachedWatermarks(partition) else { return nil }
-                    return (
-                        Metrics.series(
-                            "billing_consumer_lag",
-                            [("topic", partition.topic), ("partition", String(partition.partition))]),
-                        max(0, marks.high - next)
-                    )
+                loop.partitionStates().flatMap { state in
+                    let labels = [("topic", state.partition.topic), ("partition", String(state.partition.partition))]
+                    return [
+                        (Metrics.series("billing_consumer_lag", labels), state.lag),
+                        (Metrics.series("billing_partition_stalled", labels), state.stalled ? 1 : 0),
+                    ]
                 }
             }
         }
 
         // Readiness runs only on the ops server's single thread, which is this client's one user.
         let health = PGClient(
-            conninfo: configuration.databaseURL, applicationName: "\(service.name)-health", ioTimeoutMs: 2_000)
+            conninfo: configuration.databaseURL, applicationName: "\(service.name)-health", ioTimeoutMs: 2_000,
+            limits: configuration.sessionLimits)
         let ops: OpsServer
         do {
             ops = try OpsServer(
@@ -98,7 +97,23 @@ public enum WorkerMain {
                 checks: [
                     OpsServer.Check(name: "database") { (try? health.query("SELECT 1")) != nil },
                     OpsServer.Check(name: "kafka") { relay.isBrokerReachable(timeoutMs: 1_000) },
-                ])
+                ],
+                alarms: {
+                    let gaps = loops.map(\.gapAlarm.current)
+                    let count = gaps.reduce(0) { $0 + $1.count }
+                    let last = gaps.compactMap(\.last).max()
+                    let stalled = loops.flatMap { $0.partitionStates().filter(\.stalled) }.map { state in
+                        JSONText.quoted(
+                            "\(state.partition) lag \(state.lag), no progress for \(state.idleMs / 1_000) s")
+                    }
+                    return [
+                        (
+                            "offset_gaps",
+                            "{\"count\":\(count),\"last\":\(last.map(JSONText.quoted) ?? "null")}"
+                        ),
+                        ("stalled_partitions", "[" + stalled.joined(separator: ",") + "]"),
+                    ]
+                })
         } catch {
             failStart("\(service.name): OPS_PORT \(configuration.opsPort): \(error)", code: 2)
         }
@@ -193,7 +208,7 @@ public enum WorkerMain {
             "billing_fenced_batches_total", type: "counter",
             "Batches dropped because another replica took the partition.")
         metrics.describe(
-            "billing_offset_gaps_total", type: "counter", "Offset jumps recorded (messages lost before they were read)."
+            "billing_offset_gaps_total", type: "counter", "Offset jumps recorded: messages lost before they were read, or a log that started over."
         )
         metrics.describe(
             "billing_outbox_published_total", type: "counter",
@@ -207,6 +222,9 @@ public enum WorkerMain {
             "Outbox deliveries that failed and will be resent.")
         metrics.describe("billing_outbox_backlog", type: "gauge", "Outbox events not yet sent.")
         metrics.describe("billing_consumer_lag", type: "gauge", "Messages in the partition after the committed offset.")
+        metrics.describe(
+            "billing_partition_stalled", type: "gauge",
+            "1 when messages wait in the partition and it has not advanced for WORKER_STALL_AFTER_MS.")
         metrics.describe(
             "billing_ready", type: "gauge", "1 when the database and a broker answered the last readiness check.")
         metrics.describe("billing_batch_duration_seconds", type: "histogram", "Time to apply and commit one batch.")

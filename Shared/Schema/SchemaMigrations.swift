@@ -3,7 +3,27 @@ public enum SchemaMigrations {
     public static let all: [Migration] = [
         platform, domain, allocator, ledgerThroughput, openItemsHot, invoicer, ingest, gateway, cashDesks, bankFees,
         outboxBatches, openItemsBySide, ingestThroughput, outboxCompressed, paymentLookupByJournal, payloadStatistics,
+        logGenerations, commandBodies, messageAttempts, deadLetterRedrive,
     ]
+
+    /// SQL that runs `statements` (a `format` template: `%1$I` is the schema) once for every schema
+    /// holding a table named `table`, in name order: the runtime tables every service schema has.
+    static func inEachSchema(having table: String, _ statements: String) -> String {
+        #"""
+        DO $$
+        DECLARE
+            target record;
+        BEGIN
+            FOR target IN
+                SELECT table_schema FROM information_schema.tables
+                WHERE table_name = '\#(table)' AND table_type = 'BASE TABLE' ORDER BY 1
+            LOOP
+                EXECUTE format($t$\#(statements)$t$, target.table_schema);
+            END LOOP;
+        END
+        $$;
+        """#
+    }
 
     /// The version a database must be at for this build.
     public static var latest: Int { all.last?.version ?? 0 }

@@ -7,17 +7,16 @@ struct StatementLinesTests {
     func identities() throws {
         for expected in StatementFixtureTests.expected {
             let file = try StatementFixtureTests.load(expected.file)
-            let lines = StatementLines.lines(of: file)
+            let lines = try StatementLines.lines(of: file)
             #expect(Set(lines.map(\.identity)).count == lines.count, "\(expected.file): lines collapsed")
-            #expect(
-                lines.map(\.identity)
-                    == StatementLines.lines(of: try StatementFixtureTests.load(expected.file)).map(\.identity))
+            let again = try StatementLines.lines(of: try StatementFixtureTests.load(expected.file))
+            #expect(lines.map(\.identity) == again.map(\.identity))
         }
     }
 
     @Test("a batch whose transactions carry their amounts is booked per transaction; the example file books 4 lines")
     func batches() throws {
-        let lines = StatementLines.lines(of: try StatementFixtureTests.load("oca-test-camt053.xml"))
+        let lines = try StatementLines.lines(of: try StatementFixtureTests.load("oca-test-camt053.xml"))
         #expect(lines.count == 4)
         #expect(lines.filter { $0.kind == .debitReversal }.count == 2)
         #expect(
@@ -29,11 +28,11 @@ struct StatementLinesTests {
 
     @Test("entries not booked stay out; charges not included are reported beside the amount")
     func statusesAndCharges() throws {
-        let notification = StatementLines.lines(of: try StatementFixtureTests.load("moov-fi-camt054-sample.xml"))
+        let notification = try StatementLines.lines(of: try StatementFixtureTests.load("moov-fi-camt054-sample.xml"))
         let notBooked = notification.filter { $0.notBookedReason != nil }
         #expect(!notBooked.isEmpty && notBooked.allSatisfy { $0.notBookedReason == "status INFO" })
         #expect(Set(notBooked.map(\.entryIndex)).count == 1, "only the INFO entry (its transactions) stays out")
-        let swiss = StatementLines.lines(of: try StatementFixtureTests.load("viafintech-camt053-v4-postfinance.xml"))
+        let swiss = try StatementLines.lines(of: try StatementFixtureTests.load("viafintech-camt053-v4-postfinance.xml"))
         #expect(swiss.contains { $0.chargesNotIncludedMinor > 0 })
         let bookedTotal = swiss.filter { $0.kind == .credit || $0.kind == .creditReversal }.reduce(0) {
             $0 + $1.amountMinor
@@ -43,9 +42,70 @@ struct StatementLinesTests {
 
     @Test("MT940 lines: references where the bank gave them, weak keys where it did not")
     func mt940() throws {
-        let lines = StatementLines.lines(of: try StatementFixtureTests.load("betterplace-sepa-mt940.sta"))
+        let lines = try StatementLines.lines(of: try StatementFixtureTests.load("betterplace-sepa-mt940.sta"))
         #expect(lines.count == 97)
         #expect(lines.contains { !$0.identityIsWeak } && lines.contains { $0.identityIsWeak })
         #expect(lines.filter { $0.kind == .debitReversal }.count == 2)
+    }
+}
+
+@Suite("statement lines refuse amounts past Int64")
+struct StatementLinesOverflowTests {
+    static func batch(_ amounts: [String], entry: String) -> [UInt8] {
+        let details = amounts.enumerated().map { index, amount in
+            #"<TxDtls><Amt Ccy="EUR">\#(amount)</Amt><Refs><EndToEndId>E\#(index)</EndToEndId></Refs></TxDtls>"#
+        }.joined()
+        return Array(
+            (#"<?xml version="1.0" encoding="UTF-8"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><GrpHdr><MsgId>M</MsgId></GrpHdr><Stmt><Id>S</Id><Acct><Id><IBAN>DE02120300000000202051</IBAN></Id></Acct>"#
+                + #"<Ntry><Amt Ccy="EUR">\#(entry)</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><AcctSvcrRef>B</AcctSvcrRef><NtryDtls>\#(details)</NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>"#)
+                .utf8)
+    }
+
+    @Test("a batch whose transactions add up past Int64 is refused with amount_out_of_range")
+    func overflowingBatch() throws {
+        let file = try StatementFiles.parse(Self.batch(["92233720368547758.07", "0.01"], entry: "1.00"))
+        #expect(throws: StatementFileError.self) { try StatementLines.lines(of: file) }
+        do {
+            _ = try StatementLines.lines(of: file)
+        } catch {
+            #expect(error.code == "amount_out_of_range" && error.location.hasPrefix("Stmt 1"), "\(error)")
+        }
+    }
+
+    @Test("a batch whose transactions add up to the entry at Int64's limit is booked per transaction")
+    func batchAtTheLimit() throws {
+        let file = try StatementFiles.parse(
+            Self.batch(["92233720368547758.00", "0.07"], entry: "92233720368547758.07"))
+        let lines = try StatementLines.lines(of: file)
+        #expect(lines.map(\.amountMinor) == [Int64.max - 7, 7])
+    }
+}
+
+@Suite("statement line identities stay within an index's limits")
+struct StatementLineIdentityBoundTests {
+    static func weakEntry(_ remittance: [String]) -> [UInt8] {
+        let texts = remittance.map { "<Ustrd>\($0)</Ustrd>" }.joined()
+        return Array(
+            (#"<?xml version="1.0" encoding="UTF-8"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><GrpHdr><MsgId>M</MsgId></GrpHdr><Stmt><Id>S</Id><Acct><Id><IBAN>DE02120300000000202051</IBAN></Id></Acct>"#
+                + #"<Ntry><Amt Ccy="EUR">1.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-06-01</Dt></BookgDt><NtryDtls><TxDtls><RmtInf>\#(texts)</RmtInf></TxDtls></NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>"#)
+                .utf8)
+    }
+
+    @Test("a weak-keyed line with pages of remittance gets a hashed identity, the same every time")
+    func longRemittance() throws {
+        let pages = (0..<40).map { "page \($0) " + String(repeating: "x", count: 110) }
+        let lines = try StatementLines.lines(of: try StatementFiles.parse(Self.weakEntry(pages)))
+        #expect(lines.count == 1 && lines[0].identityIsWeak)
+        #expect(lines[0].identity.hasPrefix("sha256:") && lines[0].identity.utf8.count == 71, "\(lines[0].identity)")
+        let again = try StatementLines.lines(of: try StatementFiles.parse(Self.weakEntry(pages)))
+        #expect(again[0].identity == lines[0].identity)
+        let other = try StatementLines.lines(of: try StatementFiles.parse(Self.weakEntry(pages + ["one more"])))
+        #expect(other[0].identity != lines[0].identity)
+    }
+
+    @Test("a short weak-keyed line keeps its readable identity")
+    func shortRemittance() throws {
+        let lines = try StatementLines.lines(of: try StatementFiles.parse(Self.weakEntry(["rent june"])))
+        #expect(lines[0].identity == "DE02120300000000202051|weak|2026-06-01|C100EUR|rent june")
     }
 }

@@ -1,6 +1,7 @@
 import BillingContracts
 import BillingIngest
 import BillingKafka
+import BillingSupport
 import Foundation
 import Testing
 
@@ -90,6 +91,61 @@ extension Integration {
                     "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'unidentified-payment'") == 1
                     && ledger.database.scalar("SELECT count(*) FROM ledger.parked_reversals") == 2
             }
+            try ledger.verify()
+        }
+
+        @Test("a file read at an offset an earlier log used is booked: nothing is identified by its offset")
+        func offsetsUsedBefore() throws {
+            let ledger = try LedgerScenario(ingest: true)
+            let before = Self.credit("7.00", reference: "BANKREF-OLD", remittance: "earlier log")
+            let earlier = try Self.importFile(
+                ledger, try Self.write(Self.camt("054", balances: false, [before]), "old.xml"))
+            #expect(earlier.lines.booked == 1)
+            // The records an earlier log (a broker since restarted empty) left: files and dead
+            // letters at every offset the next file could be read at.
+            try ledger.database.query(
+                """
+                INSERT INTO ingest.files (file_id, file_name, format, encoding, parser_version, content_sha256,
+                    size_bytes, raw, source_topic, source_partition, source_offset, report)
+                SELECT 'earlier-' || p || '-' || o, file_name, format, encoding, parser_version, content_sha256,
+                    size_bytes, raw, source_topic, p, o, report
+                FROM ingest.files, generate_series(0, 2) AS p, generate_series(0, 19) AS o WHERE file_id = $1
+                """, [earlier.fileId])
+            try ledger.database.query(
+                """
+                INSERT INTO ingest.dead_letters (source_topic, source_partition, source_offset, headers, payload,
+                    reason_code, reason)
+                SELECT source_topic, p, o, '', '', 'earlier', 'from an earlier log'
+                FROM ingest.files, generate_series(0, 2) AS p, generate_series(0, 19) AS o WHERE file_id = $1
+                """, [earlier.fileId])
+            let fresh = Self.credit("8.00", reference: "BANKREF-NEW", remittance: "new log")
+            let report = try Self.importFile(
+                ledger, try Self.write(Self.camt("054", balances: false, [fresh]), "new.xml"))
+            #expect((report.lines.booked, report.lines.duplicate) == (1, 0))
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ingest.dead_letters WHERE reason_code <> 'earlier'") == 0)
+            // The same bytes sent twice without a file_id: two imports, named by their content and
+            // produce time (not their offsets), whose lines book once.
+            let bytes = Array(Self.camt("054", balances: false, [fresh]).utf8)
+            for _ in 0..<2 {
+                let copy = try ledger.producer.send(
+                    [
+                        KafkaOutgoingMessage(
+                            topic: Topics.bankStatementsRaw.name + ledger.suffix, key: Array("raw".utf8), value: bytes,
+                            headers: [KafkaHeader(name: StatementFileHeaders.format, text: "camt")])
+                    ], timeoutMs: 30_000)
+                #expect(copy.allSatisfy { $0.isDelivered })
+                sleepThread(milliseconds: 20)
+            }
+            try eventually(timeoutMs: 30_000, "the headerless files read") {
+                try ledger.database.scalar("SELECT count(*) FROM ingest.files WHERE file_id LIKE 'sha256:%@%'") == 2
+            }
+            #expect(try ledger.database.scalar("SELECT count(*) FROM ingest.dead_letters WHERE reason_code <> 'earlier'") == 0)
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ingest.statement_lines WHERE bank_reference = 'BANKREF-NEW' AND identity IS NOT NULL"
+                ) == 1)
             try ledger.verify()
         }
 
@@ -211,7 +267,17 @@ extension Integration {
             )
             let tooPrecise = try ledger.ctl(["import", amounts, "--wait"])
             #expect(tooPrecise.status == 1 && tooPrecise.output.contains("too_many_decimals"), "\(tooPrecise.output)")
-            #expect(try ledger.database.scalar("SELECT count(*) FROM ingest.dead_letters") == 3)
+            // A batch whose transactions add up past Int64 (each one in range): refused, not a trap
+            // that stops the partition.
+            let huge = "92233720368547758.07"
+            let batch =
+                #"<Ntry><Amt Ccy="EUR">1.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-06-01</Dt></BookgDt><AcctSvcrRef>BATCH-1</AcctSvcrRef><NtryDtls><TxDtls><Amt Ccy="EUR">\#(huge)</Amt><Refs><EndToEndId>E1</EndToEndId></Refs></TxDtls><TxDtls><Amt Ccy="EUR">\#(huge)</Amt><Refs><EndToEndId>E2</EndToEndId></Refs></TxDtls></NtryDtls></Ntry>"#
+            let overflowing = try ledger.ctl([
+                "import", try Self.write(Self.camt("053", balances: false, [batch]), "overflow.xml"), "--wait",
+            ])
+            #expect(
+                overflowing.status == 1 && overflowing.output.contains("amount_out_of_range"), "\(overflowing.output)")
+            #expect(try ledger.database.scalar("SELECT count(*) FROM ingest.dead_letters") == 4)
             #expect(try ledger.database.scalar("SELECT count(*) FROM ingest.files") == 0, "nothing half-booked")
             let good = try Self.importFile(ledger, StatementFixturePath.bank("bunq-mt940.txt"))
             #expect(good.format == "mt940" && good.lines.booked == 111)
@@ -384,6 +450,49 @@ extension Integration {
                     "SELECT count(*) FROM ledger.postings WHERE ledger_account = 'DESK:D1'") == 2,
                 "the payments sit in the desk's cash account")
             #expect(try ledger.database.scalar("SELECT count(*) FROM ingest.desk_payments") == 2)
+            try ledger.verify()
+        }
+
+        @Test("one shift's payments through partitions of two replicas (two partitioners): no payment lost from its totals")
+        func shiftAcrossPartitions() throws {
+            let ledger = try LedgerScenario(ingest: true)
+            let second = WorkerProcess(
+                stack: ledger.stack, executable: "payment-ingest",
+                environment: LedgerScenario.workerEnvironment(
+                    ledger.stack, ledger.database, ledger.suffix, role: "billing_ingest", group: "ingest"
+                ).merging(["WORKER_INSTANCE_ID": "ingest-2"]) { _, new in new })
+            try second.start()
+            defer { _ = second.terminate() }
+            try ledger.openAccount("A-9601")
+            try eventually(timeoutMs: 30_000, "the ingest's account copy") {
+                try ledger.database.scalar("SELECT count(*) FROM ingest.accounts WHERE account_number = 'A-9601'") == 1
+            }
+            try ledger.done(["cash-desk", "open-shift", "--desk", "D2", "--currency", "EUR", "--float", "0.00"])
+            let topic = Topics.cashDeskCommands.name + ledger.suffix
+            let partitions = try ledger.partitionsOfDifferentOwners(schema: "ingest", topic: topic)
+            let payments = (0..<40).map { index in
+                let message = LedgerScenario.message(
+                    topic, key: "D2", type: CashDeskTypes.payment,
+                    CashDeskCommand(
+                        origin: CommandOrigin(requestedBy: "tests"), desk: "D2", account: "A-9601", amount: "1.00"),
+                    id: "desk-race-\(index)")
+                return KafkaOutgoingMessage(
+                    topic: topic, key: message.key, value: message.value, headers: message.headers,
+                    partition: partitions[index % 2])
+            }
+            try LedgerScenario.send(payments, with: ledger.producer)
+            try eventually(timeoutMs: 60_000, "every payment has its outcome") {
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ingest.command_outcomes WHERE command_id LIKE 'desk-race-%' AND status = 'done'")
+                    == 40
+            }
+            let closed = try ledger.done(["cash-desk", "close-shift", "--desk", "D2", "--counted", "40.00", "--json"])
+            #expect(closed.contains("\"difference_minor\" : \"0\""), "\(closed)")
+            #expect(
+                try ledger.database.scalar("SELECT taken_minor FROM ingest.cash_shifts WHERE desk_id = 'D2'") == 4_000)
+            try eventually(timeoutMs: 30_000, "the payments posted") {
+                try ledger.balance("A-9601").balanceMinor == -4_000
+            }
             try ledger.verify()
         }
     }

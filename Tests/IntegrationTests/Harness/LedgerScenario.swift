@@ -99,6 +99,26 @@ final class LedgerScenario {
         ]
     }
 
+    /// One partition of `topic` owned by each of `count` replicas (their lowest), as `schema`'s
+    /// consumer offsets record it, once that many replicas own some: where to send messages so that
+    /// different replicas handle them at once.
+    func partitionsOfDifferentOwners(schema: String, topic: String, count: Int = 2) throws -> [Int32] {
+        var owners: [String: Int32] = [:]
+        try eventually(timeoutMs: 30_000, "\(count) replicas own partitions of \(topic)") {
+            owners = [:]
+            for row in try database.query(
+                """
+                SELECT owner, min(partition) FROM \(schema).consumer_offsets
+                WHERE topic = $1 AND owner IS NOT NULL GROUP BY owner
+                """, [topic]
+            ).rows {
+                owners[try row.string(0)] = Int32(try row.int(1))
+            }
+            return owners.count == count
+        }
+        return owners.values.sorted()
+    }
+
     /// Runs billing-ctl; commands that go through Kafka get `--wait`.
     @discardableResult
     func ctl(_ arguments: [String]) throws -> (status: Int32, output: String) {

@@ -38,10 +38,13 @@ struct ProbeTraffic: Sendable {
         return worker
     }
 
-    func message(seq: Int64) -> KafkaOutgoingMessage {
+    /// Probe message `seq`; with `fault` (`error`, `crash`) for a worker started with
+    /// `PROBE_FAULTS_ENABLED=true`, and `runID` to give it another run's id.
+    func message(seq: Int64, fault: String? = nil, runID: String? = nil) -> KafkaOutgoingMessage {
+        let faultField = fault.map { ",\"fault\":\"\($0)\"" } ?? ""
         let event = CloudEvent(
-            id: "\(runID)-\(seq)", type: "billing.probe.message.v1", source: "tests", time: Logger.timestamp(),
-            data: Array("{\"run_id\":\"\(runID)\",\"seq\":\(seq)}".utf8))
+            id: "\(self.runID)-\(seq)", type: "billing.probe.message.v1", source: "tests", time: Logger.timestamp(),
+            data: Array("{\"run_id\":\"\(runID ?? self.runID)\",\"seq\":\(seq)\(faultField)}".utf8))
         return KafkaOutgoingMessage(topic: inputTopic, key: "key-\(seq % 97)", event: event)
     }
 
@@ -52,7 +55,7 @@ struct ProbeTraffic: Sendable {
         while !pending.isEmpty {
             rounds += 1
             guard rounds <= 20 else { throw HarnessError("could not produce \(pending.count) probe messages") }
-            let results = try producer.send(pending.map(message(seq:)), timeoutMs: 60_000)
+            let results = try producer.send(pending.map { message(seq: $0) }, timeoutMs: 60_000)
             pending = zip(pending, results).filter { !$0.1.isDelivered }.map(\.0)
         }
     }

@@ -31,10 +31,10 @@ final class WorkerProcess: @unchecked Sendable {
     }
 
     /// Waits until this start's "ops endpoint listening" line appears and returns the port.
-    func waitForOpsPort(timeoutMs: Int = 30_000) throws -> Int {
+    func waitForOpsPort(timeoutMs: Int = 30_000, logMessage: String = "ops endpoint listening") throws -> Int {
         try eventually(timeoutMs: timeoutMs, "ops port of \(executable)") {
             guard isRunning else { throw HarnessError("\(executable) exited: \(tail())") }
-            let lines = log().split(separator: "\n").filter { $0.contains("\"msg\":\"ops endpoint listening\"") }
+            let lines = log().split(separator: "\n").filter { $0.contains("\"msg\":\"\(logMessage)\"") }
             guard lines.count >= starts, let last = lines.last, let range = last.range(of: "\"port\":") else {
                 return false
             }
