@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "billing-ctl", targets: ["billing-ctl"]),
         .executable(name: "dev-kafka", targets: ["dev-kafka"]),
         .executable(name: "gateway-relay", targets: ["gateway-relay"]),
+        .executable(name: "billing-fuzz", targets: ["billing-fuzz"]),
         .executable(name: "runtime-probe", targets: ["runtime-probe"]),
         .executable(name: "runtime-bench", targets: ["runtime-bench"]),
         .executable(name: "allocator-bench", targets: ["allocator-bench"]),
@@ -103,6 +104,11 @@ let package = Package(
         .executableTarget(
             name: "runtime-probe", dependencies: ["BillingRuntime", "BillingSupport"], path: "Services/runtime-probe"),
         .target(name: "BillingIngest", dependencies: ["BillingDomain"], path: "Shared/Ingest"),
+        // Every input decoder as a fuzz target, and the libFuzzer entry (Deploy/local/fuzz) that drives them.
+        .target(
+            name: "BillingFuzz", dependencies: ["BillingIngest", "BillingDomain", "BillingContracts"],
+            path: "Shared/Fuzz"),
+        .executableTarget(name: "billing-fuzz", dependencies: ["BillingFuzz"], path: "Services/billing-fuzz"),
         .target(
             name: "BillingBench",
             dependencies: ["BillingKafka", "BillingPostgres", "BillingSupport", "BillingContracts"],
@@ -122,7 +128,8 @@ let package = Package(
             name: "money-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts"],
             path: "Services/money-bench"),
 
-        .testTarget(name: "IngestTests", dependencies: ["BillingIngest", "BillingDomain"], path: "Tests/IngestTests"),
+        .testTarget(
+            name: "IngestTests", dependencies: ["BillingIngest", "BillingDomain", "BillingFuzz"], path: "Tests/IngestTests"),
         .testTarget(
             name: "DomainTests",
             dependencies: ["BillingDomain", .product(name: "PropertyBased", package: "swift-property-based")],

@@ -297,6 +297,7 @@ final class IngestBatch {
                     creditsCount: statement.creditsCount, creditsMinor: statement.creditsMinor,
                     debitsCount: statement.debitsCount, debitsMinor: statement.debitsMinor))
             statementRows.append((id, file.fileID, position + 1, statement))
+            for notice in statement.notices { report.notices.append("statement \(position + 1): \(notice)") }
             if statement.reconciles == false {
                 report.notices.append(
                     "statement \(position + 1) (\(statement.account)) does not reconcile: opening + credits − debits ≠ closing"

@@ -34,6 +34,8 @@ public struct ParsedStatement: Sendable {
     public var entries: [ParsedEntry]
     /// Where the statement starts, for reports (`Stmt 2`, `line 14`).
     public var location: String
+    /// What was read but not as written, for the import report (a balance's impossible date).
+    public var notices: [String] = []
     /// Totals of every entry read, as the bank wrote them, booked or not.
     public private(set) var entryCount = 0
     public private(set) var creditsCount = 0

@@ -209,7 +209,8 @@ public enum CSVStatementParser {
     }
 
     static func date(_ text: String, _ format: String, at location: String) throws(StatementFileError) -> LocalDate {
-        let digits = text.filter(\.isNumber)
+        // ASCII digits only: other scripts' digits (full-width "２") are numbers to Character, not to Int.
+        let digits = text.filter { $0.isASCII && $0.isNumber }
         let parts: (year: Substring, month: Substring, day: Substring)
         guard digits.count == 8 else {
             throw StatementFileError("invalid_date", "'\(text)' is not a date as \(format)", at: location)

@@ -55,12 +55,14 @@ public enum MT940Parser {
             case "28C", "28":
                 current?.sequence = joined(field.value)
             case "60F", "60M":
-                let opening = try balance(field.value, at: location)
+                let (opening, notice) = try balance(field.value, at: location)
                 current?.opening = opening
+                if let notice { current?.notices.append("opening balance: \(notice)") }
                 if current?.currency == nil { current?.currency = opening.currency }
             case "62F", "62M":
-                let closing = try balance(field.value, at: location)
+                let (closing, notice) = try balance(field.value, at: location)
                 current?.closing = closing
+                if let notice { current?.notices.append("closing balance: \(notice)") }
             case "61":
                 let currency = current?.currency ?? current?.opening?.currency ?? ""
                 pending = try line(field.value, currency: currency, at: location)
@@ -108,13 +110,14 @@ public enum MT940Parser {
     private static func forEachField(
         _ bytes: UnsafeBufferPointer<UInt8>, _ body: (Field) throws(StatementFileError) -> Void
     ) throws(StatementFileError) {
-        // Lines as byte ranges, without their line ends (\n, \r\n or \r).
+        // Lines as byte ranges, without their line ends (\n, \r\n or \r). A DOS end-of-file byte
+        // (0x1A), which some banks' software writes between or after messages, ends a line too.
         var lines: [Range<Int>] = []
         var start = 0
         var index = 0
         while index < bytes.count {
             let byte = bytes[index]
-            if byte == 0x0A || byte == 0x0D {
+            if byte == 0x0A || byte == 0x0D || byte == 0x1A {
                 lines.append(start..<index)
                 if byte == 0x0D, index + 1 < bytes.count, bytes[index + 1] == 0x0A { index += 1 }
                 start = index + 1
@@ -235,17 +238,25 @@ public enum MT940Parser {
         value.split(separator: "\n").map { $0.trimmingSpaces() }.joined()
     }
 
-    /// `C200101EUR444,29` (also `D…`): sign, date, currency, amount.
-    static func balance(_ value: String, at location: String) throws(StatementFileError) -> StatedBalance {
+    /// `C200101EUR444,29` (also `D…`): sign, date, currency, amount. A date that is no date
+    /// (`260231`, which some banks write) does not lose the statement: the balance is kept without
+    /// its date, and the returned notice says so for the import report.
+    static func balance(_ value: String, at location: String) throws(StatementFileError) -> (StatedBalance, String?) {
         let text = joined(value)
         let characters = Array(text)
         guard characters.count >= 11, characters[0] == "C" || characters[0] == "D" else {
             throw StatementFileError("invalid_statement", "balance '\(text)' is not [C|D]YYMMDDCCYamount", at: location)
         }
-        let date = try Self.date(String(characters[1..<7]), at: location)
+        var date: LocalDate?
+        var notice: String?
+        do {
+            date = try Self.date(String(characters[1..<7]), at: location)
+        } catch {
+            notice = "its date \(error.reason); kept without a date (\(location))"
+        }
         let currency = String(characters[7..<10])
         let minor = try minorUnits(amountText(String(characters[10...])), currency, format: .swift, at: location)
-        return StatedBalance(minor: characters[0] == "D" ? -minor : minor, currency: currency, date: date)
+        return (StatedBalance(minor: characters[0] == "D" ? -minor : minor, currency: currency, date: date), notice)
     }
 
     /// `2,` and `0,3` are amounts too.
@@ -294,6 +305,9 @@ public enum MT940Parser {
             if month == 12 && valueDate.month == 1 { year -= 1 }
             if month == 1 && valueDate.month == 12 { year += 1 }
             bookingDate = try? LocalDate(year: year, month: month, day: day)
+            position += 4
+        } else if first.count > position + 4, first[position..<(position + 4)].allSatisfy({ $0 == UInt8(ascii: " ") }) {
+            // The optional entry date left blank, padded with spaces (as some banks write it).
             position += 4
         }
         var isCredit: Bool

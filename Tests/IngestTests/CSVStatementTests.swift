@@ -34,6 +34,16 @@ struct CSVStatementTests {
         #expect(statement.creditsMinor == 4_620 && statement.debitsMinor == 1_250)
     }
 
+    @Test("dates written in other scripts' digits (full-width) are refused with a reason, not trapped on")
+    func fullWidthDigits() throws {
+        let text = "Buchungstag;Betrag;S/H;Verwendungszweck;Name;IBAN;Referenz\n０１.０６.２０２６;46,20;H;x;y;;R1\n"
+        #expect {
+            _ = try StatementFiles.parse(Array(text.utf8), format: "csv", csvMapping: try CSVMapping.parse(mapping))
+        } throws: { error in
+            (error as? StatementFileError)?.code == "invalid_date"
+        }
+    }
+
     @Test("a signed amount column and one statement per account column value")
     func signedAndAccounts() throws {
         let text = "date,amount,account,currency\n2026-06-01,10.00,A,EUR\n2026-06-01,-2.50,B,EUR\n2026-06-02,1,A,EUR\n"

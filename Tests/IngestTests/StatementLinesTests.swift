@@ -109,3 +109,37 @@ struct StatementLineIdentityBoundTests {
         #expect(lines[0].identity == "DE02120300000000202051|weak|2026-06-01|C100EUR|rent june")
     }
 }
+
+@Suite("MT940 as other banks write it")
+struct MT940DialectTests {
+    static func parse(_ text: String) throws -> ParsedStatementFile {
+        try StatementFiles.parse(Array(text.utf8), format: "mt940")
+    }
+
+    static let message = ":20:S1\r\n:25:DE02120300000000202051EUR\r\n:60F:C260601EUR100,00\r\n"
+        + ":61:2606010601C10,00NTRFREF-1\r\n:86:first\r\n:62F:C260601EUR110,00\r\n-\r\n"
+
+    @Test("a DOS end-of-file byte between and after messages is read as the end of a line")
+    func endOfFileBytes() throws {
+        let file = try Self.parse(Self.message + "\u{1A}" + Self.message.replacingOccurrences(of: ":20:S1", with: ":20:S2") + "\u{1A}")
+        #expect(file.statements.map(\.id) == ["S1", "S2"])
+        #expect(file.statements.allSatisfy { $0.entryCount == 1 && $0.reconciles == true })
+    }
+
+    @Test("an entry date left blank with spaces in :61: is an entry without one")
+    func blankEntryDate() throws {
+        let text = Self.message.replacingOccurrences(of: ":61:2606010601C10,00NTRFREF-1", with: ":61:260601    C10,00NTRFREF-1")
+        let entry = try #require(try Self.parse(text).statements.first?.entries.first)
+        #expect(entry.isCredit && entry.amountMinor == 1_000)
+        #expect(entry.bookingDate == entry.valueDate)
+    }
+
+    @Test("a balance with an impossible date keeps the statement, without the date, and says so")
+    func impossibleBalanceDate() throws {
+        let text = Self.message.replacingOccurrences(of: ":60F:C260601EUR100,00", with: ":60F:C260231EUR100,00")
+        let statement = try #require(try Self.parse(text).statements.first)
+        #expect(statement.opening?.minor == 10_000 && statement.opening?.date == nil)
+        #expect(statement.notices.count == 1 && statement.notices[0].contains("opening balance"), "\(statement.notices)")
+        #expect(statement.entryCount == 1 && statement.reconciles == true)
+    }
+}

@@ -1,0 +1,52 @@
+import BillingFuzz
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// Built with `-sanitize=fuzzer -DFUZZING` (see Deploy/local/fuzz), libFuzzer drives the target
+// named by BILLING_FUZZ_TARGET; built plainly, `billing-fuzz TARGET FILE|DIRECTORY…` replays inputs
+// (a crasher reproduces as a crash, with its stack).
+
+/// The target named by `BILLING_FUZZ_TARGET`, checked once.
+let fuzzTarget: String = {
+    let name = getenv("BILLING_FUZZ_TARGET").map { String(cString: $0) } ?? ""
+    guard FuzzTargets.names.contains(name) else {
+        let text = "billing-fuzz: set BILLING_FUZZ_TARGET to one of \(FuzzTargets.names.joined(separator: ", "))\n"
+        _ = text.withCString { write(2, $0, strlen($0)) }
+        exit(2)
+    }
+    return name
+}()
+
+#if FUZZING
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+        FuzzTargets.run(fuzzTarget, data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+        return 0
+    }
+#else
+    @main
+    struct Replay {
+        static func main() {
+            let arguments = Array(CommandLine.arguments.dropFirst())
+            guard let target = arguments.first, FuzzTargets.names.contains(target) else {
+                print(
+                    """
+                    usage: billing-fuzz TARGET FILE|DIRECTORY…
+                    Replays inputs through a fuzz target (\(FuzzTargets.names.joined(separator: ", "))); a crash
+                    reproduces as a crash. To fuzz, use Deploy/local/fuzz.
+                    """)
+                exit(arguments.contains("--help") || arguments.contains("-h") ? 0 : 2)
+            }
+            var count = 0
+            for path in arguments.dropFirst() {
+                for file in FuzzCorpus.files(at: path) {
+                    FuzzTargets.run(target, FuzzCorpus.read(file))
+                    count += 1
+                }
+            }
+            print("billing-fuzz: \(count) inputs through \(target), none crashed")
+        }
+    }
+#endif
