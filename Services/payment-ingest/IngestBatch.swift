@@ -197,7 +197,9 @@ final class IngestBatch {
     ) throws {
         guard !files.isEmpty || !events.isEmpty || !desks.isEmpty else { return }
         if !desks.isEmpty { try loadDesks(desks) }
-        let identities = fileLines.flatMap { $0.filter { $0.notBookedReason == nil }.map(\.identity) }
+        let identities = fileLines.flatMap {
+            $0.filter { $0.notBookedReason == nil }.flatMap { [$0.identity] + ($0.legacyIdentity.map { [$0] } ?? []) }
+        }
         var words: Set<String> = Set(desks.compactMap(\.command.account))
         var payers: Set<String> = []
         for movement in events.flatMap(\.movements) {
@@ -330,14 +332,18 @@ final class IngestBatch {
                         reasons: [reason]))
                 continue
             }
-            guard bookedIdentities.insert(line.identity).inserted else {
+            if let earlier = [line.identity, line.legacyIdentity].compactMap({ $0 }).first(where: {
+                bookedIdentities.contains($0)
+            }) {
                 report.lines.duplicate += 1
                 lineRows.append(
                     LineRow(
                         fileID: file.fileID, statementID: statementID, line: line, identity: nil, outcome: "duplicate",
-                        reasons: ["booked before as \(line.identity)"]))
+                        reasons: ["booked before as \(earlier)"]))
                 continue
             }
+            bookedIdentities.insert(line.identity)
+            if let legacy = line.legacyIdentity { bookedIdentities.insert(legacy) }
             report.lines.booked += 1
             // A registry's payments come through the payment network, a statement's through the bank.
             let channel =

@@ -22,6 +22,9 @@ public struct StatementLine: Sendable, Equatable {
     public let valueDate: String?
     /// The line's identity for deduplication (see `StatementLines`).
     public let identity: String
+    /// The identity earlier versions gave this line, when it differs: a line booked under it is
+    /// the same line.
+    public let legacyIdentity: String?
     /// True when the bank gave no reference and the identity is the fallback key.
     public let identityIsWeak: Bool
     /// Booked, or why not (`status PDNG`, `status INFO`).
@@ -45,9 +48,14 @@ public struct StatementLine: Sendable, Equatable {
 ///   transaction is booked per entry, with that transaction's references and remittance.)
 /// - Cross-currency transactions keep the booked amount of the entry.
 /// - Charges the bank marks as not included stay out of the amount and are reported beside it.
-/// - Identity: `<account>|<reference kind>:<value>|<C/D><amount><currency>`, where the reference is
-///   the first of AcctSvcrRef, NtryRef, EndToEndId, MT940 reference (of the transaction, when booked per
-///   transaction); without any, the weak key `<account>|weak|<booking date>|<C/D><amount><currency>|<text>`.
+/// - Identity: `<account>|<reference kind>:<value>|<C/D><amount><currency>`, where the reference is,
+///   for a line that is one transaction (a batch part, or an entry with a single TxDtls), the first
+///   of the transaction's AcctSvcrRef and EndToEndId, then the entry's AcctSvcrRef (with `|tx<n>`
+///   for a batch part), NtryRef (MT940: the customer reference) and EndToEndId; so a payment gets the
+///   same key in a camt.054 that notifies it alone and in the camt.053 that books it in a batch.
+///   Without any, the weak key `<account>|weak|<booking date>|<C/D><amount><currency>|<text>`. The
+///   key earlier versions gave (entry references first) is kept as `legacyIdentity` when it differs,
+///   and a line booked under it is the same line.
 ///   A key that repeats within one file is told apart by its occurrence (`#2`), so distinct lines
 ///   never collapse, while the same line in another file (an overlapping statement, a camt.054
 ///   before its camt.053) gets the same key.
@@ -57,6 +65,7 @@ public enum StatementLines {
     public static func lines(of file: ParsedStatementFile) throws(StatementFileError) -> [StatementLine] {
         var lines: [StatementLine] = []
         var occurrences: [String: Int] = [:]
+        var legacyOccurrences: [String: Int] = [:]
         for (statementIndex, statement) in file.statements.enumerated() {
             for (entryIndex, entry) in statement.entries.enumerated() {
                 let notBooked = entry.isBooked ? nil : "status \(entry.status ?? "")"
@@ -80,48 +89,77 @@ public enum StatementLines {
                     let kind: StatementLine.Kind =
                         entry.isCredit
                         ? (entry.isReversal ? .creditReversal : .credit) : (entry.isReversal ? .debitReversal : .debit)
+                    let endToEnd = detail?.endToEndId.flatMap { $0 == "NOTPROVIDED" ? nil : $0 }
+                    // The transaction's own references first (its servicer reference, then the
+                    // payer's end-to-end id): they name the payment whichever document carries it (a
+                    // camt.054 notifying it alone, the camt.053 booking it in a batch), while an
+                    // entry's references name the entry of one document. Used only when the line is
+                    // that one transaction (a batch part, or an entry with a single TxDtls).
+                    let oneTransaction = perTransaction || entry.details.count == 1
                     let references: [(String, String?)] = [
+                        ("acct-svcr-ref", oneTransaction ? detail?.accountServicerReference : nil),
+                        ("end-to-end", oneTransaction ? endToEnd : nil),
+                        ("acct-svcr-ref", entry.accountServicerReference),
+                        ("ntry-ref", perTransaction ? nil : entry.entryReference),
+                        ("end-to-end", endToEnd),
+                    ]
+                    // The key of versions before this one, kept so that a line booked under it is
+                    // still found (a file imported again after an upgrade books nothing).
+                    let legacyReferences: [(String, String?)] = [
                         (
                             "acct-svcr-ref",
                             perTransaction ? detail?.accountServicerReference : entry.accountServicerReference
                         ),
                         ("ntry-ref", perTransaction ? nil : entry.entryReference),
-                        ("end-to-end", detail?.endToEndId.flatMap { $0 == "NOTPROVIDED" ? nil : $0 }),
+                        ("end-to-end", endToEnd),
                         ("acct-svcr-ref", perTransaction ? entry.accountServicerReference : nil),
                     ]
                     let strong = references.first { $0.1.map { !$0.isEmpty } ?? false }
+                    let legacyStrong = legacyReferences.first { $0.1.map { !$0.isEmpty } ?? false }
                     let sign = "\(entry.isCredit ? "C" : "D")\(part.amount)\(entry.currency)"
                     let texts =
                         (detail?.remittance ?? [])
                         + [entry.information, detail?.additionalInformation].compactMap { $0 }
-                    var identity: String
-                    if let (name, value) = strong {
-                        identity = "\(statement.account)|\(name):\(value ?? "")|\(sign)"
-                        if perTransaction, name == "acct-svcr-ref", detail?.accountServicerReference == nil,
-                            let index = part.index
-                        {
-                            identity += "|tx\(index)"
+                    func key(
+                        _ reference: (String, String?)?, isEntryLevel: Bool, counting occurrences: inout [String: Int]
+                    ) -> String {
+                        var key: String
+                        if let (name, value) = reference {
+                            key = "\(statement.account)|\(name):\(value ?? "")|\(sign)"
+                            if perTransaction, isEntryLevel, let index = part.index { key += "|tx\(index)" }
+                        } else {
+                            let text = texts.joined(separator: " ").split(whereSeparator: \.isWhitespace).joined(
+                                separator: " ")
+                            key =
+                                "\(statement.account)|weak|\(entry.bookingDate?.description ?? entry.valueDate?.description ?? "-")|\(sign)|\(text)"
                         }
-                    } else {
-                        let text = texts.joined(separator: " ").split(whereSeparator: \.isWhitespace).joined(
-                            separator: " ")
-                        identity =
-                            "\(statement.account)|weak|\(entry.bookingDate?.description ?? entry.valueDate?.description ?? "-")|\(sign)|\(text)"
+                        // A key past `identityBytesMax` (a remittance of pages, a hostile reference)
+                        // is stored as its hash, so the unique index always takes it.
+                        if key.utf8.count > StatementLines.identityBytesMax {
+                            key = "sha256:" + hex(SHA256.hash(Array(key.utf8)))
+                        }
+                        let seen = occurrences[key, default: 0] + 1
+                        occurrences[key] = seen
+                        return seen > 1 ? key + "#\(seen)" : key
                     }
-                    // A key past `identityBytesMax` (a remittance of pages, a hostile reference) is
-                    // stored as its hash, so the unique index always takes it.
-                    if identity.utf8.count > StatementLines.identityBytesMax {
-                        identity = "sha256:" + hex(SHA256.hash(Array(identity.utf8)))
-                    }
-                    let seen = occurrences[identity, default: 0] + 1
-                    occurrences[identity] = seen
-                    if seen > 1 { identity += "#\(seen)" }
+                    // An entry-level servicer reference names a batch, not its part: a part keyed
+                    // by it carries its index.
+                    let entryReference = entry.accountServicerReference
+                    let identity = key(
+                        strong,
+                        isEntryLevel: strong?.0 == "acct-svcr-ref" && strong?.1 == entryReference
+                            && detail?.accountServicerReference != entryReference, counting: &occurrences)
+                    let legacy = key(
+                        legacyStrong,
+                        isEntryLevel: legacyStrong?.0 == "acct-svcr-ref" && detail?.accountServicerReference == nil,
+                        counting: &legacyOccurrences)
                     lines.append(
                         StatementLine(
                             statementIndex: statementIndex, entryIndex: entryIndex, detailIndex: part.index, kind: kind,
                             amountMinor: part.amount, currency: entry.currency,
                             bookingDate: entry.bookingDate?.description, valueDate: entry.valueDate?.description,
-                            identity: identity, identityIsWeak: strong == nil, notBookedReason: notBooked,
+                            identity: identity, legacyIdentity: legacy == identity ? nil : legacy,
+                            identityIsWeak: strong == nil, notBookedReason: notBooked,
                             clues: PaymentClues(
                                 texts: texts, creditorReference: detail?.creditorReference,
                                 payerAccount: entry.isCredit ? detail?.debtorAccount : detail?.creditorAccount,

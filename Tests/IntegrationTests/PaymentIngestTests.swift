@@ -149,6 +149,32 @@ extension Integration {
             try ledger.verify()
         }
 
+        @Test("a payment notified alone (camt.054) and then booked in a batch (camt.053) books once")
+        func notifiedThenBatched() throws {
+            let ledger = try LedgerScenario(ingest: true)
+            // The notification's entry has a servicer reference of its own; the statement books the
+            // same payment (the payer's end-to-end id E2E-NTF-1) as one part of a batch entry.
+            let notified = Self.credit("25.00", reference: "NTF-1", remittance: "first")
+            let first = try Self.importFile(
+                ledger, try Self.write(Self.camt("054", balances: false, [notified]), "n.xml"))
+            #expect((first.lines.booked, first.lines.duplicate) == (1, 0))
+            let batch =
+                #"<Ntry><Amt Ccy="EUR">40.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-06-01</Dt></BookgDt><AcctSvcrRef>BATCH-1</AcctSvcrRef><NtryDtls><TxDtls><Refs><EndToEndId>E2E-NTF-1</EndToEndId></Refs><Amt Ccy="EUR">25.00</Amt><RmtInf><Ustrd>first</Ustrd></RmtInf></TxDtls><TxDtls><Refs><EndToEndId>E2E-OTHER</EndToEndId></Refs><Amt Ccy="EUR">15.00</Amt><RmtInf><Ustrd>second</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>"#
+            let second = try Self.importFile(
+                ledger,
+                try Self.write(
+                    Self.camt("053", balances: true, [batch]).replacingOccurrences(of: "140.00", with: "140.00"),
+                    "s.xml"))
+            // Before: the part was keyed by its end-to-end id and the notification by its entry's
+            // reference, so the 25.00 was booked twice.
+            #expect((second.lines.booked, second.lines.duplicate) == (1, 1))
+            try eventually(timeoutMs: 30_000, "both payments in suspense") {
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'unidentified-payment'") == 2
+            }
+            try ledger.verify()
+        }
+
         @Test("a credit naming an account is paid to it; the same line in a later statement books once")
         func identificationAndOverlap() throws {
             let ledger = try LedgerScenario(ingest: true)
