@@ -165,7 +165,7 @@ struct ImportCommand: ParsableCommand {
         }
         let lines = report.lines
         print(
-            "lines: booked \(lines.booked) (identified \(lines.identified), unidentified \(lines.unidentified), bank fees \(lines.bankFees)), duplicate \(lines.duplicate), not booked \(lines.notBooked), rejected \(lines.rejected)"
+            "lines: booked \(lines.booked) (identified \(lines.identified), unidentified \(lines.unidentified), bank fees \(lines.bankFees)), duplicate \(lines.duplicate), alike to a line of another statement \(lines.alike), not booked \(lines.notBooked), rejected \(lines.rejected)"
         )
         for notice in report.notices { print("notice: \(notice)") }
         for rejection in report.rejections { print("rejected: \(rejection.reason) (\(rejection.where))") }

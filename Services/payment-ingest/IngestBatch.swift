@@ -89,6 +89,11 @@ final class IngestBatch {
     let settings: IngestSettings
     var directory = IdentificationDirectory()
     var bookedIdentities: Set<String> = []
+    /// Keys across statements of the weak lines booked before or earlier in this batch.
+    var bookedWeakKeys: Set<String> = []
+    /// Weak lines booked before version 21 under their key across statements: their statement's
+    /// reference and sequence.
+    var earlierWeakStatements: [String: (reference: String?, sequence: String?)] = [:]
     /// File ids imported before or earlier in this batch, with their content's SHA-256.
     var importedFiles: [String: String] = [:]
     var knownBankAccounts: Set<String> = []
@@ -197,9 +202,11 @@ final class IngestBatch {
     ) throws {
         guard !files.isEmpty || !events.isEmpty || !desks.isEmpty else { return }
         if !desks.isEmpty { try loadDesks(desks) }
-        let identities = fileLines.flatMap {
-            $0.filter { $0.notBookedReason == nil }.flatMap { [$0.identity] + ($0.legacyIdentity.map { [$0] } ?? []) }
+        let booked = fileLines.flatMap { $0.filter { $0.notBookedReason == nil } }
+        let identities = booked.flatMap { line in
+            [line.identity] + (line.identityIsWeak ? [] : line.legacyIdentity.map { [$0] } ?? [])
         }
+        let looseKeys = booked.filter(\.identityIsWeak).compactMap(\.legacyIdentity)
         var words: Set<String> = Set(desks.compactMap(\.command.account))
         var payers: Set<String> = []
         for movement in events.flatMap(\.movements) {
@@ -265,6 +272,18 @@ final class IngestBatch {
             PGStatement(
                 "SELECT file_id, content_sha256 FROM ingest.files WHERE file_id = ANY($1::text[])",
                 [PGArray.strings(Set(files.map(\.fileID)).sorted())]),
+            // Weak lines alike booked from other statements; and those booked before version 21,
+            // whose identity this key was, with their statement (the same statement again is a
+            // duplicate, as it was then).
+            PGStatement(
+                "SELECT weak_key FROM ingest.statement_lines WHERE weak_key = ANY($1::text[])",
+                [PGArray.strings(looseKeys)]),
+            PGStatement(
+                """
+                SELECT l.identity, s.statement_ref, s.sequence FROM ingest.statement_lines AS l
+                JOIN ingest.statements AS s ON s.statement_id = l.statement_id
+                WHERE l.identity = ANY($1::text[]) AND l.weak_key IS NULL AND l.identity_weak
+                """, [PGArray.strings(looseKeys)]),
         ])
         // results[0]: the locks.
         for row in results[1].rows {
@@ -280,6 +299,12 @@ final class IngestBatch {
         for row in results[5].rows { directory.documents[try row.string(0)] = try row.string(1) }
         for row in results[6].rows { directory.payers[try row.string(0)] = try row.string(1) }
         for row in results[7].rows { importedFiles[try row.string(0)] = try row.string(1) }
+        bookedWeakKeys = Set(results[8].values.compactMap { $0[0] })
+        for row in results[9].rows {
+            let key = try row.string(0)
+            bookedWeakKeys.insert(key)
+            earlierWeakStatements[key] = (row.optionalString(1), row.optionalString(2))
+        }
     }
 
     // MARK: Deciding
@@ -332,9 +357,14 @@ final class IngestBatch {
                         reasons: [reason]))
                 continue
             }
-            if let earlier = [line.identity, line.legacyIdentity].compactMap({ $0 }).first(where: {
-                bookedIdentities.contains($0)
-            }) {
+            var keys = line.identityIsWeak ? [line.identity] : [line.identity, line.legacyIdentity].compactMap { $0 }
+            if line.identityIsWeak, let legacy = line.legacyIdentity, let earlier = earlierWeakStatements[legacy],
+                earlier.reference == statement.id, earlier.sequence == statement.sequence
+            {
+                keys.append(legacy)  // booked before version 21 from this very statement
+                bookedIdentities.insert(legacy)
+            }
+            if let earlier = keys.first(where: { bookedIdentities.contains($0) }) {
                 report.lines.duplicate += 1
                 lineRows.append(
                     LineRow(
@@ -343,7 +373,14 @@ final class IngestBatch {
                 continue
             }
             bookedIdentities.insert(line.identity)
-            if let legacy = line.legacyIdentity { bookedIdentities.insert(legacy) }
+            var alike = false
+            if let legacy = line.legacyIdentity {
+                if line.identityIsWeak {
+                    alike = !bookedWeakKeys.insert(legacy).inserted
+                } else {
+                    bookedIdentities.insert(legacy)
+                }
+            }
             report.lines.booked += 1
             // A registry's payments come through the payment network, a statement's through the bank.
             let channel =
@@ -361,6 +398,16 @@ final class IngestBatch {
                 report.lines.unidentified += 1
             }
             if line.identityIsWeak { row.reasons.append("identity is the weak fallback key (no bank reference)") }
+            if alike {
+                // Not taken for a duplicate: no reference tells a payment alike from the same one.
+                row.reasons.append(
+                    "a line alike (same day, amount and text, no bank reference) was booked from another statement; check it is not the same payment"
+                )
+                report.lines.alike += 1
+                report.notices.append(
+                    "\(line.location): booked, though a line alike was booked from another statement (no bank reference tells them apart)"
+                )
+            }
             lineRows.append(row)
         }
         fileRows.append((file, report))
@@ -625,18 +672,18 @@ final class IngestBatch {
                 INSERT INTO ingest.statement_lines (file_id, statement_id, identity, identity_key, identity_weak, kind,
                     outcome, amount_minor, currency, booking_date, value_date, end_to_end_id, bank_reference,
                     payer_name, payer_account, remittance, creditor_reference, return_reason,
-                    charges_not_included_minor, payment_id, account_number, rule, evidence, reasons, location)
+                    charges_not_included_minor, payment_id, account_number, rule, evidence, reasons, location, weak_key)
                 SELECT v.file_id, v.statement_id, v.identity, v.identity_key, v.weak, v.kind, v.outcome, v.amount,
                     v.currency, v.booking_date::date, v.value_date::date, v.e2e, v.bank_ref, v.payer_name,
                     v.payer_account, v.remittance, v.creditor_ref, v.return_reason, v.charges, v.payment_id,
-                    v.account, v.rule, v.evidence, string_to_array(v.reasons, E'\\x1f'), v.location
+                    v.account, v.rule, v.evidence, string_to_array(v.reasons, E'\\x1f'), v.location, v.weak_key
                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::text[],
                     $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
                     $15::text[], $16::text[], $17::text[], $18::text[], $19::bigint[], $20::text[], $21::text[],
-                    $22::text[], $23::text[], $24::text[], $25::text[])
+                    $22::text[], $23::text[], $24::text[], $25::text[], $26::text[])
                     AS v(file_id, statement_id, identity, identity_key, weak, kind, outcome, amount, currency,
                          booking_date, value_date, e2e, bank_ref, payer_name, payer_account, remittance, creditor_ref,
-                         return_reason, charges, payment_id, account, rule, evidence, reasons, location)
+                         return_reason, charges, payment_id, account, rule, evidence, reasons, location, weak_key)
                 """,
                 [
                     PGArray.strings(lineRows.map(\.fileID)), PGArray.strings(lineRows.map(\.statementID)),
@@ -659,6 +706,8 @@ final class IngestBatch {
                     PGArray.strings(lineRows.map(\.rule)), PGArray.strings(lineRows.map(\.evidence)),
                     PGArray.strings(lineRows.map { $0.reasons.joined(separator: "\u{1F}") }),
                     PGArray.strings(lineRows.map(\.line.location)),
+                    PGArray.strings(
+                        lineRows.map { $0.identity != nil && $0.line.identityIsWeak ? $0.line.legacyIdentity : nil }),
                 ]))
     }
 }

@@ -193,7 +193,7 @@ struct IngestDecoder: Sendable {
             var parsed = try StatementFiles.parse(
                 message.value, format: format, encoding: encoding, csvMapping: mapping)
             if registry != nil { parsed.format = "registry" }
-            let lines = try StatementLines.lines(of: parsed)
+            let lines = try StatementLines.lines(of: parsed, fileKey: String(contentSHA256.prefix(32)))
             try Self.checkKeyLengths(parsed, lines)
             return StatementFileInput(
                 fileID: fileID, contentSHA256: contentSHA256, fileName: headers.text(StatementFileHeaders.fileName),

@@ -65,9 +65,12 @@ public struct ImportReport: Codable, Sendable {
         public var rejected = 0
         /// Booked lines that were the bank's charges (posted to bank fees, tied to no client).
         public var bankFees = 0
+        /// Booked weak lines (no bank reference) alike to one booked from another statement: booked,
+        /// never taken for duplicates, and flagged for a person to check.
+        public var alike = 0
 
         enum CodingKeys: String, CodingKey {
-            case booked, duplicate, identified, unidentified, notBooked, rejected, bankFees
+            case booked, duplicate, identified, unidentified, notBooked, rejected, bankFees, alike
         }
 
         public init(from decoder: any Decoder) throws {
@@ -80,6 +83,7 @@ public struct ImportReport: Codable, Sendable {
             rejected = try container.decode(Int.self, forKey: .rejected)
             // Reports written before bank fees were counted have no such field.
             bankFees = try container.decodeIfPresent(Int.self, forKey: .bankFees) ?? 0
+            alike = try container.decodeIfPresent(Int.self, forKey: .alike) ?? 0
         }
     }
 

@@ -22,8 +22,11 @@ public struct StatementLine: Sendable, Equatable {
     public let valueDate: String?
     /// The line's identity for deduplication (see `StatementLines`).
     public let identity: String
-    /// The identity earlier versions gave this line, when it differs: a line booked under it is
-    /// the same line.
+    /// The identity earlier versions gave this line, when it differs. For a line with a bank
+    /// reference, a line booked under it is the same line. For a weak line it is the key across
+    /// statements (date, sign, amount, text, without the statement): an earlier line with it may be
+    /// the same payment or another one alike, which no reference tells apart, so it is flagged for a
+    /// person, never taken for a duplicate.
     public let legacyIdentity: String?
     /// True when the bank gave no reference and the identity is the fallback key.
     public let identityIsWeak: Bool
@@ -53,7 +56,11 @@ public struct StatementLine: Sendable, Equatable {
 ///   of the transaction's AcctSvcrRef and EndToEndId, then the entry's AcctSvcrRef (with `|tx<n>`
 ///   for a batch part), NtryRef (MT940: the customer reference) and EndToEndId; so a payment gets the
 ///   same key in a camt.054 that notifies it alone and in the camt.053 that books it in a batch.
-///   Without any, the weak key `<account>|weak|<booking date>|<C/D><amount><currency>|<text>`. The
+///   Without any, the weak key `<account>|weak|<statement>|<booking date>|<C/D><amount><currency>|<text>`,
+///   which holds only within its statement (the bank's id, page and opening date, else the file's
+///   content hash): the same statement imported again books nothing, and a line of another,
+///   overlapping statement is never taken for a duplicate of one alike (it is booked, and flagged
+///   when one alike was booked before). The
 ///   key earlier versions gave (entry references first) is kept as `legacyIdentity` when it differs,
 ///   and a line booked under it is the same line.
 ///   A key that repeats within one file is told apart by its occurrence (`#2`), so distinct lines
@@ -62,11 +69,22 @@ public struct StatementLine: Sendable, Equatable {
 public enum StatementLines {
     /// The file's lines. Throws `amount_out_of_range` when an entry's charges or its transactions
     /// add up to more than an `Int64` holds: such a file is refused, never trapped on.
-    public static func lines(of file: ParsedStatementFile) throws(StatementFileError) -> [StatementLine] {
+    ///
+    /// `fileKey` (the file's content hash) names a statement that names itself nowhere (a CSV
+    /// export): a weak key is only ever the same within one statement (see `StatementLine`).
+    public static func lines(of file: ParsedStatementFile, fileKey: String = "") throws(StatementFileError)
+        -> [StatementLine]
+    {
         var lines: [StatementLine] = []
         var occurrences: [String: Int] = [:]
         var legacyOccurrences: [String: Int] = [:]
         for (statementIndex, statement) in file.statements.enumerated() {
+            // A weak key holds only within its statement: the bank's id, page and opening date, or the
+            // file itself when the statement has no id.
+            let statementKey =
+                statement.id.map {
+                    "\($0)/\(statement.sequence ?? "-")/\(statement.opening?.date?.description ?? "-")"
+                } ?? "file:\(fileKey)"
             for (entryIndex, entry) in statement.entries.enumerated() {
                 let notBooked = entry.isBooked ? nil : "status \(entry.status ?? "")"
                 let notIncluded = try checkedSum(
@@ -121,7 +139,8 @@ public enum StatementLines {
                         (detail?.remittance ?? [])
                         + [entry.information, detail?.additionalInformation].compactMap { $0 }
                     func key(
-                        _ reference: (String, String?)?, isEntryLevel: Bool, counting occurrences: inout [String: Int]
+                        _ reference: (String, String?)?, isEntryLevel: Bool, statement statementPart: String?,
+                        counting occurrences: inout [String: Int]
                     ) -> String {
                         var key: String
                         if let (name, value) = reference {
@@ -130,8 +149,9 @@ public enum StatementLines {
                         } else {
                             let text = texts.joined(separator: " ").split(whereSeparator: \.isWhitespace).joined(
                                 separator: " ")
+                            let within = statementPart.map { "\($0)|" } ?? ""
                             key =
-                                "\(statement.account)|weak|\(entry.bookingDate?.description ?? entry.valueDate?.description ?? "-")|\(sign)|\(text)"
+                                "\(statement.account)|weak|\(within)\(entry.bookingDate?.description ?? entry.valueDate?.description ?? "-")|\(sign)|\(text)"
                         }
                         // A key past `identityBytesMax` (a remittance of pages, a hostile reference)
                         // is stored as its hash, so the unique index always takes it.
@@ -148,11 +168,13 @@ public enum StatementLines {
                     let identity = key(
                         strong,
                         isEntryLevel: strong?.0 == "acct-svcr-ref" && strong?.1 == entryReference
-                            && detail?.accountServicerReference != entryReference, counting: &occurrences)
+                            && detail?.accountServicerReference != entryReference, statement: statementKey,
+                        counting: &occurrences)
+                    // For a weak line this is also its key across statements (no statement in it).
                     let legacy = key(
                         legacyStrong,
                         isEntryLevel: legacyStrong?.0 == "acct-svcr-ref" && detail?.accountServicerReference == nil,
-                        counting: &legacyOccurrences)
+                        statement: nil, counting: &legacyOccurrences)
                     lines.append(
                         StatementLine(
                             statementIndex: statementIndex, entryIndex: entryIndex, detailIndex: part.index, kind: kind,

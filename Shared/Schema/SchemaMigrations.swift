@@ -3,7 +3,7 @@ public enum SchemaMigrations {
     public static let all: [Migration] = [
         platform, domain, allocator, ledgerThroughput, openItemsHot, invoicer, ingest, gateway, cashDesks, bankFees,
         outboxBatches, openItemsBySide, ingestThroughput, outboxCompressed, paymentLookupByJournal, payloadStatistics,
-        logGenerations, commandBodies, messageAttempts, deadLetterRedrive,
+        logGenerations, commandBodies, messageAttempts, deadLetterRedrive, weakKeys,
     ]
 
     /// SQL that runs `statements` (a `format` template: `%1$I` is the schema) once for every schema

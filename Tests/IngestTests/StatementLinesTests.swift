@@ -106,7 +106,8 @@ struct StatementLineIdentityBoundTests {
     @Test("a short weak-keyed line keeps its readable identity")
     func shortRemittance() throws {
         let lines = try StatementLines.lines(of: try StatementFiles.parse(Self.weakEntry(["rent june"])))
-        #expect(lines[0].identity == "DE02120300000000202051|weak|2026-06-01|C100EUR|rent june")
+        #expect(lines[0].identity == "DE02120300000000202051|weak|S/-/-|2026-06-01|C100EUR|rent june")
+        #expect(lines[0].legacyIdentity == "DE02120300000000202051|weak|2026-06-01|C100EUR|rent june")
     }
 }
 

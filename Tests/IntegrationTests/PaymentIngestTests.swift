@@ -175,6 +175,46 @@ extension Integration {
             try ledger.verify()
         }
 
+        @Test("a line without a bank reference in another statement is booked and flagged, never taken for a duplicate")
+        func weakLinesAcrossStatements() throws {
+            let ledger = try LedgerScenario(ingest: true)
+            let weak =
+                #"<Ntry><Amt Ccy="EUR">10.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-06-01</Dt></BookgDt><NtryDtls><TxDtls><RmtInf><Ustrd>rent</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>"#
+            let morning = Self.camt("054", balances: false, [weak]).replacingOccurrences(
+                of: "<Id>S-054</Id>", with: "<Id>MORNING</Id>")
+            let afternoon = Self.camt("054", balances: false, [weak]).replacingOccurrences(
+                of: "<Id>S-054</Id>", with: "<Id>AFTERNOON</Id>")
+            let first = try Self.importFile(ledger, try Self.write(morning, "morning.xml"))
+            #expect((first.lines.booked, first.lines.duplicate) == (1, 0))
+            // Another statement with a line alike: nothing tells another 10.00 "rent" from the same
+            // one. Before: taken for a duplicate, and a real second payment was lost.
+            let second = try Self.importFile(ledger, try Self.write(afternoon, "afternoon.xml"))
+            #expect((second.lines.booked, second.lines.duplicate) == (1, 0))
+            #expect(
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ingest.statement_lines WHERE array_to_string(reasons, ' ') LIKE '%a line alike%'")
+                    == 1)
+            let report = try ledger.ctl(["import", try Self.write(afternoon, "again.xml"), "--wait", "--json"])
+            #expect(report.output.contains("\"alike\": 0") && report.output.contains("\"duplicate\": 1"), "\(report.output)")
+            // The same statement again books nothing.
+            let again = try Self.importFile(ledger, try Self.write(morning, "morning-again.xml"))
+            #expect((again.lines.booked, again.lines.duplicate) == (0, 1))
+            // Nor does it when its line was booked before weak keys held per statement (version 21):
+            // such a line's identity is its key across statements.
+            try ledger.database.query(
+                """
+                UPDATE ingest.statement_lines SET identity = weak_key, weak_key = NULL
+                WHERE weak_key IS NOT NULL AND statement_id IN (SELECT statement_id FROM ingest.statements WHERE statement_ref = 'MORNING')
+                """)
+            let upgraded = try Self.importFile(ledger, try Self.write(morning, "morning-upgraded.xml"))
+            #expect((upgraded.lines.booked, upgraded.lines.duplicate) == (0, 1))
+            try eventually(timeoutMs: 30_000, "both in suspense") {
+                try ledger.database.scalar(
+                    "SELECT count(*) FROM ledger.journal_entries WHERE document_kind = 'unidentified-payment'") == 2
+            }
+            try ledger.verify()
+        }
+
         @Test("a credit naming an account is paid to it; the same line in a later statement books once")
         func identificationAndOverlap() throws {
             let ledger = try LedgerScenario(ingest: true)
