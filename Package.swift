@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // C libraries, bound through pkg-config (Debian: librdkafka-dev, libpq-dev, libjemalloc-dev).
@@ -103,7 +104,10 @@ let package = Package(
         // they exercise the runtime's full path in integration tests and benchmarks.
         .executableTarget(
             name: "runtime-probe", dependencies: ["BillingRuntime", "BillingSupport"], path: "Services/runtime-probe"),
-        .target(name: "BillingIngest", dependencies: ["BillingDomain"], path: "Shared/Ingest"),
+        .target(
+            name: "BillingIngest",
+            dependencies: ["BillingDomain", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Shared/Ingest"),
         // Every input decoder as a fuzz target, and the libFuzzer entry (Deploy/local/fuzz) that drives them.
         .target(
             name: "BillingFuzz", dependencies: ["BillingIngest", "BillingDomain", "BillingContracts"],

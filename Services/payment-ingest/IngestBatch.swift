@@ -416,7 +416,7 @@ final class IngestBatch {
     /// Decides what one new booked line is and publishes what follows from it.
     private func book(_ line: StatementLine, channel: String, fileID: String, statementID: String) -> LineRow {
         let paymentID =
-            "BNK-" + PGHex.encode(Array(SHA256.hash(Array(line.identity.utf8)).prefix(12)))
+            "BNK-" + PGHex.encode(Array(Digests.sha256(line.identity.utf8).prefix(12)))
         let date = line.bookingDate ?? line.valueDate ?? ""
         let reference = line.endToEndId ?? line.bankReference
         var row = LineRow(

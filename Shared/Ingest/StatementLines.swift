@@ -156,7 +156,7 @@ public enum StatementLines {
                         // A key past `identityBytesMax` (a remittance of pages, a hostile reference)
                         // is stored as its hash, so the unique index always takes it.
                         if key.utf8.count > StatementLines.identityBytesMax {
-                            key = "sha256:" + hex(SHA256.hash(Array(key.utf8)))
+                            key = "sha256:" + hex(Digests.sha256(key.utf8))
                         }
                         let seen = occurrences[key, default: 0] + 1
                         occurrences[key] = seen

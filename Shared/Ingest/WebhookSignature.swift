@@ -73,8 +73,9 @@ public struct WebhookSignatureVerifier: Sendable {
         let signed = Array("\(timestamp).".utf8) + body
         var matched = false
         for secret in secrets {
-            let expected = SHA256.hmac(key: secret, message: signed)
-            for signature in signatures where SHA256.constantTimeEqual(expected, signature) { matched = true }
+            for signature in signatures where Digests.isHMACSHA256(signature, of: signed, key: secret) {
+                matched = true
+            }
         }
         guard matched else { throw .mismatch }
         return timestamp
@@ -82,7 +83,7 @@ public struct WebhookSignatureVerifier: Sendable {
 
     /// The header a sender with `secret` would write for `body` at `timestamp` (tests, tools).
     public static func header(secret: String, body: [UInt8], timestamp: Int64) -> String {
-        let mac = SHA256.hmac(key: Array(secret.utf8), message: Array("\(timestamp).".utf8) + body)
+        let mac = Digests.hmacSHA256(key: Array(secret.utf8), message: Array("\(timestamp).".utf8) + body)
         return "t=\(timestamp),v1="
             + mac.map { byte in
                 let digits = Array("0123456789abcdef")
