@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -5,35 +7,41 @@
 #endif
 
 /// A one-shot signal that threads can wait on with a time bound.
+///
+/// The pthread mutex and condition live in memory of their own (allocated once, freed in deinit):
+/// pthread objects must not move, and Swift does not promise a class property a fixed address when
+/// it is passed with `&`.
 public final class CompletionSignal: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var done = false
 
     public init() {
-        pthread_mutex_init(&mutex, nil)
+        pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(&condition, &attributes)
+        pthread_cond_init(condition, &attributes)
         pthread_condattr_destroy(&attributes)
     }
 
     deinit {
-        pthread_cond_destroy(&condition)
-        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
     }
 
     public func signal() {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         done = true
-        pthread_cond_broadcast(&condition)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
     }
 
     public var isSignalled: Bool {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         return done
     }
 
@@ -45,10 +53,10 @@ public final class CompletionSignal: @unchecked Sendable {
         let totalNs = Int(deadline.tv_nsec) + (timeoutMs % 1000) * 1_000_000
         deadline.tv_sec += timeoutMs / 1000 + totalNs / 1_000_000_000
         deadline.tv_nsec = totalNs % 1_000_000_000
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         while !done {
-            if pthread_cond_timedwait(&condition, &mutex, &deadline) == ETIMEDOUT { break }
+            if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
         }
         return done
     }
@@ -96,22 +104,15 @@ public final class DedicatedThread: @unchecked Sendable {
     }
 }
 
-/// A value shared between threads behind a mutex.
-public final class Locked<Value>: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var value: Value
+/// A value shared between threads behind the standard library's `Synchronization.Mutex`, in a
+/// class so that it can be shared by reference.
+public final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
 
-    public init(_ value: Value) {
-        self.value = value
-        pthread_mutex_init(&mutex, nil)
-    }
+    public init(_ value: Value) { mutex = Mutex(value) }
 
-    deinit { pthread_mutex_destroy(&mutex) }
-
-    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body(&value)
+    public func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        try mutex.withLock { (value: inout sending Value) throws(E) -> sending R in try body(&value) }
     }
 
     public var current: Value { withLock { $0 } }
