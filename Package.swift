@@ -1,11 +1,13 @@
 // swift-tools-version:6.0
 // The billing backend: five Kafka workers, an operator CLI and a development broker,
 // sharing C bindings (librdkafka, libpq, jemalloc), a worker runtime and the schema.
+//
+// Builds on Linux only (Debian 12 with Swift 6.x is what CI and the stack use): the C layers call
+// Glibc directly and jemalloc is the allocator, so the package claims no Apple platform.
 import PackageDescription
 
 let package = Package(
     name: "billing",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "payment-ingest", targets: ["payment-ingest"]),
         .executable(name: "allocator", targets: ["allocator"]),
@@ -29,6 +31,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries, bound through pkg-config (Debian: librdkafka-dev, libpq-dev, libjemalloc-dev).
@@ -43,8 +48,10 @@ let package = Package(
             name: "CJemalloc", path: "Shared/CJemalloc", pkgConfig: "jemalloc",
             providers: [.apt(["libjemalloc-dev"])]),
 
-        // Small pieces every layer uses: backoff, clocks, environment configuration, JSON log lines.
-        .target(name: "BillingSupport", path: "Shared/Support"),
+        // Small pieces every layer uses: backoff, clocks, environment configuration, the JSON log handler.
+        .target(
+            name: "BillingSupport", dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Shared/Support"),
         // Thin Swift layers that own the C handles and every blocking call.
         .target(name: "BillingKafka", dependencies: ["CRdKafka", "BillingSupport"], path: "Shared/Kafka"),
         .target(name: "BillingPostgres", dependencies: ["CLibPQ", "BillingSupport"], path: "Shared/Postgres"),
@@ -52,7 +59,7 @@ let package = Package(
         // The pure domain: money, dates, credit rules, documents, ledger, allocation. No I/O.
         .target(name: "BillingDomain", path: "Shared/Domain"),
         // Topic contract and CloudEvents envelope.
-        .target(name: "BillingContracts", path: "Shared/Contracts"),
+        .target(name: "BillingContracts", dependencies: ["BillingSupport"], path: "Shared/Contracts"),
         // Versioned SQL migrations and the runner that applies them.
         .target(name: "BillingSchema", dependencies: ["BillingPostgres"], path: "Shared/Schema"),
         // The effectively-once worker runtime: consume → transaction → commit → store offsets; outbox relay.
@@ -61,6 +68,10 @@ let package = Package(
             dependencies: [
                 "BillingKafka", "BillingPostgres", "BillingContracts", "BillingSchema", "BillingSupport", "BillingDomain",
                 .target(name: "CJemalloc", condition: .when(platforms: [.linux])),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Shared/Runtime"),
 
@@ -106,7 +117,7 @@ let package = Package(
             name: "runtime-probe", dependencies: ["BillingRuntime", "BillingSupport"], path: "Services/runtime-probe"),
         .target(
             name: "BillingIngest",
-            dependencies: ["BillingDomain", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["BillingDomain", "BillingSupport", .product(name: "Crypto", package: "swift-crypto")],
             path: "Shared/Ingest"),
         // Every input decoder as a fuzz target, and the libFuzzer entry (Deploy/local/fuzz) that drives them.
         .target(
@@ -115,25 +126,32 @@ let package = Package(
         .executableTarget(name: "billing-fuzz", dependencies: ["BillingFuzz"], path: "Services/billing-fuzz"),
         .target(
             name: "BillingBench",
-            dependencies: ["BillingKafka", "BillingPostgres", "BillingSupport", "BillingContracts"],
+            dependencies: ["BillingKafka", "BillingPostgres", "BillingSupport", "BillingContracts", "BillingTestSupport"],
             path: "Shared/Bench"),
+        // What tests and benchmarks share and production code never links: child processes, the
+        // local stack's environment, the fixtures in Tests/Fixtures.
+        .target(name: "BillingTestSupport", dependencies: ["BillingSupport"], path: "Tests/Support"),
         .executableTarget(
             name: "runtime-bench", dependencies: ["BillingRuntime", "BillingBench"], path: "Services/runtime-bench"),
         .executableTarget(
-            name: "allocator-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts"],
+            name: "allocator-bench",
+            dependencies: ["BillingRuntime", "BillingBench", "BillingContracts", "BillingTestSupport"],
             path: "Services/allocator-bench"),
         .executableTarget(
             name: "invoicer-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts"],
             path: "Services/invoicer-bench"),
         .executableTarget(
-            name: "ingest-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts", "BillingIngest"],
+            name: "ingest-bench",
+            dependencies: ["BillingRuntime", "BillingBench", "BillingContracts", "BillingIngest", "BillingTestSupport"],
             path: "Services/ingest-bench"),
         .executableTarget(
-            name: "money-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts"],
+            name: "money-bench",
+            dependencies: ["BillingRuntime", "BillingBench", "BillingContracts", "BillingTestSupport"],
             path: "Services/money-bench"),
 
         .testTarget(
-            name: "IngestTests", dependencies: ["BillingIngest", "BillingDomain", "BillingFuzz"], path: "Tests/IngestTests"),
+            name: "IngestTests", dependencies: ["BillingIngest", "BillingDomain", "BillingFuzz", "BillingTestSupport"],
+            path: "Tests/IngestTests"),
         .testTarget(
             name: "DomainTests",
             dependencies: ["BillingDomain", .product(name: "PropertyBased", package: "swift-property-based")],
@@ -149,7 +167,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "BillingRuntime", "BillingSupport", "BillingContracts", "BillingKafka", "BillingPostgres",
-                "BillingSchema", "BillingIngest",
+                "BillingSchema", "BillingIngest", "BillingTestSupport",
             ],
             path: "Tests/IntegrationTests"),
     ],

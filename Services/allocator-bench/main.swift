@@ -5,6 +5,7 @@ import BillingPostgres
 import BillingRuntime
 import BillingSchema
 import BillingSupport
+import BillingTestSupport
 import FoundationEssentials
 
 #if canImport(Glibc)
@@ -88,7 +89,7 @@ func paymentMessage(topic: String, id: String, account: String, minor: Int64, ph
         paymentId: id, account: account, amountMinor: minor, currency: "EUR", channel: "bank:BENCH",
         receivedOn: "2026-06-01", reference: "\(phase):\(wallClockMs())")
     let event = CloudEvent(
-        id: id, type: LedgerTypes.paymentIdentified, source: "allocator-bench", time: Logger.timestamp(),
+        id: id, type: LedgerTypes.paymentIdentified, source: "allocator-bench", time: UTCClock.timestamp(),
         data: ContractJSON.encode(payment))
     return KafkaOutgoingMessage(topic: topic, key: account, event: event)
 }

@@ -1,5 +1,6 @@
 import BillingContracts
 import BillingDomain
+import BillingRuntime
 
 /// Turns account commands into validated domain accounts: the domain's rules decide, and its
 /// errors become refusals with the same stable codes.

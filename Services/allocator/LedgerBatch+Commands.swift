@@ -1,5 +1,6 @@
 import BillingContracts
 import BillingDomain
+import BillingRuntime
 
 /// Operator commands. Each is checked completely before it changes anything, so a refusal leaves
 /// the batch's state as it was; the outcome (done or refused) is recorded once per command id.

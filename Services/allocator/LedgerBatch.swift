@@ -5,13 +5,6 @@ import BillingRuntime
 import BillingSupport
 import FoundationEssentials
 
-/// A refusal of an operator command by a business rule: recorded as the command's outcome, nothing
-/// posted, the worker carries on.
-struct Refusal: Error {
-    let code: String
-    let reason: String
-}
-
 /// One batch of the allocator's inputs, applied inside the batch transaction.
 ///
 /// Round trips: the reads (earlier command outcomes, reversals parked for the batch's payments, and
@@ -37,7 +30,7 @@ final class LedgerBatch {
 
     var openedNumbers: Set<String> = []
     /// Every event of the batch carries the time the batch decided what happened.
-    lazy var eventTime = Logger.timestamp()
+    lazy var eventTime = UTCClock.timestamp()
 
     var journal: [JournalRow] = []
     var outcomes: [(outcome: CommandOutcome, requestedBy: String)] = []

@@ -66,7 +66,7 @@ struct CommandSender {
             return try report(first, type: type, printsOutcome: printsOutcome, output: output)
         }
         let event = CloudEvent(
-            id: commandID, type: type, source: "billing/billing-ctl", time: Logger.timestamp(), subject: key,
+            id: commandID, type: type, source: "billing/billing-ctl", time: UTCClock.timestamp(), subject: key,
             data: data)
         let message = KafkaOutgoingMessage(topic: topicName, key: key, event: event)
         let environment = ProcessEnvironment.current()

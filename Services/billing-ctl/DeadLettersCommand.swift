@@ -290,13 +290,13 @@ struct DeadLettersCommand: ParsableCommand {
             let text = String(validating: payload, as: UTF8.self)
             var headers: [String: String] = [:]
             for header in HeaderCodec.decode(try row.bytes("headers")) ?? [] {
-                headers[header.name] = header.text ?? header.value.map { "0x" + PGHex.encode($0) } ?? ""
+                headers[header.name] = header.text ?? header.value.map { "0x" + Hex.encode($0) } ?? ""
             }
             let detail = Detail(
                 letter: try DeadLettersCommand.summary(row, service: service),
                 eventID: try row.optionalString("event_id"),
                 key: try row.optionalBytes("message_key").map { String(decoding: $0, as: UTF8.self) }, headers: headers,
-                payload: text ?? PGHex.encode(payload), payloadEncoding: text == nil ? "hex" : "utf-8",
+                payload: text ?? Hex.encode(payload), payloadEncoding: text == nil ? "hex" : "utf-8",
                 payloadBytes: payload.count)
             if output.json {
                 try printJSON(detail)

@@ -226,7 +226,7 @@ struct RefundsCommand: ParsableCommand {
             abstract: "Print the refunds due (the payment file's content) and mark them exported.")
 
         @Option(help: "A name for this export, kept with each refund.")
-        var batch: String = "export-\(Logger.timestamp())"
+        var batch: String = "export-\(UTCClock.timestamp())"
 
         @OptionGroup var origin: OriginOptions
         @OptionGroup var wait: WaitOptions

@@ -3,6 +3,7 @@ import BillingKafka
 import BillingSupport
 import HTTPTypes
 import Hummingbird
+import Logging
 
 #if canImport(Glibc)
     import Glibc
@@ -83,9 +84,9 @@ struct GatewayRelay {
         }
         TerminationSignals.ignoreBrokenPipe()
         let environment = ProcessEnvironment.current()
-        let logger = BillingSupport.Logger(
+        let logger = JSONLogHandler.bootstrap(
             service: "gateway-relay",
-            minimumLevel: (try? environment.choice("LOG_LEVEL", default: .info, LogLevel.byName)) ?? .info)
+            level: (try? environment.choice("LOG_LEVEL", default: .info, Logger.Level.byName)) ?? .info)
         let settings: RelaySettings
         let relay: RelayProducer
         do {
@@ -114,16 +115,16 @@ struct GatewayRelay {
                 topic: settings.topic, key: nil, value: Array(buffer: body), headers: headers)
             let result = await relay.deliver(message, timeoutMs: settings.deliveryTimeoutMs)
             guard case .delivered(let partition, let offset) = result else {
-                logger.warn(
+                logger.warning(
                     "webhook not acknowledged by the broker; answered 503",
-                    ["bytes": .of(body.readableBytes), "result": .string("\(result)")])
+                    metadata: ["bytes": .of(body.readableBytes), "result": .string("\(result)")])
                 var response = relayResponse(.serviceUnavailable, #"{"error":"not stored; send it again"}"#)
                 response.headers[.retryAfter] = "5"
                 return response
             }
             logger.info(
                 "webhook relayed",
-                ["bytes": .of(body.readableBytes), "partition": .of(partition), "offset": .of(offset)])
+                metadata: ["bytes": .of(body.readableBytes), "partition": .of(partition), "offset": .of(offset)])
             return relayResponse(.ok, #"{"received":true}"#)
         }
         router.get("/health/live") { _, _ in relayResponse(.ok, #"{"status":"live"}"#) }
@@ -138,7 +139,7 @@ struct GatewayRelay {
             onServerRunning: { channel in
                 logger.info(
                     "listening",
-                    [
+                    metadata: [
                         "host": .string(settings.host), "port": .of(channel.localAddress?.port ?? settings.port),
                         "path": .string(settings.path), "topic": .string(settings.topic),
                     ])
@@ -147,7 +148,7 @@ struct GatewayRelay {
         do {
             try await app.runService()
         } catch {
-            logger.error("server failed", ["error": .string("\(error)")])
+            logger.error("server failed", metadata: ["error": .string("\(error)")])
             failed = true
         }
         relay.close(timeoutMs: 5_000)

@@ -5,6 +5,7 @@ import BillingKafka
 import BillingPostgres
 import BillingSchema
 import BillingSupport
+import BillingTestSupport
 import FoundationEssentials
 
 #if canImport(Glibc)

@@ -117,7 +117,7 @@ do {
             post: true)
         let event = CloudEvent(
             id: "bench-\(tag)-\(index)", type: DocumentTypes.create, source: "invoicer-bench",
-            time: Logger.timestamp(), subject: account, data: ContractJSON.encode(command))
+            time: UTCClock.timestamp(), subject: account, data: ContractJSON.encode(command))
         messages.append(KafkaOutgoingMessage(topic: commandsTopic, key: account, event: event))
     }
     try produceAll(producer, messages)

@@ -398,14 +398,14 @@ extension DocumentBatch {
                 topic: Topics.documents.name, key: record.accountNumber,
                 event: CloudEvent(
                     id: CloudEvent.newID(), type: LedgerTypes.documentPosted, source: source,
-                    time: Logger.timestamp(), data: ContractJSON.encode(document)))
+                    time: UTCClock.timestamp(), data: ContractJSON.encode(document)))
         }
         for (outcome, _) in outcomes {
             context.publish(
                 topic: Topics.commandOutcomes.name, key: outcome.commandId,
                 event: CloudEvent(
                     id: CloudEvent.newID(), type: LedgerTypes.commandOutcome, source: source,
-                    time: Logger.timestamp(), data: ContractJSON.encode(outcome)))
+                    time: UTCClock.timestamp(), data: ContractJSON.encode(outcome)))
         }
     }
 }

@@ -5,21 +5,6 @@ import BillingRuntime
 import BillingSupport
 import FoundationEssentials
 
-/// A command that breaks a rule: recorded as its outcome, nothing made or changed.
-struct Refusal: Error {
-    let code: String
-    let reason: String
-
-    init(_ code: String, _ reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    init(_ error: DomainError) {
-        self.init(error.code, error.description)
-    }
-}
-
 /// Number prefixes of the legal series, per document kind (configurable; a series keeps the
 /// prefix it started the year with).
 struct NumberingConfiguration: Sendable {

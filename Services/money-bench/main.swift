@@ -5,6 +5,7 @@ import BillingPostgres
 import BillingRuntime
 import BillingSchema
 import BillingSupport
+import BillingTestSupport
 import FoundationEssentials
 
 #if canImport(Glibc)
@@ -444,7 +445,7 @@ do {
         KafkaOutgoingMessage(
             topic: topic.name + suffix, key: key,
             event: CloudEvent(
-                id: id, type: type, source: "money-bench", time: Logger.timestamp(), subject: key,
+                id: id, type: type, source: "money-bench", time: UTCClock.timestamp(), subject: key,
                 data: ContractJSON.encode(body)))
     }
     progress("setup: opening \(options.accounts) accounts by command")

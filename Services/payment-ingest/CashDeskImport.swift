@@ -89,7 +89,7 @@ extension IngestBatch {
                     CommandOutcome(commandId: id, commandType: type, account: account, status: "done", result: result),
                     command.origin.requestedBy
                 ))
-        } catch let refusal as DeskRefusal {
+        } catch let refusal as Refusal {
             deskOutcomes.append(
                 (
                     CommandOutcome(
@@ -107,21 +107,16 @@ extension IngestBatch {
         }
     }
 
-    struct DeskRefusal: Error {
-        let code: String
-        let reason: String
-    }
-
     private func money(_ text: String?, _ what: String, _ currency: Currency, positive: Bool) throws -> Int64 {
-        guard let text else { throw DeskRefusal(code: "invalid_command", reason: "\(what) is missing") }
+        guard let text else { throw Refusal(code: "invalid_command", reason: "\(what) is missing") }
         let minor: Int64
         do {
             minor = try Money.parse(text, currency: currency).minor
         } catch {
-            throw DeskRefusal(code: error.code, reason: "\(what): \(error.description)")
+            throw Refusal(code: error.code, reason: "\(what): \(error.description)")
         }
         guard positive ? minor > 0 : minor >= 0 else {
-            throw DeskRefusal(
+            throw Refusal(
                 code: "invalid_amount", reason: "\(what) \(text) must be \(positive ? "above" : "at least") zero")
         }
         return minor
@@ -131,27 +126,27 @@ extension IngestBatch {
         guard (1...40).contains(command.desk.count),
             command.desk.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) })
         else {
-            throw DeskRefusal(
+            throw Refusal(
                 code: "invalid_desk", reason: "desk id '\(command.desk)' must be 1 to 40 letters, digits, '_', '.', '-'"
             )
         }
         var desk = deskStates[command.desk]
         if let code = command.currency {
             guard let currency = try? Currency(code: code) else {
-                throw DeskRefusal(code: "unknown_currency", reason: "'\(code)' is not an ISO 4217 currency")
+                throw Refusal(code: "unknown_currency", reason: "'\(code)' is not an ISO 4217 currency")
             }
             if let existing = desk, existing.currency != currency {
-                throw DeskRefusal(
+                throw Refusal(
                     code: "currency_mismatch",
                     reason: "desk \(command.desk) keeps \(existing.currency.code), not \(code)")
             }
             if desk == nil { desk = DeskState(currency: currency, isNew: true) }
         }
         guard let desk else {
-            throw DeskRefusal(code: "unknown_desk", reason: "desk \(command.desk) is new: give its currency")
+            throw Refusal(code: "unknown_desk", reason: "desk \(command.desk) is new: give its currency")
         }
         if let open = openShifts[command.desk] {
-            throw DeskRefusal(
+            throw Refusal(
                 code: "shift_open",
                 reason: "desk \(command.desk) already has shift \(open.id) open (opened by \(open.openedBy))")
         }
@@ -168,17 +163,17 @@ extension IngestBatch {
 
     private func deskPayment(_ id: String, _ command: CashDeskCommand) throws -> [String: String] {
         guard var shift = openShifts[command.desk], let desk = deskStates[command.desk] else {
-            throw DeskRefusal(code: "no_open_shift", reason: "desk \(command.desk) has no open shift")
+            throw Refusal(code: "no_open_shift", reason: "desk \(command.desk) has no open shift")
         }
         guard let number = command.account, let account = directory.accounts[number] else {
-            throw DeskRefusal(
+            throw Refusal(
                 code: "unknown_account", reason: "account \(command.account ?? "(none)") is not known here")
         }
         guard !account.isTerminated else {
-            throw DeskRefusal(code: "account_terminated", reason: "account \(number) is terminated")
+            throw Refusal(code: "account_terminated", reason: "account \(number) is terminated")
         }
         guard account.currency == desk.currency.code else {
-            throw DeskRefusal(
+            throw Refusal(
                 code: "currency_mismatch",
                 reason: "desk \(command.desk) takes \(desk.currency.code), account \(number) is in \(account.currency)")
         }
@@ -204,7 +199,7 @@ extension IngestBatch {
 
     private func closeShift(_ command: CashDeskCommand) throws -> [String: String] {
         guard var shift = openShifts[command.desk], let desk = deskStates[command.desk] else {
-            throw DeskRefusal(code: "no_open_shift", reason: "desk \(command.desk) has no open shift")
+            throw Refusal(code: "no_open_shift", reason: "desk \(command.desk) has no open shift")
         }
         let counted = try money(command.counted, "the cash counted", desk.currency, positive: false)
         shift.countedMinor = counted

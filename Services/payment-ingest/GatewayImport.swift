@@ -5,6 +5,7 @@ import BillingPostgres
 import BillingRuntime
 import BillingSupport
 import FoundationEssentials
+import Logging
 
 /// Gateway webhook events inside the ingest batch: deduplicated by event id, refused when the very
 /// same signed request comes again (a replay), and booked as payments, reversals or refunds paid.
@@ -64,8 +65,8 @@ extension IngestBatch {
         guard seenEvents.insert(input.event.id).inserted else {
             context.logger.info(
                 "gateway event received again; nothing booked",
-                ["event_id": .string(input.event.id), "type": .string(input.event.type)])
-            context.count("billing_gateway_events_duplicate_total")
+                metadata: ["event_id": .string(input.event.id), "type": .string(input.event.type)])
+            context.count(PaymentIngestMetrics.gatewayEventsDuplicate)
             return
         }
         var row = GatewayRow(input: input, outcome: "nothing-moved")
@@ -74,8 +75,8 @@ extension IngestBatch {
             row.outcome = "ignored"
             context.logger.info(
                 "gateway event type not handled; ignored",
-                ["event_id": .string(input.event.id), "type": .string(input.event.type)])
-            context.count("billing_gateway_events_ignored_total", labels: [("type", input.event.type)])
+                metadata: ["event_id": .string(input.event.id), "type": .string(input.event.type)])
+            context.count(PaymentIngestMetrics.gatewayEventsIgnored)
         }
         for movement in input.movements {
             switch movement {

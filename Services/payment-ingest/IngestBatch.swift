@@ -5,6 +5,7 @@ import BillingPostgres
 import BillingRuntime
 import BillingSupport
 import FoundationEssentials
+import Logging
 
 /// payment-ingest's settings beyond the runtime's.
 struct IngestSettings: Sendable {
@@ -183,7 +184,7 @@ final class IngestBatch {
                     }
                     context.logger.info(
                         "statement file imported before; nothing to do",
-                        ["file_id": .string(file.fileID), "offset": .of(file.offset)])
+                        metadata: ["file_id": .string(file.fileID), "offset": .of(file.offset)])
                     continue
                 }
                 importedFiles[file.fileID] = file.contentSHA256
@@ -416,7 +417,7 @@ final class IngestBatch {
     /// Decides what one new booked line is and publishes what follows from it.
     private func book(_ line: StatementLine, channel: String, fileID: String, statementID: String) -> LineRow {
         let paymentID =
-            "BNK-" + PGHex.encode(Array(Digests.sha256(line.identity.utf8).prefix(12)))
+            "BNK-" + Hex.encode(Array(Digests.sha256(line.identity.utf8).prefix(12)))
         let date = line.bookingDate ?? line.valueDate ?? ""
         let reference = line.endToEndId ?? line.bankReference
         var row = LineRow(
@@ -546,7 +547,7 @@ final class IngestBatch {
         context.publish(
             topic: topic, key: key,
             event: CloudEvent(
-                id: id ?? CloudEvent.newID(), type: type, source: context.service.eventSource, time: Logger.timestamp(),
+                id: id ?? CloudEvent.newID(), type: type, source: context.service.eventSource, time: UTCClock.timestamp(),
                 data: ContractJSON.encode(body)))
     }
 

@@ -151,7 +151,7 @@ struct IngestDecoder: Sendable {
             }
             return GatewayInput(
                 event: event, raw: message.value,
-                signatureHash: PGHex.encode(Digests.sha256((header ?? "").utf8)), signedAt: signedAt,
+                signatureHash: Hex.encode(Digests.sha256((header ?? "").utf8)), signedAt: signedAt,
                 movements: try GatewayEventMapper.movements(event, accountKeys: settings.gatewayAccountKeys),
                 topic: message.topic, partition: message.partition, offset: message.offset)
         } catch let error as StatementFileError {
@@ -166,7 +166,7 @@ struct IngestDecoder: Sendable {
         -> StatementFileInput
     {
         let headers = message.headers
-        let contentSHA256 = PGHex.encode(Digests.sha256(contiguous: message.value))
+        let contentSHA256 = Hex.encode(Digests.sha256(contiguous: message.value))
         let fileID =
             headers.text(StatementFileHeaders.fileID)
             ?? "sha256:\(contentSHA256)" + (message.timestampMs.map { "@\($0)" } ?? "")

@@ -11,10 +11,14 @@ import BillingSupport
 /// for identification. Every file, statement and line is stored (the raw file with the parser
 /// version); each booked line is deduplicated by its identity, identified, and published as an
 /// identified payment (`billing.payments`, keyed by account), an unidentified one
-/// (`billing.payments.unidentified`), a payment reversal, or a refund seen paid. Gateway events,
-/// payment registries and cash desks are not handled by this build (dead-lettered with that reason).
+/// (`billing.payments.unidentified`), a payment reversal, or a refund seen paid. Payment gateway
+/// events (`billing.gateway-events.raw`, signature checked on the raw bytes), payment registries
+/// (`billing.payment-registries.raw`) and cash desk commands (`billing.cash-desk.commands`) are
+/// booked the same way.
 struct IngestHandler: WorkerHandler {
     let decoder: IngestDecoder
+
+    static let metricFamilies = [PaymentIngestMetrics.gatewayEventsDuplicate, PaymentIngestMetrics.gatewayEventsIgnored]
 
     func decode(_ message: KafkaMessage) throws(MessageRejection) -> (eventID: String?, payload: IngestInput) {
         (nil, try decoder.decode(message))
@@ -23,6 +27,16 @@ struct IngestHandler: WorkerHandler {
     func apply(_ batch: [DecodedMessage<IngestInput>], in context: BatchContext) throws {
         try IngestBatch(context: context, settings: decoder.settings).apply(batch)
     }
+}
+
+/// payment-ingest's own counters (beside the runtime's).
+enum PaymentIngestMetrics {
+    static let gatewayEventsDuplicate = MetricFamily.counter(
+        "billing_gateway_events_duplicate_total", "Gateway events received again (same event id); nothing booked.")
+    /// Not labelled by event type: the type comes from the gateway, and labels come only from closed
+    /// sets; the type is in the log line and the stored event.
+    static let gatewayEventsIgnored = MetricFamily.counter(
+        "billing_gateway_events_ignored_total", "Gateway events of a type payment-ingest does not handle.")
 }
 
 // Statement files are up to 32 MiB each: 4 per batch keeps a batch's memory bounded and still

@@ -78,7 +78,7 @@ struct Results: Encodable {
 func probeMessage(topic: String, runID: String, seq: Int) -> KafkaOutgoingMessage {
     let body = "{\"run_id\":\"\(runID)\",\"seq\":\(seq)}"
     let event = CloudEvent(
-        id: "\(runID)-\(seq)", type: "billing.probe.message.v1", source: "runtime-bench", time: Logger.timestamp(),
+        id: "\(runID)-\(seq)", type: "billing.probe.message.v1", source: "runtime-bench", time: UTCClock.timestamp(),
         data: Array(body.utf8))
     return KafkaOutgoingMessage(topic: topic, key: "k\(seq % 1_000)", event: event)
 }

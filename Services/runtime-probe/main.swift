@@ -4,6 +4,7 @@ import BillingPostgres
 import BillingRuntime
 import BillingSupport
 import FoundationEssentials
+import Logging
 
 #if canImport(Glibc)
     import Glibc
@@ -71,7 +72,7 @@ struct ProbeHandler: WorkerHandler {
         for decoded in batch {
             switch decoded.payload.fault {
             case "crash":
-                context.logger.warn("probe fault: crashing", ["seq": .of(decoded.payload.seq)])
+                context.logger.warning("probe fault: crashing", metadata: ["seq": .of(decoded.payload.seq)])
                 _exit(70)
             case .some:
                 throw ProbeFault(seq: decoded.payload.seq)
@@ -99,7 +100,7 @@ struct ProbeHandler: WorkerHandler {
                 topic: outputTopic, key: decoded.message.key.map { String(decoding: $0, as: UTF8.self) },
                 event: CloudEvent(
                     id: "applied-\(decoded.eventID ?? UUID().uuidString)", type: Self.appliedType, source: source,
-                    time: Logger.timestamp(), data: Array(body.utf8)))
+                    time: UTCClock.timestamp(), data: Array(body.utf8)))
         }
     }
 }

@@ -1,6 +1,7 @@
 import BillingContracts
 import BillingPostgres
 import BillingSupport
+import BillingTestSupport
 import FoundationEssentials
 
 #if canImport(Glibc)

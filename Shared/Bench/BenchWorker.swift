@@ -1,5 +1,6 @@
 import BillingKafka
 import BillingSupport
+import BillingTestSupport
 import FoundationEssentials
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import BillingSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -41,21 +42,19 @@ public struct CloudEvent: Sendable, Equatable {
         low = (low & ~(0xC000 << 48)) | (0x8000 << 48)  // RFC 4122 variant
         var text: [UInt8] = []
         text.reserveCapacity(36)
-        let digits = hexDigits
         for (index, shift) in stride(from: 60, through: 0, by: -4).enumerated() {
             if index == 8 || index == 12 { text.append(UInt8(ascii: "-")) }
-            text.append(digits[Int((high >> UInt64(shift)) & 0xF)])
+            Hex.appendDigit(high >> UInt64(shift), to: &text)
         }
         for (index, shift) in stride(from: 60, through: 0, by: -4).enumerated() {
             if index == 0 || index == 4 { text.append(UInt8(ascii: "-")) }
-            text.append(digits[Int((low >> UInt64(shift)) & 0xF)])
+            Hex.appendDigit(low >> UInt64(shift), to: &text)
         }
         return String(decoding: text, as: UTF8.self)
     }
 
     private static let randomPool = Mutex(RandomPool())
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Header names and text values, in the binding's order.
     public var headerPairs: [(name: String, value: String)] {

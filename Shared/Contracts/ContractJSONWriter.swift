@@ -1,3 +1,4 @@
+import BillingSupport
 import FoundationEssentials
 import Synchronization
 
@@ -286,78 +287,4 @@ private struct SingleWriter: SingleValueEncodingContainer, ScalarSink {
 /// writer. `ContractJSON.encode` uses it when a body has it.
 public protocol DirectJSONWritable: Encodable {
     func writeJSON(to out: inout [UInt8])
-}
-
-/// The JSON pieces `ContractJSONWriter` and `DirectJSONWritable` bodies share.
-public enum JSONBytes {
-    /// `"key":`, preceded by a comma unless it opens the object. Keys are written as given
-    /// (the callers' are snake_case ASCII literals).
-    @inlinable
-    public static func appendKey(_ key: StaticString, first: Bool = false, to out: inout [UInt8]) {
-        if !first { out.append(UInt8(ascii: ",")) }
-        out.append(UInt8(ascii: "\""))
-        key.withUTF8Buffer { out.append(contentsOf: $0) }
-        out.append(UInt8(ascii: "\""))
-        out.append(UInt8(ascii: ":"))
-    }
-
-    /// `[…]`, each element written by `element`, comma-separated.
-    @inlinable
-    public static func appendArray<T>(
-        _ elements: [T], to out: inout [UInt8], _ element: (T, inout [UInt8]) -> Void
-    ) {
-        out.append(UInt8(ascii: "["))
-        for (index, value) in elements.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            element(value, &out)
-        }
-        out.append(UInt8(ascii: "]"))
-    }
-
-    /// An integer's decimal digits, written without going through `String`.
-    public static func appendDigits<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
-        if value == 0 {
-            out.append(UInt8(ascii: "0"))
-            return
-        }
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        let start = out.count
-        // Negative values are taken digit by digit as negative remainders, so T.min needs no abs.
-        var rest = value
-        while rest != 0 {
-            let (quotient, remainder) = rest.quotientAndRemainder(dividingBy: 10)
-            out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: remainder.magnitude))
-            rest = quotient
-        }
-        out[start...].reverse()
-    }
-
-    /// A JSON string: quotes, backslash, and control characters escaped as JSONEncoder escapes them
-    /// (slashes and everything else as they are).
-    public static func appendQuoted(_ text: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        var text = text
-        text.withUTF8 { bytes in
-            if !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                out.append(contentsOf: bytes)
-                return
-            }
-            for byte in bytes {
-                switch byte {
-                case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-                case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-                case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-                case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-                case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-                case 0x08: out += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
-                case 0x0C: out += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
-                case 0..<0x20:
-                    let digits = Array("0123456789abcdef".utf8)
-                    out += Array("\\u00".utf8) + [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]]
-                default: out.append(byte)
-                }
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
 }

@@ -1,3 +1,5 @@
+import BillingSupport
+
 /// The ledger events the allocator writes for nearly every payment, written without an `Encoder`.
 /// Keys in sorted order, as `ContractJSONWriter` sorts them; tested byte for byte against it.
 

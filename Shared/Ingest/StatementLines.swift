@@ -1,3 +1,5 @@
+import BillingSupport
+
 /// A statement entry, or one transaction of a batch entry, as the system books it.
 public struct StatementLine: Sendable, Equatable {
     public enum Kind: String, Sendable {
@@ -156,7 +158,7 @@ public enum StatementLines {
                         // A key past `identityBytesMax` (a remittance of pages, a hostile reference)
                         // is stored as its hash, so the unique index always takes it.
                         if key.utf8.count > StatementLines.identityBytesMax {
-                            key = "sha256:" + hex(Digests.sha256(key.utf8))
+                            key = "sha256:" + Hex.encode(Digests.sha256(key.utf8))
                         }
                         let seen = occurrences[key, default: 0] + 1
                         occurrences[key] = seen
@@ -202,10 +204,6 @@ public enum StatementLines {
     /// unique index takes them (PostgreSQL refuses index entries over about 2.7 kB).
     public static let identityBytesMax = 2_048
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef")
-        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0f)]] })
-    }
 
     /// The sum of `amounts`, refused with the reason when it leaves `Int64`.
     static func checkedSum(_ amounts: [Int64], what: String, at location: String) throws(StatementFileError)

@@ -1,3 +1,5 @@
+import BillingSupport
+
 /// Stripe-style webhook signatures: `Stripe-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>…]`, where
 /// each `v1` is HMAC-SHA256, keyed with an endpoint secret, over `<t>.` followed by the raw body.
 ///
@@ -57,7 +59,7 @@ public struct WebhookSignatureVerifier: Sendable {
                 }
                 timestamp = seconds
             case "v1":
-                guard value.utf8.count == 64, let bytes = Self.hexBytes(value) else {
+                guard value.utf8.count == 64, let bytes = Hex.decode(value) else {
                     throw .malformed("a v1 signature is not 64 hex digits")
                 }
                 signatures.append(bytes)
@@ -84,31 +86,6 @@ public struct WebhookSignatureVerifier: Sendable {
     /// The header a sender with `secret` would write for `body` at `timestamp` (tests, tools).
     public static func header(secret: String, body: [UInt8], timestamp: Int64) -> String {
         let mac = Digests.hmacSHA256(key: Array(secret.utf8), message: Array("\(timestamp).".utf8) + body)
-        return "t=\(timestamp),v1="
-            + mac.map { byte in
-                let digits = Array("0123456789abcdef")
-                return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-            }.joined()
-    }
-
-    static func hexBytes(_ text: String) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var high: UInt8?
-        for character in text.utf8 {
-            let nibble: UInt8
-            switch character {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = character - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-            if let first = high {
-                bytes.append(first << 4 | nibble)
-                high = nil
-            } else {
-                high = nibble
-            }
-        }
-        return high == nil ? bytes : nil
+        return "t=\(timestamp),v1=" + Hex.encode(mac)
     }
 }

@@ -1,5 +1,6 @@
 import BillingSupport
 import CRdKafka
+import Logging
 
 /// State shared with librdkafka's C callbacks through the client's opaque pointer.
 ///
@@ -7,9 +8,13 @@ import CRdKafka
 ///   (rebalance, delivery reports); everything here is either immutable or behind a lock.
 final class KafkaClientContext: @unchecked Sendable {
     let logger: Logger?
-    /// Set by the consumer; called from `rd_kafka_consumer_poll` on the polling thread.
-    var rebalanceCallback:
-        ((OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
+    typealias Rebalance = @Sendable (
+        OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+    ) -> Void
+    /// Set by the consumer; called from `rd_kafka_consumer_poll` on the polling thread, and from
+    /// `rd_kafka_destroy` while the consumer closes. Cleared when the consumer goes away, after
+    /// which librdkafka's default assignment handling applies (see `defaultRebalance`).
+    let rebalanceCallback = Locked<Rebalance?>(nil)
 
     init(logger: Logger?) {
         self.logger = logger
@@ -22,11 +27,9 @@ final class KafkaClientContext: @unchecked Sendable {
             guard let client, let context = KafkaClientContext.from(rd_kafka_opaque(client)),
                 let logger = context.logger
             else { return }
-            // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
-            let mapped: LogLevel = level <= 3 ? .error : level == 4 ? .warn : level <= 6 ? .info : .debug
             logger.log(
-                mapped, "librdkafka",
-                [
+                level: librdkafkaLevel(level), "librdkafka",
+                metadata: [
                     "facility": .string(facility.map { String(cString: $0) } ?? ""),
                     "detail": .string(text.map { String(cString: $0) } ?? ""),
                 ])
@@ -34,19 +37,46 @@ final class KafkaClientContext: @unchecked Sendable {
         rd_kafka_conf_set_error_cb(conf) { client, code, reason, opaque in
             guard let context = KafkaClientContext.from(opaque) else { return }
             let error = rd_kafka_resp_err_t(rawValue: code)
-            context.logger?.warn(
+            context.logger?.warning(
                 "kafka client error",
-                [
+                metadata: [
                     "code": .string(String(cString: rd_kafka_err2name(error))),
                     "reason": .string(reason.map { String(cString: $0) } ?? ""),
-                    "fatal": .bool(error == RD_KAFKA_RESP_ERR__FATAL),
+                    "fatal": .of(error == RD_KAFKA_RESP_ERR__FATAL),
                 ])
+        }
+    }
+
+    /// What librdkafka does without a rebalance callback: take what is assigned, drop what is revoked.
+    static func defaultRebalance(
+        _ client: OpaquePointer, _ error: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+    ) {
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(client)) == "COOPERATIVE"
+        let assigning = error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
+        if cooperative {
+            let failure = assigning ? rd_kafka_incremental_assign(client, list) : rd_kafka_incremental_unassign(client, list)
+            if let failure { rd_kafka_error_destroy(failure) }
+        } else {
+            _ = rd_kafka_assign(client, assigning ? list : nil)
         }
     }
 
     static func from(_ opaque: UnsafeMutableRawPointer?) -> KafkaClientContext? {
         guard let opaque else { return nil }
         return Unmanaged<KafkaClientContext>.fromOpaque(opaque).takeUnretainedValue()
+    }
+}
+
+/// swift-log's level for a librdkafka (syslog) level: 0-2 critical, 3 error, 4 warning, 5 notice,
+/// 6 info, 7 debug.
+func librdkafkaLevel(_ level: Int32) -> Logger.Level {
+    switch level {
+    case ...2: return .critical
+    case 3: return .error
+    case 4: return .warning
+    case 5: return .notice
+    case 6: return .info
+    default: return .debug
     }
 }
 
@@ -74,11 +104,14 @@ func makeClient(
 /// Destroys a client on a thread of its own, waiting at most `timeoutMs`.
 ///
 /// librdkafka 2.0.2 can hang in `rd_kafka_destroy` after a broker restart; a process that is
-/// shutting down must not wait on it without bound. Returns false when it was abandoned.
-func destroyBounded(_ client: OpaquePointer, timeoutMs: Int) -> Bool {
+/// shutting down must not wait on it without bound. Returns false when it was abandoned. The
+/// destroying thread holds `context` until `rd_kafka_destroy` has returned, so the callbacks
+/// librdkafka still makes during an abandoned destroy (logs, errors, the last rebalance) never
+/// reach freed memory, even after the Swift client object is gone.
+func destroyBounded(_ client: OpaquePointer, context: KafkaClientContext, timeoutMs: Int) -> Bool {
     nonisolated(unsafe) let handle = client
     return DedicatedThread.runBounded(name: "rdkafka-destroy", timeoutMs: timeoutMs) {
-        rd_kafka_destroy(handle)
+        withExtendedLifetime(context) { rd_kafka_destroy(handle) }
     }
 }
 

@@ -1,5 +1,6 @@
 import BillingSupport
 import CRdKafka
+import Logging
 
 /// What one poll of the consumer produced.
 public enum KafkaConsumerEvent: Sendable {
@@ -49,18 +50,27 @@ public final class KafkaConsumer: @unchecked Sendable {
         client = try makeClient(type: RD_KAFKA_CONSUMER, configuration: settings, context: context) { conf in
             rd_kafka_conf_set_rebalance_cb(conf) { client, error, partitions, opaque in
                 guard let client, let partitions, let context = KafkaClientContext.from(opaque) else { return }
-                context.rebalanceCallback?(client, error, partitions)
+                if let rebalance = context.rebalanceCallback.current {
+                    rebalance(client, error, partitions)
+                } else {
+                    KafkaClientContext.defaultRebalance(client, error, partitions)
+                }
             }
         }
         // Errors and logs are served by consumer polls too.
         rd_kafka_poll_set_consumer(client)
-        context.rebalanceCallback = { [unowned self] client, error, list in
-            self.rebalance(client: client, error: error, list: list, handlers: handlers)
+        context.rebalanceCallback.withLock {
+            $0 = { [unowned self] client, error, list in
+                self.rebalance(client: client, error: error, list: list, handlers: handlers)
+            }
         }
     }
 
     deinit {
-        if !closed { _ = destroyBounded(client, timeoutMs: 5_000) }
+        // The destroy below may outlive this object (it is abandoned after its bound): from here
+        // on, rebalances take librdkafka's default path rather than calling into `self`.
+        context.rebalanceCallback.withLock { $0 = nil }
+        if !closed { _ = destroyBounded(client, context: context, timeoutMs: 5_000) }
     }
 
     private func rebalance(
@@ -77,27 +87,49 @@ public final class KafkaConsumer: @unchecked Sendable {
                 let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
                 if let start = starts[partition] { list.pointee.elems[index].offset = start }
             }
-            if cooperative {
-                if let failure = rd_kafka_incremental_assign(client, list) { rd_kafka_error_destroy(failure) }
-            } else {
-                rd_kafka_assign(client, list)
+            if let failure = Self.change(client, cooperative: cooperative, assign: list) {
+                // Not assigned: nothing will be fetched for them, so they are not ours; the
+                // group gives them out again at the next rebalance.
+                context.logger?.error(
+                    "assigning partitions failed",
+                    metadata: ["error": .string(failure), "partitions": .string(partitions.map(\.description).joined(separator: ","))])
+                handlers.revoked(partitions)
+                return
             }
             assignment.formUnion(partitions)
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             handlers.revoked(partitions)
-            if cooperative {
-                if let failure = rd_kafka_incremental_unassign(client, list) { rd_kafka_error_destroy(failure) }
-            } else {
-                rd_kafka_assign(client, nil)
+            if let failure = Self.change(client, cooperative: cooperative, unassign: list) {
+                context.logger?.error("revoking partitions failed", metadata: ["error": .string(failure)])
             }
             assignment.subtract(partitions)
         default:
             context.logger?.error(
-                "rebalance failed", ["code": .string(String(cString: rd_kafka_err2name(error)))])
+                "rebalance failed", metadata: ["code": .string(String(cString: rd_kafka_err2name(error)))])
             handlers.revoked(Array(assignment))
-            rd_kafka_assign(client, nil)
+            let cleared = rd_kafka_assign(client, nil)
+            if cleared != RD_KAFKA_RESP_ERR_NO_ERROR {
+                context.logger?.error(
+                    "clearing the assignment failed", metadata: ["code": .string(String(cString: rd_kafka_err2name(cleared)))])
+            }
             assignment = []
         }
+    }
+
+    /// Assigns (`assign`) or unassigns (`unassign`) `list` by the group's protocol; librdkafka's
+    /// error text when it refused.
+    private static func change(
+        _ client: OpaquePointer, cooperative: Bool, assign: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil,
+        unassign: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
+    ) -> String? {
+        if cooperative {
+            let failure = assign.map { rd_kafka_incremental_assign(client, $0) } ?? rd_kafka_incremental_unassign(client, unassign)
+            guard let failure else { return nil }
+            defer { rd_kafka_error_destroy(failure) }
+            return String(cString: rd_kafka_error_string(failure))
+        }
+        let code = rd_kafka_assign(client, assign)
+        return code == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2name(code))
     }
 
     public func subscribe(topics: [String]) throws {
@@ -261,7 +293,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             _ = rd_kafka_consumer_close(handle)
         }
         guard left else { return false }  // destroy would hang the same way; leave it to process exit
-        return destroyBounded(client, timeoutMs: timeoutMs / 2)
+        return destroyBounded(client, context: context, timeoutMs: timeoutMs / 2)
     }
 
     private static func read(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartition] {

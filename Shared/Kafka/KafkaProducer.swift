@@ -1,5 +1,6 @@
 import BillingSupport
 import CRdKafka
+import Logging
 
 /// The outcome of producing one message.
 public enum KafkaDeliveryResult: Sendable {
@@ -54,7 +55,7 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     deinit {
-        if !closed { _ = destroyBounded(client, timeoutMs: 5_000) }
+        if !closed { _ = destroyBounded(client, context: context, timeoutMs: 5_000) }
     }
 
     /// Produces `messages` in order and waits up to `timeoutMs` in all for their delivery reports.
@@ -172,7 +173,7 @@ public final class KafkaProducer: @unchecked Sendable {
         guard !closed else { return true }
         closed = true
         let flushed = rd_kafka_flush(client, Int32(timeoutMs / 2)) == RD_KAFKA_RESP_ERR_NO_ERROR
-        return destroyBounded(client, timeoutMs: timeoutMs / 2) && flushed
+        return destroyBounded(client, context: context, timeoutMs: timeoutMs / 2) && flushed
     }
 }
 

@@ -420,7 +420,8 @@ public final class PGConnection: @unchecked Sendable {
             return .failure(
                 PGError(
                     kind: .server, sqlState: sqlState, message: message,
-                    detail: field(Int32(UInt8(ascii: "D"))), constraint: field(Int32(UInt8(ascii: "n")))))
+                    detail: field(Int32(UInt8(ascii: "D"))), constraint: field(Int32(UInt8(ascii: "n"))),
+                    table: field(Int32(UInt8(ascii: "t"))), column: field(Int32(UInt8(ascii: "c")))))
         }
     }
 

@@ -1,3 +1,5 @@
+import BillingSupport
+
 /// The rows of one statement's result, copied out of libpq's `PGresult` (which is freed at once).
 ///
 /// Values are in PostgreSQL's text format; typed accessors parse them and throw
@@ -80,7 +82,7 @@ public struct PGRow: Sendable {
 
     /// A `bytea` column in text (hex) form.
     public func bytes(_ column: Int) throws -> [UInt8] {
-        guard let value = PGHex.decode(try string(column)) else {
+        guard let value = Hex.decode(try string(column)) else {
             throw PGError(kind: .protocolViolation, message: "column \(rows.columns[column]) is not bytea hex")
         }
         return value

@@ -1,10 +1,19 @@
 import BillingSupport
+import Hummingbird
+import Logging
 
-/// The ops HTTP endpoint of a worker: `/health/live`, `/health/ready`, `/metrics`.
+/// The ops HTTP endpoint of a worker: `/health/live`, `/health/ready`, `/metrics` (GET and HEAD).
 ///
-/// Runs on its own thread. Readiness checks are supplied by the worker and cached briefly so a
-/// burst of probes does not turn into a burst of database and broker round trips.
-public final class OpsServer: @unchecked Sendable {
+/// Served by Hummingbird (SwiftNIO) on its own event loops, so any number of probes and scrapes
+/// are answered side by side and a slow or silent client holds only its own connection (idle
+/// connections are closed after `idleTimeoutMs`); IPv4 and IPv6 addresses both work.
+///
+/// Readiness checks are supplied by the worker and run on a timer of their own (every
+/// `checkEveryMs`), never on a request: `/health/live` and `/health/ready` only read state, so a
+/// database outage that makes a check take seconds never delays either answer, and a burst of
+/// probes never turns into a burst of database and broker round trips. Until the first round of
+/// checks has finished, every check reads as failed (not ready).
+public final class OpsServer: Sendable {
     public struct Check: Sendable {
         public let name: String
         public let run: @Sendable () -> Bool
@@ -15,78 +24,117 @@ public final class OpsServer: @unchecked Sendable {
         }
     }
 
-    private let server: TCPServer
-    private let metrics: Metrics
-    private let checks: [Check]
-    /// Alarms shown beside the checks (name → a JSON value). They never make the worker unready:
-    /// an alarm is for people (an offset gap, a stalled partition), not a reason to stop serving.
-    private let alarms: @Sendable () -> [(String, String)]
-    private let cacheMs: Int64
-    private let cache = Locked<(atMs: Int64, results: [(String, Bool)])?>(nil)
+    public enum StartError: Error, CustomStringConvertible {
+        case failed(host: String, port: Int, String)
+        case timedOut(host: String, port: Int)
 
-    public var port: Int { server.port }
-
-    public init(
-        host: String, port: Int, metrics: Metrics, checks: [Check], cacheMs: Int64 = 1_000,
-        alarms: @escaping @Sendable () -> [(String, String)] = { [] }
-    ) throws {
-        server = try TCPServer(host: host, port: port)
-        self.metrics = metrics
-        self.checks = checks
-        self.alarms = alarms
-        self.cacheMs = cacheMs
-    }
-
-    public func start() {
-        server.start(name: "ops-http") { [self] connection in
-            guard let request = connection.read(until: Array("\r\n\r\n".utf8), byteCountMax: 8_192) else { return }
-            let requestLine = String(decoding: request.prefix { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
-            let parts = requestLine.split(separator: " ")
-            guard parts.count >= 2, parts[0] == "GET" || parts[0] == "HEAD" else {
-                respond(connection, status: "405 Method Not Allowed", body: "only GET\n")
-                return
-            }
-            let path = String(parts[1].prefix { $0 != "?" })
-            switch path {
-            case "/health/live":
-                respond(connection, status: "200 OK", body: "{\"status\":\"live\"}\n", type: "application/json")
-            case "/health/ready":
-                let results = readiness()
-                let ready = results.allSatisfy(\.1)
-                var body = "{\"status\":\"\(ready ? "ready" : "not ready")\",\"checks\":{"
-                body += results.map { "\(JSONText.quoted($0.0)):\($0.1)" }.joined(separator: ",")
-                body += "},\"alarms\":{"
-                body += alarms().map { "\(JSONText.quoted($0.0)):\($0.1)" }.joined(separator: ",")
-                body += "}}\n"
-                respond(
-                    connection, status: ready ? "200 OK" : "503 Service Unavailable", body: body,
-                    type: "application/json")
-            case "/metrics":
-                respond(
-                    connection, status: "200 OK", body: metrics.render(), type: "text/plain; version=0.0.4")
-            default:
-                respond(connection, status: "404 Not Found", body: "not found\n")
+        public var description: String {
+            switch self {
+            case .failed(let host, let port, let reason): return "cannot listen on \(host) port \(port): \(reason)"
+            case .timedOut(let host, let port): return "listening on \(host) port \(port) did not start in time"
             }
         }
     }
 
-    public func stop() { server.stop() }
+    private let host: String
+    private let requestedPort: Int
+    private let metrics: RuntimeMetrics
+    private let checks: [Check]
+    /// Alarms shown beside the checks (name → a JSON value). They never make the worker unready:
+    /// an alarm is for people (an offset gap, a stalled partition), not a reason to stop serving.
+    private let alarms: @Sendable () -> [(String, String)]
+    private let checkEveryMs: Int64
+    private let idleTimeoutMs: Int64
+    private let latest: Locked<[(String, Bool)]>
+    private let stopped = CompletionSignal()
+    private let serving = Locked<Task<Void, Never>?>(nil)
 
-    /// Each check's result, recomputed at most once per `cacheMs`.
-    public func readiness() -> [(String, Bool)] {
-        let now = monotonicMs()
-        if let cached = cache.current, now - cached.atMs < cacheMs { return cached.results }
-        let results = checks.map { ($0.name, $0.run()) }
-        cache.withLock { $0 = (now, results) }
-        metrics.set("billing_ready", results.allSatisfy(\.1) ? 1 : 0)
-        return results
+    public init(
+        host: String, port: Int, metrics: RuntimeMetrics, checks: [Check], checkEveryMs: Int64 = 1_000,
+        idleTimeoutMs: Int64 = 10_000, alarms: @escaping @Sendable () -> [(String, String)] = { [] }
+    ) {
+        self.host = host
+        requestedPort = port
+        self.metrics = metrics
+        self.checks = checks
+        self.alarms = alarms
+        self.checkEveryMs = checkEveryMs
+        self.idleTimeoutMs = idleTimeoutMs
+        latest = Locked(checks.map { ($0.name, false) })
     }
 
-    private func respond(_ connection: TCPConnection, status: String, body: String, type: String = "text/plain") {
-        let bytes = Array(body.utf8)
-        connection.write(
-            "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\r\n"
-        )
-        connection.write(bytes)
+    /// Starts the readiness timer and the server; returns the port it listens on (the one asked
+    /// for, or the one picked for port 0) once it does, or throws when the address cannot be bound.
+    public func start(timeoutMs: Int = 10_000) throws(StartError) -> Int {
+        DedicatedThread.start(name: "ops-readiness") { [self] in
+            repeat { checkReadiness() } while !stopped.wait(timeoutMs: Int(checkEveryMs))
+        }
+        let outcome = Locked<Result<Int, StartError>?>(nil)
+        let settled = CompletionSignal()
+        let (host, port) = (host, requestedPort)
+        var logger = Logger(label: "ops-http")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router(),
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(idleTimeoutMs))),
+            configuration: .init(address: .hostname(host, port: port), serverName: "billing-ops"),
+            onServerRunning: { channel in
+                outcome.withLock { $0 = .success(channel.localAddress?.port ?? port) }
+                settled.signal()
+            },
+            logger: logger)
+        let task = Task {
+            do {
+                try await app.runService(gracefulShutdownSignals: [])
+            } catch {
+                outcome.withLock { $0 = $0 ?? .failure(.failed(host: host, port: port, "\(error)")) }
+                settled.signal()
+            }
+        }
+        serving.withLock { $0 = task }
+        guard settled.wait(timeoutMs: timeoutMs), let result = outcome.current else {
+            throw .timedOut(host: host, port: port)
+        }
+        return try result.get()
+    }
+
+    public func stop() {
+        stopped.signal()
+        serving.current?.cancel()
+    }
+
+    /// Each check's result from the last finished round (no check runs here).
+    public func readiness() -> [(String, Bool)] { latest.current }
+
+    private func router() -> Router<BasicRequestContext> {
+        // HEAD answers as GET does, without the body.
+        let router = Router(options: .autoGenerateHeadEndpoints)
+        router.get("/health/live") { _, _ in Self.response(.ok, "{\"status\":\"live\"}\n", "application/json") }
+        router.get("/health/ready") { [self] _, _ in
+            let results = readiness()
+            let ready = results.allSatisfy(\.1)
+            var body = "{\"status\":\"\(ready ? "ready" : "not ready")\",\"checks\":{"
+            body += results.map { "\(JSONText.quoted($0.0)):\($0.1)" }.joined(separator: ",")
+            body += "},\"alarms\":{"
+            body += alarms().map { "\(JSONText.quoted($0.0)):\($0.1)" }.joined(separator: ",")
+            body += "}}\n"
+            return Self.response(ready ? .ok : .serviceUnavailable, body, "application/json")
+        }
+        router.get("/metrics") { [self] _, _ in
+            Self.response(.ok, metrics.metrics.render(), "text/plain; version=0.0.4")
+        }
+        return router
+    }
+
+    private static func response(_ status: HTTPResponse.Status, _ body: String, _ type: String) -> Response {
+        Response(
+            status: status, headers: [.contentType: type], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// One round of checks, on the readiness thread.
+    private func checkReadiness() {
+        let results = checks.map { ($0.name, $0.run()) }
+        latest.withLock { $0 = results }
+        metrics.ready.record(results.allSatisfy(\.1) ? 1 : 0)
     }
 }

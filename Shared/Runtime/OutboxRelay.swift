@@ -2,6 +2,7 @@ import BillingContracts
 import BillingKafka
 import BillingPostgres
 import BillingSupport
+import Logging
 
 /// Publishes a service's outbox rows (each row is one batch's events, published in their order)
 /// with the idempotent producer and marks a row sent after the delivery reports of all its events.
@@ -18,7 +19,7 @@ import BillingSupport
 /// again from the table, whole.
 final class OutboxRelay: @unchecked Sendable {
     private let configuration: WorkerConfiguration
-    private let metrics: Metrics
+    private let metrics: RuntimeMetrics
     private let logger: Logger
     private let stop: Locked<Bool>
     private let schema: String
@@ -58,7 +59,7 @@ final class OutboxRelay: @unchecked Sendable {
     static func channel(_ schema: String) -> String { "billing_outbox_\(schema)" }
 
     init(
-        configuration: WorkerConfiguration, metrics: Metrics, logger: Logger, stop: Locked<Bool>,
+        configuration: WorkerConfiguration, metrics: RuntimeMetrics, logger: Logger, stop: Locked<Bool>,
         handoff: OutboxHandoff
     ) throws {
         self.configuration = configuration
@@ -88,8 +89,8 @@ final class OutboxRelay: @unchecked Sendable {
                 try round()
                 backoff.reset()
             } catch let error as KafkaError where error.isFatal {
-                logger.error("producer failed fatally; recreating it", ["error": .string(error.description)])
-                metrics.increment("billing_retries_total", labels: [("stage", "relay")])
+                logger.error("producer failed fatally; recreating it", metadata: ["error": .string(error.description)])
+                metrics.retried(.relay)
                 inFlight.removeAll()
                 tableReadDue = true
                 if let fresh = try? KafkaProducer(
@@ -101,8 +102,8 @@ final class OutboxRelay: @unchecked Sendable {
                 }
                 sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
             } catch {
-                metrics.increment("billing_retries_total", labels: [("stage", "relay")])
-                logger.warn("outbox relay failed; retrying", ["error": .string("\(error)")])
+                metrics.retried(.relay)
+                logger.warning("outbox relay failed; retrying", metadata: ["error": .string("\(error)")])
                 holdsLockOnBackend = nil
                 // The lock may be gone with the session: rows are read from the table once it is
                 // held again, and none is taken from memory meanwhile.
@@ -119,7 +120,7 @@ final class OutboxRelay: @unchecked Sendable {
         }
         handoff.close()
         if !producer.close(timeoutMs: min(2_000, configuration.shutdownTimeoutMs / 2)) {
-            logger.warn("producer close abandoned after its time bound")
+            logger.warning("producer close abandoned after its time bound")
         }
     }
 
@@ -253,7 +254,7 @@ final class OutboxRelay: @unchecked Sendable {
                     topic: try row.string("topic"), key: try row.optionalBytes("message_key"),
                     value: try row.bytes("payload"), headers: headers))
         }
-        if !rows.rows.isEmpty { metrics.increment("billing_outbox_table_read_total", by: Int64(rows.rows.count)) }
+        if !rows.rows.isEmpty { metrics.outboxTableRead.increment(by: rows.rows.count) }
         return messages
     }
 
@@ -272,15 +273,15 @@ final class OutboxRelay: @unchecked Sendable {
                 failed += failures.count
                 inFlight[id] = nil
                 tableReadDue = true
-                logger.warn(
+                logger.warning(
                     "outbox delivery failed; will resend the row",
-                    ["id": .of(id), "events": .of(tickets.count), "error": .string(rowFailure.description)])
+                    metadata: ["id": .of(id), "events": .of(tickets.count), "error": .string(rowFailure.description)])
             } else {
                 delivered.append(id)
                 deliveredMessages += tickets.count
             }
         }
-        if failed > 0 { metrics.increment("billing_outbox_delivery_failures_total", by: Int64(failed)) }
+        if failed > 0 { metrics.outboxDeliveryFailures.increment(by: failed) }
         guard !delivered.isEmpty else { return }
         try database.connection().run(
             PGStatement(
@@ -291,7 +292,7 @@ final class OutboxRelay: @unchecked Sendable {
             inFlight[id] = nil
             recentlyMarked[id] = now
         }
-        metrics.increment("billing_outbox_published_total", by: Int64(deliveredMessages))
+        metrics.outboxPublished.increment(by: deliveredMessages)
     }
 
     /// Takes the service's relay lock on this session; LISTENs and sets the plan once per session.
@@ -318,7 +319,7 @@ final class OutboxRelay: @unchecked Sendable {
         // the table, read next.
         handoff.open()
         tableReadDue = true
-        logger.info("outbox relay active", ["instance": .string(configuration.instanceID)])
+        logger.info("outbox relay active", metadata: ["instance": .string(configuration.instanceID)])
         return true
     }
 
@@ -332,7 +333,7 @@ final class OutboxRelay: @unchecked Sendable {
                 "SELECT coalesce(sum(message_count), 0) AS backlog FROM \(schema).outbox WHERE sent_at IS NULL"),
                 let backlog = try? rows[0].int64("backlog")
             {
-                metrics.set("billing_outbox_backlog", backlog)
+                metrics.outboxBacklog.record(backlog)
             }
         }
         guard now >= nextHousekeepingMs else { return }
@@ -350,10 +351,10 @@ final class OutboxRelay: @unchecked Sendable {
                 """, [configuration.inboxRetentionDays])
             if purged.affectedRowCount + expired.affectedRowCount > 0 {
                 logger.info(
-                    "purged old rows", ["outbox": .of(purged.affectedRowCount), "inbox": .of(expired.affectedRowCount)])
+                    "purged old rows", metadata: ["outbox": .of(purged.affectedRowCount), "inbox": .of(expired.affectedRowCount)])
             }
         } catch {
-            logger.warn("housekeeping failed", ["error": .string("\(error)")])
+            logger.warning("housekeeping failed", metadata: ["error": .string("\(error)")])
         }
     }
 }

@@ -2,6 +2,7 @@ import BillingContracts
 import BillingKafka
 import BillingPostgres
 import BillingSupport
+import Logging
 
 /// Everything a worker reads from its environment, validated at start.
 ///
@@ -12,7 +13,7 @@ import BillingSupport
 /// | `BILLING_MIGRATE_ON_START` | `true` | apply pending migrations at start (else only check the version) |
 /// | `KAFKA_BOOTSTRAP_SERVERS` | required | brokers; every `KAFKA_*` passes through to librdkafka |
 /// | `OPS_HOST` / `OPS_PORT` | `127.0.0.1` / per service | health and metrics endpoint |
-/// | `WORKER_TOPICS` | the service's contract | comma-separated topics to consume |
+/// | `WORKER_TOPICS` | the service's contract | comma-separated topic names to consume (no `^` patterns) |
 /// | `BILLING_TOPIC_SUFFIX` | empty | appended to the contract's topic names, consumed and published |
 /// | `WORKER_CONSUMER_GROUP` | service name | consumer group id |
 /// | `WORKER_INSTANCE_ID` | `<host>-<pid>` | name of this replica in offsets and logs |
@@ -28,7 +29,7 @@ import BillingSupport
 /// | `OUTBOX_IDLE_WAIT_MS` | 1000 | longest sleep between rounds when idle (NOTIFY wakes it) |
 /// | `OUTBOX_RETENTION_HOURS` | 24 | sent rows are purged after this |
 /// | `INBOX_RETENTION_DAYS` | 30 | consumed event ids are remembered for deduplication this long |
-/// | `LOG_LEVEL` | `info` | debug, info, warn, error |
+/// | `LOG_LEVEL` | `info` | trace, debug, info, notice, warn (or warning), error, critical |
 /// | `PG_STATEMENT_TIMEOUT_MS` | 30000 | server-side bound on any one statement of the worker's sessions |
 /// | `PG_LOCK_TIMEOUT_MS` | 10000 | bound on a wait for a row or table lock |
 /// | `PG_IDLE_IN_TRANSACTION_TIMEOUT_MS` | 60000 | a transaction left open this long is ended by the server |
@@ -63,7 +64,7 @@ public struct WorkerConfiguration: Sendable {
     public var outboxIdleWaitMs: Int
     public var outboxRetentionHours: Int
     public var inboxRetentionDays: Int
-    public var logLevel: LogLevel
+    public var logLevel: Logger.Level
     /// `PG_STATEMENT_TIMEOUT_MS`, `PG_LOCK_TIMEOUT_MS`, `PG_IDLE_IN_TRANSACTION_TIMEOUT_MS`,
     /// `PG_DEAD_PEER_TIMEOUT_MS`: bounds on every session of the worker (not on migrations).
     public var sessionLimits: PGSessionLimits
@@ -120,6 +121,11 @@ public struct WorkerConfiguration: Sendable {
         if topics.isEmpty {
             throw ConfigurationError(variable: "WORKER_TOPICS", problem: "names no topic")
         }
+        // Metrics label messages by topic from this list, so it names topics, not librdkafka patterns.
+        if let pattern = topics.first(where: { $0.hasPrefix("^") }) {
+            throw ConfigurationError(
+                variable: "WORKER_TOPICS", problem: "'\(pattern)' is a pattern; name each topic")
+        }
         consumerGroup = environment.string("WORKER_CONSUMER_GROUP", default: service.name)
         instanceID = environment.string("WORKER_INSTANCE_ID", default: "\(hostName())-\(getpid())")
         concurrency = try environment.int("WORKER_CONCURRENCY", default: 1, range: 1...16)
@@ -139,7 +145,7 @@ public struct WorkerConfiguration: Sendable {
         outboxIdleWaitMs = try environment.int("OUTBOX_IDLE_WAIT_MS", default: 1_000, range: 1...60_000)
         outboxRetentionHours = try environment.int("OUTBOX_RETENTION_HOURS", default: 24, range: 1...24 * 365)
         inboxRetentionDays = try environment.int("INBOX_RETENTION_DAYS", default: 30, range: 1...3_650)
-        logLevel = try environment.choice("LOG_LEVEL", default: .info, LogLevel.byName)
+        logLevel = try environment.choice("LOG_LEVEL", default: .info, Logger.Level.byName)
         sessionLimits = PGSessionLimits(
             statementTimeoutMs: try environment.int("PG_STATEMENT_TIMEOUT_MS", default: 30_000, range: 100...3_600_000),
             lockTimeoutMs: try environment.int("PG_LOCK_TIMEOUT_MS", default: 10_000, range: 100...3_600_000),

@@ -2,6 +2,7 @@ import BillingContracts
 import BillingKafka
 import BillingPostgres
 import BillingSupport
+import Logging
 
 /// Why a message can never be processed. Permanent by definition: the message is recorded with
 /// this reason in PostgreSQL, copied to `billing.dead-letter`, and its partition moves on.
@@ -58,10 +59,15 @@ public protocol WorkerHandler: Sendable {
     /// their results in `context.opened`; nil (the default) when the handler has none for this
     /// batch. Not used while messages are applied one at a time.
     func opening(_ batch: [DecodedMessage<Payload>]) -> BatchOpening?
+
+    /// The handler's own metric families (counted through `BatchContext.count`), declared at
+    /// start beside the runtime's. None by default.
+    static var metricFamilies: [MetricFamily] { get }
 }
 
 extension WorkerHandler {
     public func opening(_ batch: [DecodedMessage<Payload>]) -> BatchOpening? { nil }
+    public static var metricFamilies: [MetricFamily] { [] }
 }
 
 /// Statements for a batch's first round trip, and the handler's own note of what they ask.
@@ -171,8 +177,9 @@ public final class BatchContext: @unchecked Sendable {
     }
 
     /// Adds to a counter of the worker's metrics once the batch has committed (not if it rolls back).
-    public func count(_ name: String, labels: [(String, String)] = [], by amount: Int64 = 1) {
-        counts.append(Count(name: name, labels: labels, amount: amount))
+    /// The counter and its labels must be among the handler's `metricFamilies`.
+    public func count(_ family: MetricFamily, labels: [(String, String)] = [], by amount: Int64 = 1) {
+        counts.append(Count(name: family.name, labels: labels, amount: amount))
     }
 
     /// Runs `statement` in the batch's final round trip, just before COMMIT (no result is returned).

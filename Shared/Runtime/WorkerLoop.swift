@@ -2,6 +2,7 @@ import BillingContracts
 import BillingKafka
 import BillingPostgres
 import BillingSupport
+import Logging
 
 /// A partition this replica owns, as recorded (and fenced) in PostgreSQL.
 ///
@@ -50,7 +51,7 @@ struct FencedOut: Error {
 final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
     let configuration: WorkerConfiguration
     let handler: Handler
-    let metrics: Metrics
+    let metrics: RuntimeMetrics
     let logger: Logger
     let stop: Locked<Bool>
     let database: PGClient
@@ -69,7 +70,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
     private let handoff: OutboxHandoff
 
     init(
-        configuration: WorkerConfiguration, handler: Handler, metrics: Metrics, logger: Logger, stop: Locked<Bool>,
+        configuration: WorkerConfiguration, handler: Handler, metrics: RuntimeMetrics, logger: Logger, stop: Locked<Bool>,
         handoff: OutboxHandoff
     ) {
         self.configuration = configuration
@@ -98,12 +99,12 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         do {
             try consumer.subscribe(topics: configuration.topics)
         } catch {
-            logger.error("subscribe failed", ["error": .string("\(error)")])
+            logger.error("subscribe failed", metadata: ["error": .string("\(error)")])
             return
         }
         logger.info(
             "consuming",
-            [
+            metadata: [
                 "topics": .string(configuration.topics.joined(separator: ",")),
                 "group": .string(configuration.consumerGroup),
             ])
@@ -119,13 +120,13 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 case .offsetOutOfRange(let partition, let detail):
                     recoverFromOffsetOutOfRange(partition, detail: detail)
                 case .error(let error, let partition):
-                    metrics.increment("billing_consumer_errors_total", labels: [("code", error.name)])
+                    metrics.consumerErrors.increment()
                     // Broker-down errors repeat quickly; one line a second is enough to see them.
                     if monotonicMs() - lastErrorLogMs > 1_000 {
                         lastErrorLogMs = monotonicMs()
-                        logger.warn(
+                        logger.warning(
                             "consumer error",
-                            ["error": .string(error.description), "partition": .string(partition?.description ?? "")])
+                            metadata: ["error": .string(error.description), "partition": .string(partition?.description ?? "")])
                     }
                 }
             }
@@ -150,9 +151,9 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         for (partition, since) in fencedSince where now - since >= Int64(configuration.reclaimAfterMs) {
             fencedSince[partition] = nil
             guard consumer.assignment.contains(partition), owned[partition] == nil else { continue }
-            logger.warn(
+            logger.warning(
                 "claiming a fenced-off partition again: Kafka still assigns it here",
-                ["partition": .string(partition.description)])
+                metadata: ["partition": .string(partition.description)])
             guard let start = claim([partition])[partition] else { continue }
             seek(partition, to: start)
         }
@@ -212,9 +213,9 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                     }
                     if suspicious.contains(partition) {
                         ownership.carefulRemaining = configuration.pollBatchCountMax
-                        logger.warn(
+                        logger.warning(
                             "the last owner stopped at this offset without releasing the partition; applying messages one at a time",
-                            ["partition": .string(partition.description), "offset": .of(ownership.nextOffset)])
+                            metadata: ["partition": .string(partition.description), "offset": .of(ownership.nextOffset)])
                     }
                     owned[partition] = ownership
                     progressedAt.withLock { $0[partition] = monotonicMs() }
@@ -223,14 +224,14 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 publishProgress()
                 logger.info(
                     "partitions assigned",
-                    [
+                    metadata: [
                         "partitions": .string(sorted.map(\.description).joined(separator: ",")),
                         "instance": .string(configuration.instanceID),
                     ])
                 return starts
             } catch {
-                metrics.increment("billing_retries_total", labels: [("stage", "claim")])
-                logger.warn("claiming partitions failed; retrying", ["error": .string("\(error)")])
+                metrics.retried(.claim)
+                logger.warning("claiming partitions failed; retrying", metadata: ["error": .string("\(error)")])
                 sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
             }
         }
@@ -306,7 +307,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         progressedAt.withLock { times in for partition in partitions { times[partition] = nil } }
         publishProgress()
         logger.info(
-            "partitions revoked", ["partitions": .string(partitions.sorted().map(\.description).joined(separator: ","))]
+            "partitions revoked", metadata: ["partitions": .string(partitions.sorted().map(\.description).joined(separator: ","))]
         )
     }
 
@@ -367,12 +368,12 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             }
             current.append(message)
         }
-        if staleCount > 0 { metrics.increment("billing_messages_stale_total", by: Int64(staleCount)) }
+        if staleCount > 0 { metrics.stale.increment(by: staleCount) }
         guard !current.isEmpty else { return }
         var consumedByTopic: [String: Int64] = [:]
         for message in current { consumedByTopic[message.topic, default: 0] += 1 }
         for (topic, count) in consumedByTopic {
-            metrics.increment("billing_messages_consumed_total", labels: [("topic", topic)], by: count)
+            metrics.consumed[topic]?.increment(by: count)
         }
 
         var singles: [KafkaMessage] = []
@@ -416,8 +417,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             do {
                 counted = try countAttempt(message, generation: ownership.generation)
             } catch {
-                metrics.increment("billing_retries_total", labels: [("stage", "attempt")])
-                logger.warn("counting an attempt failed; retrying", ["error": .string("\(error)")])
+                metrics.retried(.attempt)
+                logger.warning("counting an attempt failed; retrying", metadata: ["error": .string("\(error)")])
                 sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
                 continue
             }
@@ -438,10 +439,10 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             case .stopped:
                 return false
             case .failed(let error):
-                metrics.increment("billing_retries_total", labels: [("stage", "message")])
-                logger.warn(
+                metrics.retried(.message)
+                logger.warning(
                     "message failed; it will be tried again",
-                    [
+                    metadata: [
                         "partition": .string(partition.description), "offset": .of(message.offset),
                         "attempt": .of(counted.attempts), "attempts_max": .of(configuration.attemptsMax),
                         "error": .string(error),
@@ -516,7 +517,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 attempt.rejected.append((message, rejection))
             } catch let error as PGError where error.kind == .server && Self.isDataError(error) && !attempt.isolate {
                 // Some message's data broke a constraint: apply one at a time to find it.
-                logger.warn("batch hit a data error; isolating messages", ["error": .string(error.description)])
+                logger.warning("batch hit a data error; isolating messages", metadata: ["error": .string(error.description)])
                 attempt.isolate = true
             } catch let fenced as FencedOut {
                 // Either another replica claimed these partitions (their epoch moved on), or an
@@ -526,8 +527,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 do {
                     recorded = try recordedOwnership(fenced.partitions)
                 } catch {
-                    metrics.increment("billing_retries_total", labels: [("stage", "batch")])
-                    logger.warn("reading partition ownership failed; retrying", ["error": .string("\(error)")])
+                    metrics.retried(.batch)
+                    logger.warning("reading partition ownership failed; retrying", metadata: ["error": .string("\(error)")])
                     sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
                     if stop.current { return .stopped }
                     continue
@@ -546,15 +547,15 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 if !applied.isEmpty {
                     logger.info(
                         "an earlier attempt of this batch had committed; its messages are not applied again",
-                        ["partitions": .string(applied.keys.sorted().map(\.description).joined(separator: ","))])
+                        metadata: ["partitions": .string(applied.keys.sorted().map(\.description).joined(separator: ","))])
                     for (partition, next) in applied { owned[partition]?.nextOffset = next }
                     consumer.storeOffsets(applied)
                 }
                 if !lost.isEmpty {
-                    metrics.increment("billing_fenced_batches_total")
-                    logger.warn(
+                    metrics.fencedBatches.increment()
+                    logger.warning(
                         "partitions were claimed by another replica; dropping their messages",
-                        ["partitions": .string(lost.map(\.description).joined(separator: ","))])
+                        metadata: ["partitions": .string(lost.map(\.description).joined(separator: ","))])
                     for partition in lost { fenceOff(partition) }
                 }
                 // What is left to apply: messages of partitions still ours, past what was committed.
@@ -572,17 +573,17 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 if !Self.isOutage(error) {
                     // Not an outage: the batch itself may be at fault. Retried (forever) only as a
                     // whole outage would be; the caller applies its messages one at a time instead.
-                    logger.warn("batch failed", ["error": .string("\(error)"), "messages": .of(current.count)])
+                    logger.warning("batch failed", metadata: ["error": .string("\(error)"), "messages": .of(current.count)])
                     return .failed("\(error)")
                 }
-                metrics.increment("billing_retries_total", labels: [("stage", "batch")])
-                logger.warn(
-                    "batch failed; retrying", ["error": .string("\(error)"), "attempt": .of(backoff.attempt + 1)])
+                metrics.retried(.batch)
+                logger.warning(
+                    "batch failed; retrying", metadata: ["error": .string("\(error)"), "attempt": .of(backoff.attempt + 1)])
                 sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
                 if stop.current {
                     // Abandoned: nothing committed, offsets not stored; the batch is replayed later.
                     logger.info(
-                        "stopping with an uncommitted batch; it will be replayed", ["messages": .of(current.count)])
+                        "stopping with an uncommitted batch; it will be replayed", metadata: ["messages": .of(current.count)])
                     return .stopped
                 }
             }
@@ -816,19 +817,18 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         publishProgress()
         consumer.storeOffsets(committed.nextOffsets)
         recordCommitLatency(batch)
-        metrics.observe("billing_batch_duration_seconds", micros: monotonicMicros() - startedMicros)
-        metrics.increment("billing_messages_processed_total", by: Int64(committed.applied))
+        metrics.batchDuration.recordMicroseconds(monotonicMicros() - startedMicros)
+        metrics.processed.increment(by: committed.applied)
         if committed.duplicates > 0 {
-            metrics.increment("billing_messages_duplicate_total", by: Int64(committed.duplicates))
+            metrics.duplicates.increment(by: committed.duplicates)
         }
         for gap in committed.gaps { reportGap(gap) }
-        for count in committed.counts { metrics.increment(count.name, labels: count.labels, by: count.amount) }
+        for count in committed.counts { metrics.metrics.counter(count.name, count.labels).increment(by: count.amount) }
         for (message, rejection) in committed.rejected {
-            metrics.increment(
-                "billing_messages_dead_lettered_total", labels: [("topic", message.topic), ("reason", rejection.code)])
-            logger.warn(
+            metrics.deadLettered[message.topic]?.increment()
+            logger.warning(
                 "message dead-lettered",
-                [
+                metadata: [
                     "topic": .string(message.topic), "partition": .of(message.partition), "offset": .of(message.offset),
                     "reason_code": .string(rejection.code), "reason": .string(rejection.reason),
                 ])
@@ -838,24 +838,25 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
     /// Latency from each message's produce time to this commit.
     private func recordCommitLatency(_ messages: [KafkaMessage]) {
         let nowMs = wallClockMs()
-        metrics.observe(
-            "billing_commit_latency_seconds",
-            micros: messages.lazy.compactMap { $0.timestampMs }.map { (nowMs - $0) * 1_000 })
+        // A producer's clock ahead of ours counts as no latency rather than a negative one.
+        for producedMs in messages.lazy.compactMap(\.timestampMs) {
+            metrics.commitLatency.recordMicroseconds(max(0, nowMs - producedMs) * 1_000)
+        }
     }
 
     // MARK: SQL for the closing round trip
 
     /// Loud, after the gap's row committed: an error line and the gap counter.
     private func reportGap(_ gap: OffsetGap) {
-        metrics.increment("billing_offset_gaps_total")
+        metrics.offsetGaps.increment()
         gapAlarm.withLock {
             $0.count += 1
             $0.last =
-                "\(Logger.timestamp()) \(gap.partition) \(gap.kind.rawValue): expected \(gap.expected), resumed at \(gap.resumed) (generation \(gap.generation)): \(gap.detail)"
+                "\(UTCClock.timestamp()) \(gap.partition) \(gap.kind.rawValue): expected \(gap.expected), resumed at \(gap.resumed) (generation \(gap.generation)): \(gap.detail)"
         }
         logger.error(
             "offset gap: messages were lost before this worker read them",
-            [
+            metadata: [
                 "partition": .string(gap.partition.description), "expected": .of(gap.expected),
                 "resumed": .of(gap.resumed), "detail": .string(gap.detail),
             ])
@@ -937,7 +938,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 KafkaHeader(name: DeadLetterHeaders.sourcePartition, text: String(message.partition)),
                 KafkaHeader(name: DeadLetterHeaders.sourceOffset, text: String(message.offset)),
                 KafkaHeader(name: DeadLetterHeaders.service, text: configuration.service.name),
-                KafkaHeader(name: DeadLetterHeaders.recordedAt, text: Logger.timestamp()),
+                KafkaHeader(name: DeadLetterHeaders.recordedAt, text: UTCClock.timestamp()),
             ]
         return OutboxEntry(
             message: KafkaOutgoingMessage(
@@ -969,8 +970,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         }
         mix(0xff)
         for byte in message.value { mix(byte) }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        return Hex.encode(hash)
     }
 
     /// Checks the first message read after a claim against the recorded fingerprint of the last
@@ -983,9 +983,9 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         if message.offset > verifyAt {
             // The last message applied is gone (compaction or retention removed it just now), and
             // the log still reaches past it: nothing says it started over.
-            logger.warn(
+            logger.warning(
                 "the last message applied could not be read again; resuming without checking it",
-                ["partition": .string(partition.description), "offset": .of(verifyAt)])
+                metadata: ["partition": .string(partition.description), "offset": .of(verifyAt)])
             return true
         }
         guard let recorded = ownership.fingerprint, recorded != Self.fingerprint(message) else { return true }
@@ -1033,8 +1033,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 seek(partition, to: resume, afterOutOfRange: true)
                 return
             } catch {
-                metrics.increment("billing_retries_total", labels: [("stage", "offset_reset")])
-                logger.warn("recovering from offset out of range failed; retrying", ["error": .string("\(error)")])
+                metrics.retried(.offsetReset)
+                logger.warning("recovering from offset out of range failed; retrying", metadata: ["error": .string("\(error)")])
                 sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
             }
         }
@@ -1066,8 +1066,8 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 seek(partition, to: marks.low, afterOutOfRange: afterOutOfRange)
                 return
             } catch {
-                metrics.increment("billing_retries_total", labels: [("stage", "log_restart")])
-                logger.warn("starting a new log generation failed; retrying", ["error": .string("\(error)")])
+                metrics.retried(.logRestart)
+                logger.warning("starting a new log generation failed; retrying", metadata: ["error": .string("\(error)")])
                 sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
             }
         }
@@ -1088,10 +1088,10 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 }
                 return
             } catch {
-                metrics.increment("billing_retries_total", labels: [("stage", "seek")])
-                logger.warn(
+                metrics.retried(.seek)
+                logger.warning(
                     "seeking failed; retrying",
-                    ["partition": .string(partition.description), "offset": .of(offset), "error": .string("\(error)")])
+                    metadata: ["partition": .string(partition.description), "offset": .of(offset), "error": .string("\(error)")])
                 sleep(milliseconds: backoff.nextDelayMs(), unless: stop)
             }
         }

@@ -3,6 +3,7 @@ import BillingKafka
 import BillingPostgres
 import BillingSchema
 import BillingSupport
+import Logging
 
 #if canImport(Glibc)
     import Glibc
@@ -29,14 +30,15 @@ public enum WorkerMain {
         let handler: Handler
         do {
             configuration = try WorkerConfiguration(service: service, defaults: defaults, environment: environment)
-            logger = Logger(service: service.name, minimumLevel: configuration.logLevel)
+            // Libraries' loggers (Hummingbird's) write through the same handler.
+            logger = JSONLogHandler.bootstrap(service: service.name, level: configuration.logLevel)
             handler = try makeHandler(configuration)
         } catch {
             failStart("\(service.name): \(error)", code: 2)
         }
         logger.info(
             "starting",
-            [
+            metadata: [
                 "instance": .string(configuration.instanceID), "schema": .string(service.schema),
                 "allocator": .string(HeapAllocator.name),
             ])
@@ -44,8 +46,9 @@ public enum WorkerMain {
         let stop = Locked(false)
         prepareSchema(configuration, logger: logger)
 
-        let metrics = Metrics()
-        describeMetrics(metrics)
+        // Every series is declared here, before anything records or an ops request can read it.
+        let metrics = RuntimeMetrics(
+            metrics: Metrics(), topics: configuration.topics, serviceFamilies: Handler.metricFamilies)
         let relay: OutboxRelay
         let loops: [WorkerLoop<Handler>]
         do {
@@ -67,58 +70,58 @@ public enum WorkerMain {
         } catch {
             failStart("\(service.name): Kafka client configuration: \(error)", code: 2)
         }
-        metrics.addCollector {
+        metrics.metrics.addCollector {
             guard let heap = HeapAllocator.statistics() else { return [] }
             return [
-                ("billing_heap_allocated_bytes", heap.allocatedBytes),
-                ("billing_heap_resident_bytes", heap.residentBytes),
+                .init(RuntimeMetrics.heapAllocated, heap.allocatedBytes),
+                .init(RuntimeMetrics.heapResident, heap.residentBytes),
             ]
         }
-        metrics.addCollector {
+        metrics.metrics.addCollector {
             loops.flatMap { loop in
                 loop.partitionStates().flatMap { state in
                     let labels = [("topic", state.partition.topic), ("partition", String(state.partition.partition))]
                     return [
-                        (Metrics.series("billing_consumer_lag", labels), state.lag),
-                        (Metrics.series("billing_partition_stalled", labels), state.stalled ? 1 : 0),
+                        Metrics.CollectedValue(RuntimeMetrics.consumerLag, labels, state.lag),
+                        Metrics.CollectedValue(RuntimeMetrics.partitionStalled, labels, state.stalled ? 1 : 0),
                     ]
                 }
             }
         }
 
-        // Readiness runs only on the ops server's single thread, which is this client's one user.
+        // Readiness runs only on the ops server's readiness thread, which is this client's one user.
         let health = PGClient(
             conninfo: configuration.databaseURL, applicationName: "\(service.name)-health", ioTimeoutMs: 2_000,
             limits: configuration.sessionLimits)
-        let ops: OpsServer
+        let ops = OpsServer(
+            host: configuration.opsHost, port: configuration.opsPort, metrics: metrics,
+            checks: [
+                OpsServer.Check(name: "database") { (try? health.query("SELECT 1")) != nil },
+                OpsServer.Check(name: "kafka") { relay.isBrokerReachable(timeoutMs: 1_000) },
+            ],
+            alarms: {
+                let gaps = loops.map(\.gapAlarm.current)
+                let count = gaps.reduce(0) { $0 + $1.count }
+                let last = gaps.compactMap(\.last).max()
+                let stalled = loops.flatMap { $0.partitionStates().filter(\.stalled) }.map { state in
+                    JSONText.quoted(
+                        "\(state.partition) lag \(state.lag), no progress for \(state.idleMs / 1_000) s")
+                }
+                return [
+                    (
+                        "offset_gaps",
+                        "{\"count\":\(count),\"last\":\(last.map(JSONText.quoted) ?? "null")}"
+                    ),
+                    ("stalled_partitions", "[" + stalled.joined(separator: ",") + "]"),
+                ]
+            })
+        let opsPort: Int
         do {
-            ops = try OpsServer(
-                host: configuration.opsHost, port: configuration.opsPort, metrics: metrics,
-                checks: [
-                    OpsServer.Check(name: "database") { (try? health.query("SELECT 1")) != nil },
-                    OpsServer.Check(name: "kafka") { relay.isBrokerReachable(timeoutMs: 1_000) },
-                ],
-                alarms: {
-                    let gaps = loops.map(\.gapAlarm.current)
-                    let count = gaps.reduce(0) { $0 + $1.count }
-                    let last = gaps.compactMap(\.last).max()
-                    let stalled = loops.flatMap { $0.partitionStates().filter(\.stalled) }.map { state in
-                        JSONText.quoted(
-                            "\(state.partition) lag \(state.lag), no progress for \(state.idleMs / 1_000) s")
-                    }
-                    return [
-                        (
-                            "offset_gaps",
-                            "{\"count\":\(count),\"last\":\(last.map(JSONText.quoted) ?? "null")}"
-                        ),
-                        ("stalled_partitions", "[" + stalled.joined(separator: ",") + "]"),
-                    ]
-                })
+            opsPort = try ops.start()
         } catch {
-            failStart("\(service.name): OPS_PORT \(configuration.opsPort): \(error)", code: 2)
+            failStart("\(service.name): OPS_HOST/OPS_PORT: \(error)", code: 2)
         }
-        ops.start()
-        logger.info("ops endpoint listening", ["host": .string(configuration.opsHost), "port": .of(ops.port)])
+        logger.info("ops endpoint listening", metadata: ["host": .string(configuration.opsHost), "port": .of(opsPort)])
 
         let relayThread = DedicatedThread.start(name: "outbox-relay") { relay.run() }
         let loopThreads = loops.enumerated().map { index, loop in
@@ -129,17 +132,17 @@ public enum WorkerMain {
         while signal == nil, !loopThreads.contains(where: \.finished.isSignalled) {
             signal = TerminationSignals.wait(timeoutMs: 500)
         }
-        logger.info("stopping", ["signal": .of(signal ?? 0)])
+        logger.info("stopping", metadata: ["signal": .of(signal ?? 0)])
         let deadline = monotonicMs() + Int64(configuration.shutdownTimeoutMs)
         stop.withLock { $0 = true }
         func remaining() -> Int { max(100, Int(deadline - monotonicMs())) }
         for thread in loopThreads where !thread.join(timeoutMs: remaining()) {
-            logger.warn("worker loop did not stop in time")
+            logger.warning("worker loop did not stop in time")
         }
         for loop in loops where !loop.consumer.close(timeoutMs: remaining()) {
-            logger.warn("consumer close abandoned after its time bound")
+            logger.warning("consumer close abandoned after its time bound")
         }
-        if !relayThread.join(timeoutMs: remaining()) { logger.warn("outbox relay did not stop in time") }
+        if !relayThread.join(timeoutMs: remaining()) { logger.warning("outbox relay did not stop in time") }
         ops.stop()
         logger.info("stopped")
         exit(signal == nil ? 1 : 0)
@@ -159,9 +162,9 @@ public enum WorkerMain {
                     defer { connection.close() }
                     let report = try migrator.migrate(connection) { migration in
                         logger.info(
-                            "applying migration", ["version": .of(migration.version), "name": .string(migration.name)])
+                            "applying migration", metadata: ["version": .of(migration.version), "name": .string(migration.name)])
                     }
-                    logger.info("schema ready", ["version": .of(report.versionAfter)])
+                    logger.info("schema ready", metadata: ["version": .of(report.versionAfter)])
                 } else {
                     let connection = try PGConnection(
                         conninfo: configuration.databaseURL, applicationName: "\(configuration.service.name)-check")
@@ -178,58 +181,12 @@ public enum WorkerMain {
                 if monotonicMs() >= deadline {
                     failStart("\(configuration.service.name): database unavailable at start: \(error)", code: 3)
                 }
-                logger.warn("database unavailable at start; retrying", ["error": .string(error.description)])
+                logger.warning("database unavailable at start; retrying", metadata: ["error": .string(error.description)])
                 sleepThread(milliseconds: backoff.nextDelayMs())
             } catch {
                 failStart("\(configuration.service.name): preparing the schema failed: \(error)", code: 2)
             }
         }
-    }
-
-    private static func describeMetrics(_ metrics: Metrics) {
-        metrics.describe("billing_messages_consumed_total", type: "counter", "Messages read from Kafka, by topic.")
-        metrics.describe("billing_heap_allocated_bytes", type: "gauge", "Bytes in live allocations (jemalloc).")
-        metrics.describe(
-            "billing_heap_resident_bytes", type: "gauge",
-            "Bytes jemalloc keeps resident: live allocations, freed pages not yet returned, its metadata.")
-        metrics.describe("billing_messages_processed_total", type: "counter", "Messages applied and committed.")
-        metrics.describe(
-            "billing_messages_duplicate_total", type: "counter", "Messages skipped as already applied (same event id).")
-        metrics.describe(
-            "billing_messages_stale_total", type: "counter",
-            "Messages below the committed offset (redelivered), skipped.")
-        metrics.describe(
-            "billing_messages_dead_lettered_total", type: "counter",
-            "Messages rejected permanently, by topic and reason.")
-        metrics.describe("billing_retries_total", type: "counter", "Transient failures retried, by stage.")
-        metrics.describe(
-            "billing_consumer_errors_total", type: "counter", "Consumer errors reported by librdkafka, by code.")
-        metrics.describe(
-            "billing_fenced_batches_total", type: "counter",
-            "Batches dropped because another replica took the partition.")
-        metrics.describe(
-            "billing_offset_gaps_total", type: "counter", "Offset jumps recorded: messages lost before they were read, or a log that started over."
-        )
-        metrics.describe(
-            "billing_outbox_published_total", type: "counter",
-            "Outbox events acknowledged by Kafka (their rows marked sent).")
-        metrics.describe(
-            "billing_outbox_table_read_total", type: "counter",
-            "Outbox events the relay read back from PostgreSQL (other replicas' rows, rows left from before a "
-                + "restart or a failed delivery) rather than taking them in memory from this process's loops.")
-        metrics.describe(
-            "billing_outbox_delivery_failures_total", type: "counter",
-            "Outbox deliveries that failed and will be resent.")
-        metrics.describe("billing_outbox_backlog", type: "gauge", "Outbox events not yet sent.")
-        metrics.describe("billing_consumer_lag", type: "gauge", "Messages in the partition after the committed offset.")
-        metrics.describe(
-            "billing_partition_stalled", type: "gauge",
-            "1 when messages wait in the partition and it has not advanced for WORKER_STALL_AFTER_MS.")
-        metrics.describe(
-            "billing_ready", type: "gauge", "1 when the database and a broker answered the last readiness check.")
-        metrics.describe("billing_batch_duration_seconds", type: "histogram", "Time to apply and commit one batch.")
-        metrics.describe(
-            "billing_commit_latency_seconds", type: "histogram", "From a message's produce timestamp to its commit.")
     }
 
     private static func failStart(_ line: String, code: Int32) -> Never {

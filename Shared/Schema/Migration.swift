@@ -1,3 +1,5 @@
+import BillingSupport
+
 /// One versioned schema change. Applied once, in version order, each in its own transaction.
 public struct Migration: Sendable {
     public let version: Int
@@ -17,7 +19,6 @@ public struct Migration: Sendable {
             hash ^= UInt64(byte)
             hash = hash &* 0x100_0000_01b3
         }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        return Hex.encode(hash)
     }
 }

@@ -122,24 +122,33 @@ public final class TCPServer: @unchecked Sendable {
     }
 }
 
+/// Connects to `host:port` (an IPv4 or IPv6 address, or a name) with send and receive bounded by
+/// `timeoutMs`; the descriptor, which the caller closes, or nil when nothing accepts.
+public func tcpConnect(host: String = "127.0.0.1", port: Int, timeoutMs: Int = 5_000) -> Int32? {
+    var hints = addrinfo()
+    hints.ai_family = AF_UNSPEC
+    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+    var found: UnsafeMutablePointer<addrinfo>?
+    guard getaddrinfo(host, String(port), &hints, &found) == 0, let first = found else { return nil }
+    defer { freeaddrinfo(first) }
+    var candidate: UnsafeMutablePointer<addrinfo>? = first
+    while let address = candidate {
+        candidate = address.pointee.ai_next
+        let descriptor = socket(address.pointee.ai_family, address.pointee.ai_socktype, address.pointee.ai_protocol)
+        guard descriptor >= 0 else { continue }
+        var timeout = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if connect(descriptor, address.pointee.ai_addr, address.pointee.ai_addrlen) == 0 { return descriptor }
+        close(descriptor)
+    }
+    return nil
+}
+
 /// Connects to `host:port` and exchanges one request for the full response (until the peer closes).
 public func tcpExchange(host: String = "127.0.0.1", port: Int, request: [UInt8], timeoutMs: Int = 5_000) -> [UInt8]? {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { return nil }
+    guard let descriptor = tcpConnect(host: host, port: port, timeoutMs: timeoutMs) else { return nil }
     defer { close(descriptor) }
-    var timeout = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
-    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return nil }
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    guard connected == 0 else { return nil }
     let connection = TCPConnection(descriptor: descriptor)
     connection.write(request)
     shutdown(descriptor, Int32(SHUT_WR))

@@ -1,43 +1,43 @@
 import BillingIngest
+import BillingTestSupport
 import Foundation
 import Testing
 
 @Suite("gateway events to movements")
 struct GatewayEventTests {
     func event(_ file: String) throws -> GatewayEvent {
-        try GatewayEvent.parse(
-            [UInt8](
-                try Data(contentsOf: URL(fileURLWithPath: WebhookSignatureTests.gateway).appendingPathComponent(file))))
+        try GatewayEvent.parse(try Fixtures.bytes(Fixtures.gateway(file)))
     }
 
     @Test("a succeeded payment intent is a payment of the amount received, on the event's day")
     func paymentIntent() throws {
-        let succeeded = try event("lago-stripe-payment_intent.succeeded.json")
-        #expect(succeeded.id == "evt_3RTkpYQ8iJWBZFaM1G1JtOIT")
-        let movements = try GatewayEventMapper.movements(succeeded, accountKeys: ["lago_customer_id"])
+        let succeeded = try event("billing-stripe-payment_intent.succeeded.json")
+        #expect(succeeded.id == "evt_1BillingTestPI0001")
+        let movements = try GatewayEventMapper.movements(succeeded, accountKeys: ["customer_ref"])
         guard case .payment(let id, let amount, let currency, let day, let clues) = movements.first else {
             Issue.record("not a payment: \(movements)")
             return
         }
-        #expect(id == "GW-pi_3RTkpYQ8iJWBZFaM1LBHNo0J" && amount == 4_620 && currency == "EUR" && day == "2025-05-28")
+        // created 1774952102 is 2026-03-31T10:15:02Z.
+        #expect(id == "GW-pi_1BillingTestPI0001" && amount == 12_990 && currency == "EUR" && day == "2026-03-31")
         #expect(
-            clues.statedAccount == "1342ce9f-c8cb-4b16-b9d4-7add8ec0cf5d",
+            clues.statedAccount == "A-1001",
             "the configured metadata key names the account")
     }
 
     @Test("a dispute with funds withdrawn is a chargeback of the payment, with its fee; an inquiry moves nothing")
     func disputes() throws {
         let withdrawn = try GatewayEventMapper.movements(
-            try event("lago-stripe-2020-charge.dispute.created.json"), accountKeys: [])
+            try event("billing-stripe-charge.dispute.created-withdrawn.json"), accountKeys: [])
         #expect(
             withdrawn == [
                 .reversal(
-                    reversalID: "GW-DW-dp_1OzgpEH4tiDZlIUaZ8iWQMsb", paymentID: "GW-pi_3OzgpDH4tiDZlIUa0Ezzggtg",
-                    amountMinor: 4_516, currency: "USD", on: "2024-03-29", reason: "chargeback: fraudulent"),
-                .fee(amountMinor: 2_000, currency: "USD"),
+                    reversalID: "GW-DW-dp_1BillingTestDP0001", paymentID: "GW-pi_1BillingTestPI0001",
+                    amountMinor: 12_990, currency: "EUR", on: "2026-04-02", reason: "chargeback: fraudulent"),
+                .fee(amountMinor: 1_500, currency: "EUR"),
             ])
         let inquiry = try GatewayEventMapper.movements(
-            try event("lago-stripe-2025-charge.dispute.created.json"), accountKeys: [])
+            try event("billing-stripe-charge.dispute.created-inquiry.json"), accountKeys: [])
         guard case .nothing(let why) = inquiry.first, inquiry.count == 1 else {
             Issue.record("an inquiry must move nothing: \(inquiry)")
             return

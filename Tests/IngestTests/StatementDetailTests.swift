@@ -9,17 +9,17 @@ struct StatementDetailTests {
 
     @Test("camt: a reversed batch keeps both details with their return reason and end-to-end ids")
     func camtReversalBatch() throws {
-        let entries = try load("oca-test-camt053.xml").statements[0].entries
+        let entries = try load("billing-camt053-reversed-direct-debits.xml").statements[0].entries
         let reversal = try #require(entries.first { $0.isReversal })
-        #expect(!reversal.isCredit && reversal.amountMinor == 66_405)
+        #expect(!reversal.isCredit && reversal.amountMinor == 24_500)
         #expect(reversal.details.count == 2)
         #expect(reversal.details.allSatisfy { $0.returnReason == "AC06" })
-        #expect(reversal.details.compactMap(\.amountMinor).reduce(0, +) == 66_405)
+        #expect(reversal.details.compactMap(\.amountMinor) == [19_500, 5_000])
         let first = entries[0]
-        #expect(first.details.first?.endToEndId == "435005714488-ABNO33052620")
-        #expect(first.details.first?.creditorAccount == "NL46ABNA0499998748")
+        #expect(first.details.first?.endToEndId == "E2E-2026-0302-INS-001")
+        #expect(first.details.first?.creditorAccount == "NL20INGB0001234567")
         #expect(first.transactionCode == "PMNT/RDDT/ESDD")
-        #expect(first.bookingDate == (try LocalDate.parse("2014-01-05")))
+        #expect(first.bookingDate == (try LocalDate.parse("2026-03-02")))
     }
 
     @Test("camt: charges the bank says are not included are kept beside the amount")
@@ -59,14 +59,14 @@ struct StatementDetailTests {
 
     @Test("MT940 ING: /EREF/, /RTRN/ and /REMI/ structures, a wrapped bank reference, a wrapped :28C:")
     func ingDialect() throws {
-        let statement = try load("oca-ing-nl.940").statements[0]
-        #expect(statement.account == "NL77INGB0574908765" && statement.currency == "EUR")
+        let statement = try load("billing-ing-nl-structured.940").statements[0]
+        #expect(statement.account == "NL44INGB0008765432" && statement.currency == "EUR")
         #expect(statement.sequence == "00000")
         let entries = statement.entries
-        #expect(entries[0].accountServicerReference == "00000000001005")
-        #expect(entries[0].details.first?.endToEndId == "EV12341REP1231456T1234")
+        #expect(entries[0].accountServicerReference == "00000000002001")
+        #expect(entries[0].details.first?.endToEndId == "BIL2026A1PAY0301")
         let returned = try #require(entries.first { $0.details.first?.returnReason == "MS03" })
-        #expect(returned.details.first?.remittance.first?.contains("Factuurnr 123456") == true)
+        #expect(returned.details.first?.remittance.first?.contains("Factuurnr 88231") == true)
         #expect(Set(entries.compactMap(\.accountServicerReference)).count == entries.count, "no two lines collapse")
     }
 

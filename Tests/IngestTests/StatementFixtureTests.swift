@@ -1,9 +1,10 @@
 import BillingDomain
 import BillingIngest
+import BillingTestSupport
 import Foundation
 import Testing
 
-/// Every real bank file in `../shared/fixtures/bank/` (beside the checkout), parsed and checked
+/// Every bank file in `Tests/Fixtures/bank/` (see its PROVENANCE.md), parsed and checked
 /// against figures read from the files by hand: statements, entries, credit and debit counts and
 /// totals per currency as the bank wrote the entries, and whether the stated balances add up.
 /// (The totals were summed from the raw entry lines with grep and awk, never from this parser; a
@@ -23,17 +24,12 @@ struct StatementFixtureTests {
         let reversals: Int
     }
 
-    static let fixtures: String = {
-        // Tests/IngestTests/ → the checkout → its parent, where `shared/` sits.
-        let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        return checkout.deletingLastPathComponent().appendingPathComponent("shared/fixtures/bank").path
-    }()
 
     static let expected: [Expected] = [
         Expected(
-            file: "oca-test-camt053.xml", format: "camt.053.001.02", statements: 1, entries: 3, currency: "EUR",
-            credits: (1, 140_531), debits: (2, 141_830), balances: [(1_556_827, 1_512_112, false)], reversals: 1),
+            file: "billing-camt053-reversed-direct-debits.xml", format: "camt.053.001.02", statements: 1, entries: 3,
+            currency: "EUR", credits: (1, 102_075), debits: (2, 55_740), balances: [(841_250, 800_000, false)],
+            reversals: 1),
         Expected(
             file: "moov-fi-camt053-sample.xml", format: "camt.053.001.02", statements: 1, entries: 10,
             currency: "EUR", credits: (6, 2_307_500), debits: (4, 943_017), balances: [(1_000_000, 2_364_483, true)],
@@ -67,13 +63,12 @@ struct StatementFixtureTests {
             file: "bunq-mt940.txt", format: "mt940", statements: 1, entries: 111, currency: "EUR",
             credits: (26, 76_166), debits: (85, 78_833), balances: [(3_233, nil, true)], reversals: 0),
         Expected(
-            file: "oca-ing-nl.940", format: "mt940", statements: 1, entries: 8, currency: "EUR",
-            credits: (4, 3_658), debits: (4, 13_446), balances: [(66_223, nil, true)], reversals: 0),
+            file: "billing-ing-nl-structured.940", format: "mt940", statements: 1, entries: 8, currency: "EUR",
+            credits: (4, 20_975), debits: (4, 29_414), balances: [(125_000, 116_561, true)], reversals: 0),
     ]
 
     static func load(_ file: String) throws -> ParsedStatementFile {
-        let url = URL(fileURLWithPath: fixtures).appendingPathComponent(file)
-        let bytes = [UInt8](try Data(contentsOf: url))
+        let bytes = try Fixtures.bytes(Fixtures.bank(file))
         return try StatementFiles.parse(bytes)
     }
 

@@ -1,4 +1,5 @@
 import BillingIngest
+import BillingTestSupport
 import Foundation
 import Testing
 
@@ -35,20 +36,15 @@ struct WebhookSignatureTests {
                 == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
     }
 
-    static let gateway: String = {
-        URL(fileURLWithPath: StatementFixtureTests.fixtures).deletingLastPathComponent().appendingPathComponent(
-            "gateway"
-        ).path
-    }()
 
     @Test(
         "every gateway fixture verifies under a signature computed here, and fails with one byte changed",
         arguments: [
-            "lago-stripe-payment_intent.succeeded.json", "lago-stripe-2020-charge.dispute.created.json",
-            "lago-stripe-2025-charge.dispute.created.json", "stripe-mock-data-2015-charge.refunded.json",
+            "billing-stripe-payment_intent.succeeded.json", "billing-stripe-charge.dispute.created-withdrawn.json",
+            "billing-stripe-charge.dispute.created-inquiry.json", "stripe-mock-data-2015-charge.refunded.json",
         ])
     func fixtures(_ file: String) throws {
-        let body = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.gateway).appendingPathComponent(file)))
+        let body = try Fixtures.bytes(Fixtures.gateway(file))
         let secret = "whsec_test_\(file.count)"
         let now: Int64 = 1_795_400_000
         let header = WebhookSignatureVerifier.header(secret: secret, body: body, timestamp: now - 10)

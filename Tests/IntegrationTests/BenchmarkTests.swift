@@ -1,5 +1,6 @@
 import BillingPostgres
 import BillingSupport
+import BillingTestSupport
 import Foundation
 import Testing
 

@@ -24,7 +24,7 @@ extension Integration {
                 -> KafkaOutgoingMessage
             {
                 let event = CloudEvent(
-                    id: id, type: type, source: "tests", time: Logger.timestamp(), contentType: contentType,
+                    id: id, type: type, source: "tests", time: UTCClock.timestamp(), contentType: contentType,
                     data: Array(body.utf8))
                 return KafkaOutgoingMessage(topic: traffic.inputTopic, key: "k", event: event)
             }

@@ -2,6 +2,7 @@ import BillingContracts
 import BillingIngest
 import BillingKafka
 import BillingSupport
+import BillingTestSupport
 import Foundation
 import Testing
 
@@ -46,15 +47,11 @@ extension Integration {
             let ledger = try LedgerScenario(ingest: true, ingestEnvironment: ["GATEWAY_WEBHOOK_SECRETS": Self.secret])
             let (relay, port) = try Self.startRelay(ledger)
             defer { _ = relay.terminate() }
-            let directory = URL(fileURLWithPath: StatementFixturePath.bank("x")).deletingLastPathComponent()
-                .deletingLastPathComponent().appendingPathComponent("gateway")
-            let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter {
-                $0.hasSuffix(".json")
-            }.sorted()
+            let names = try Fixtures.gatewayEvents()
             #expect(names.count >= 4)
             let now = Int64(Date().timeIntervalSince1970)
             for name in names {
-                let body = [UInt8](try Data(contentsOf: directory.appendingPathComponent(name)))
+                let body = try Fixtures.bytes(Fixtures.gateway(name))
                 let status = try Self.post(
                     port, body,
                     signature: WebhookSignatureVerifier.header(secret: Self.secret, body: body, timestamp: now))
@@ -66,7 +63,7 @@ extension Integration {
             #expect(try ledger.database.scalar("SELECT count(*) FROM ingest.dead_letters") == 0)
             // Byte for byte: the stored raw bodies are the files.
             for name in names {
-                let body = [UInt8](try Data(contentsOf: directory.appendingPathComponent(name)))
+                let body = try Fixtures.bytes(Fixtures.gateway(name))
                 #expect(
                     try ledger.database.scalar("SELECT count(*) FROM ingest.gateway_events WHERE raw = $1", [body]) == 1,
                     "\(name) stored as sent")

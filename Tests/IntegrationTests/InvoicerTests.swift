@@ -295,7 +295,7 @@ extension Integration {
                     #"{"origin":{"requested_by":"tests"},"kind":"invoice","account":"A-5001","lines":[{"description":"x","quantity":"1","unit_price":"1.00","tax_rate":"0"}],"due_date":"2026-12-01","post":true}"#
                         .utf8),
                 headers: CloudEvent(
-                    id: "cmd-misspelt", type: DocumentTypes.create, source: "tests", time: Logger.timestamp(), data: []
+                    id: "cmd-misspelt", type: DocumentTypes.create, source: "tests", time: UTCClock.timestamp(), data: []
                 ).headerPairs.map { KafkaHeader(name: $0.name, text: $0.value) })
             try LedgerScenario.send([misspelt], with: ledger.producer)
             try eventually(timeoutMs: 30_000, "the misspelt command dead-lettered") {

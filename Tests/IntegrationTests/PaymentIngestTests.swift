@@ -2,6 +2,7 @@ import BillingContracts
 import BillingIngest
 import BillingKafka
 import BillingSupport
+import BillingTestSupport
 import Foundation
 import Testing
 
@@ -64,15 +65,15 @@ extension Integration {
         @Test("billing-ctl import on a real file prints the report; importing it again books nothing")
         func realFileTwice() throws {
             let ledger = try LedgerScenario(ingest: true)
-            let path = StatementFixturePath.bank("oca-test-camt053.xml")
+            let path = Fixtures.bank("billing-camt053-reversed-direct-debits.xml")
             let first = try Self.importFile(ledger, path)
             #expect(first.format == "camt.053.001.02" && first.statements.count == 1)
             let statement = first.statements[0]
-            #expect(statement.account == "NL77ABNA0574908765" && statement.currency == "EUR")
-            #expect(statement.openingBalanceMinor == 1_556_827 && statement.closingBalanceMinor == 1_512_112)
+            #expect(statement.account == "NL91ABNA0417164300" && statement.currency == "EUR")
+            #expect(statement.openingBalanceMinor == 841_250 && statement.closingBalanceMinor == 800_000)
             #expect(statement.reconciles == false && statement.entries == 3)
-            #expect((statement.creditsCount, statement.creditsMinor) == (1, 140_531))
-            #expect((statement.debitsCount, statement.debitsMinor) == (2, 141_830))
+            #expect((statement.creditsCount, statement.creditsMinor) == (1, 102_075))
+            #expect((statement.debitsCount, statement.debitsMinor) == (2, 55_740))
             #expect(
                 (first.lines.booked, first.lines.duplicate, first.lines.identified, first.lines.unidentified)
                     == (4, 0, 0, 4))
@@ -264,7 +265,7 @@ extension Integration {
         )
         func bankCharges() throws {
             let ledger = try LedgerScenario(ingest: true)
-            let report = try Self.importFile(ledger, StatementFixturePath.bank("viafintech-camt053-v4-postfinance.xml"))
+            let report = try Self.importFile(ledger, Fixtures.bank("viafintech-camt053-v4-postfinance.xml"))
             #expect(report.lines.bankFees == 6)
             #expect(report.lines.booked == report.lines.identified + report.lines.unidentified + report.lines.bankFees)
             try eventually(timeoutMs: 30_000, "fees posted") {
@@ -345,7 +346,7 @@ extension Integration {
                 overflowing.status == 1 && overflowing.output.contains("amount_out_of_range"), "\(overflowing.output)")
             #expect(try ledger.database.scalar("SELECT count(*) FROM ingest.dead_letters") == 4)
             #expect(try ledger.database.scalar("SELECT count(*) FROM ingest.files") == 0, "nothing half-booked")
-            let good = try Self.importFile(ledger, StatementFixturePath.bank("bunq-mt940.txt"))
+            let good = try Self.importFile(ledger, Fixtures.bank("bunq-mt940.txt"))
             #expect(good.format == "mt940" && good.lines.booked == 111)
             try eventually(timeoutMs: 30_000, "bunq's credits in suspense") {
                 try ledger.database.scalar(
@@ -356,15 +357,6 @@ extension Integration {
     }
 }
 
-/// Where the shared fixtures are: beside the checkout.
-enum StatementFixturePath {
-    static func bank(_ file: String) -> String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
-                "shared/fixtures/bank/\(file)"
-            ).path
-    }
-}
 
 extension Integration {
     @Suite("payment-ingest: gateway webhooks")
@@ -409,11 +401,7 @@ extension Integration {
             }
 
             // The real fixture: its metadata names no account here, so the money waits in suspense.
-            let fixture = [UInt8](
-                try Data(
-                    contentsOf: URL(fileURLWithPath: StatementFixturePath.bank("x")).deletingLastPathComponent()
-                        .deletingLastPathComponent().appendingPathComponent(
-                            "gateway/lago-stripe-payment_intent.succeeded.json")))
+            let fixture = try Fixtures.bytes(Fixtures.gateway("billing-stripe-payment_intent.succeeded.json"))
             try LedgerScenario.send([Self.message(ledger, fixture)], with: ledger.producer)
             // The same signed request again is a replay; the same event newly signed is a duplicate;
             // a changed byte fails the signature; an expired signature is refused.

@@ -1,5 +1,6 @@
 import BillingContracts
 import BillingKafka
+import BillingRuntime
 import BillingSupport
 import Foundation
 import Testing
@@ -99,6 +100,90 @@ extension Integration {
             #expect(try traffic.recordedOffsets() == [0: 60])
             #expect(worker.log().contains("an earlier attempt of this batch had committed"))
             #expect(!worker.log().contains("partitions were claimed by another replica"))
+            #expect(worker.terminate() == 0)
+        }
+
+        @Test(
+            "while PostgreSQL hangs, /health/live answers at once and /health/ready says not ready without waiting on it",
+            .timeLimit(.minutes(3)))
+        func probesWhileDatabaseHangs() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let traffic = try ProbeTraffic.make(stack, database)
+            let worker = try traffic.startWorker([:])
+            try eventually(timeoutMs: 60_000, "ready") { worker.get("/health/ready")?.status == 200 }
+
+            try stack.stack(["pg", "pause"])
+            var slowestMs: Int64 = 0
+            var sawNotReady = false
+            var liveFailures = 0
+            do {
+                defer { _ = try? stack.stack(["pg", "resume"]) }
+                let since = monotonicMs()
+                // A readiness check's connect now hangs for its whole I/O bound (2 s); answering a
+                // probe must never wait on one.
+                while monotonicMs() - since < 6_000 {
+                    for path in ["/health/live", "/health/ready"] {
+                        let start = monotonicMs()
+                        let answer = worker.get(path)
+                        slowestMs = max(slowestMs, monotonicMs() - start)
+                        if path == "/health/live", answer?.status != 200 { liveFailures += 1 }
+                        if path == "/health/ready", answer?.status == 503 { sawNotReady = true }
+                    }
+                    sleepThread(milliseconds: 100)
+                }
+            }
+            print("slowest ops answer while PostgreSQL hung: \(slowestMs) ms")
+            #expect(liveFailures == 0, "/health/live answered 200 every time")
+            #expect(slowestMs < 1_000, "no probe waited on the hung database (slowest \(slowestMs) ms)")
+            #expect(sawNotReady, "/health/ready said not ready while the database hung")
+            try eventually(timeoutMs: 30_000, "ready again") { worker.get("/health/ready")?.status == 200 }
+            #expect(worker.terminate() == 0)
+        }
+
+        @Test(
+            "the ops endpoint on IPv6: every series listed at start, HEAD answered, silent clients hold nothing",
+            .timeLimit(.minutes(3)))
+        func opsEndpoint() throws {
+            let stack = try TestStack.fromEnvironment()
+            let database = try TestDatabase.create(stack)
+            defer { database.drop() }
+            let traffic = try ProbeTraffic.make(stack, database)
+            let worker = try traffic.startWorker(["OPS_HOST": "::1"])
+            defer { _ = worker.terminate() }
+
+            // Right after start, before any message: every family with HELP and TYPE, counters at 0.
+            let first = try #require(worker.get("/metrics"), "metrics over IPv6")
+            #expect(first.status == 200)
+            for family in RuntimeMetrics.families(topics: [traffic.inputTopic]) {
+                #expect(first.body.contains("# HELP \(family.name) "), "\(family.name) has HELP")
+                #expect(first.body.contains("# TYPE \(family.name) \(family.kind.rawValue)\n"), "\(family.name) has TYPE")
+            }
+            #expect(first.body.contains("billing_offset_gaps_total 0\n"))
+            #expect(first.body.contains("billing_retries_total{stage=\"batch\"} 0\n"))
+            #expect(first.body.contains("billing_messages_consumed_total{topic=\"\(traffic.inputTopic)\"} 0\n"))
+
+            let head = try #require(worker.get("/metrics", method: "HEAD"))
+            #expect(head.status == 200 && head.body.isEmpty, "HEAD: 200 without a body")
+            #expect(worker.get("/health/live", method: "HEAD")?.status == 200)
+
+            // Clients that connect and say nothing (or half a request) do not hold the endpoint.
+            var silent: [Int32] = []
+            defer { for descriptor in silent { close(descriptor) } }
+            for index in 0..<8 {
+                let descriptor = try #require(tcpConnect(host: worker.opsHost, port: worker.opsPort!))
+                if index % 2 == 1 { _ = "GET /metrics HTTP/1.1\r\nHo".withCString { write(descriptor, $0, 28) } }
+                silent.append(descriptor)
+            }
+            var slowestMs: Int64 = 0
+            for _ in 0..<20 {
+                let start = monotonicMs()
+                #expect(worker.get("/health/live")?.status == 200)
+                slowestMs = max(slowestMs, monotonicMs() - start)
+            }
+            print("slowest /health/live with 8 silent clients connected: \(slowestMs) ms")
+            #expect(slowestMs < 500, "answered beside the silent clients (slowest \(slowestMs) ms)")
             #expect(worker.terminate() == 0)
         }
 

@@ -49,43 +49,83 @@ struct PGArrayTests {
 
     @Test("hex decoding accepts PostgreSQL's bytea text form and refuses anything else")
     func hex() {
-        #expect(PGHex.decode("\\x00ff10") == [0x00, 0xff, 0x10])
-        #expect(PGHex.decode("abc") == nil)
-        #expect(PGHex.decode("\\xzz") == nil)
-        #expect(PGHex.encode([1, 171]) == "01ab")
+        #expect(Hex.decode("\\x00ff10") == [0x00, 0xff, 0x10])
+        #expect(Hex.decode("abc") == nil)
+        #expect(Hex.decode("\\xzz") == nil)
+        #expect(Hex.encode([1, 171]) == "01ab")
     }
 }
 
 @Suite("metrics in Prometheus text")
 struct MetricsTests {
-    @Test("seconds are rendered from microseconds exactly, without floating point")
-    func seconds() {
-        #expect(Metrics.seconds(1_500) == "0.0015")
-        #expect(Metrics.seconds(2_000_000) == "2")
-        #expect(Metrics.seconds(87_000) == "0.087")
-        #expect(Metrics.seconds(0) == "0")
+    let families: [MetricFamily] = [
+        .counter("jobs_total", "Jobs done, by kind.", labels: MetricFamily.each("kind", ["a", "b"])),
+        .gauge("depth", "Queue depth."),
+        .histogram("latency_seconds", "Time per job."),
+        MetricFamily(.gauge, "lag", "Lag per partition.", series: .whileAssigned(labelNames: ["partition"])),
+    ]
+
+    @Test("every declared series is listed with HELP, TYPE and zero before anything is recorded")
+    func declaredAtZero() {
+        let text = Metrics(families).render()
+        #expect(text.contains("# HELP jobs_total Jobs done, by kind.\n# TYPE jobs_total counter\n"))
+        #expect(text.contains("jobs_total{kind=\"a\"} 0\n"))
+        #expect(text.contains("jobs_total{kind=\"b\"} 0\n"))
+        #expect(text.contains("# TYPE depth gauge\n"))
+        #expect(text.contains("depth 0"))
+        #expect(text.contains("# TYPE latency_seconds histogram\n"))
+        #expect(text.contains("latency_seconds_count 0\n"))
+        // A family whose series come later still says what it is.
+        #expect(text.contains("# HELP lag Lag per partition.\n# TYPE lag gauge\n"))
     }
 
-    @Test("a histogram's buckets are cumulative and count every observation")
+    @Test("a timer's buckets are cumulative, exact decimal seconds, and count every observation")
     func histogram() {
-        let metrics = Metrics()
-        metrics.describe("latency", type: "histogram", "test")
-        metrics.observe("latency", micros: 400)
-        metrics.observe("latency", micros: 90_000)
-        metrics.observe("latency", micros: 60_000_000)
+        let metrics = Metrics(families)
+        let timer = metrics.timer("latency_seconds")
+        timer.recordMicroseconds(400)
+        timer.recordMicroseconds(90_000)
+        timer.recordMicroseconds(60_000_000)
         let text = metrics.render()
-        #expect(text.contains("# TYPE latency histogram"))
-        #expect(text.contains("latency_bucket{le=\"0.0005\"} 1\n"))
-        #expect(text.contains("latency_bucket{le=\"0.09\"} 2\n"))
-        #expect(text.contains("latency_bucket{le=\"30\"} 2\n"))
-        #expect(text.contains("latency_bucket{le=\"+Inf\"} 3\n"))
-        #expect(text.contains("latency_count 3\n"))
-        #expect(text.contains("latency_sum 60.0904\n"))
+        #expect(text.contains("latency_seconds_bucket{le=\"0.0005\"} 1\n"))
+        #expect(text.contains("latency_seconds_bucket{le=\"0.09\"} 2\n"))
+        #expect(text.contains("latency_seconds_bucket{le=\"30.0\"} 2\n"))
+        #expect(text.contains("latency_seconds_bucket{le=\"+Inf\"} 3\n"))
+        #expect(text.contains("latency_seconds_count 3\n"))
+        #expect(text.contains("latency_seconds_sum 60.0904\n"))
     }
 
-    @Test("label values are escaped")
-    func labels() {
-        #expect(Metrics.series("m", [("reason", "a\"b\\c")]) == #"m{reason="a\"b\\c"}"#)
+    @Test("counters add integers; collected series come and go with what they describe")
+    func countersAndCollectors() {
+        let metrics = Metrics(families)
+        metrics.counter("jobs_total", [("kind", "b")]).increment(by: 3)
+        let assigned = Locked<[String]>(["0", "1"])
+        metrics.addCollector { assigned.current.map { Metrics.CollectedValue("lag", [("partition", $0)], 7) } }
+        var text = metrics.render()
+        #expect(text.contains("jobs_total{kind=\"b\"} 3\n"))
+        #expect(text.contains("lag{partition=\"0\"} 7"))
+        #expect(text.contains("lag{partition=\"1\"} 7"))
+        assigned.withLock { $0 = ["1"] }
+        text = metrics.render()
+        #expect(!text.contains("lag{partition=\"0\"}"))
+        #expect(text.contains("lag{partition=\"1\"} 7"))
+        assigned.withLock { $0 = [] }
+        text = metrics.render()
+        #expect(!text.contains("lag{"))
+        #expect(text.contains("# TYPE lag gauge\n"))
+    }
+
+    @Test("the runtime declares one series per consumed topic and per retry stage")
+    func runtimeFamilies() {
+        let runtime = RuntimeMetrics(metrics: Metrics(), topics: ["t.one", "t.two"])
+        let text = runtime.metrics.render()
+        #expect(text.contains("billing_messages_consumed_total{topic=\"t.one\"} 0\n"))
+        #expect(text.contains("billing_messages_dead_lettered_total{topic=\"t.two\"} 0\n"))
+        for stage in RetryStage.allCases {
+            #expect(text.contains("billing_retries_total{stage=\"\(stage.rawValue)\"} 0\n"))
+        }
+        #expect(text.contains("billing_offset_gaps_total 0\n"))
+        #expect(text.contains("# TYPE billing_consumer_lag gauge\n"))
     }
 }
 
@@ -384,5 +424,34 @@ struct StrictContractTests {
                 #expect(context.debugDescription == "unknown field \(field)")
             }
         }
+    }
+}
+
+@Suite("PostgreSQL errors in logs and reasons")
+struct PGErrorDescriptionTests {
+    @Test("an integrity or data error is described by SQLSTATE and schema names, never the server's text with values")
+    func leavesOutValues() {
+        let duplicate = PGError(
+            kind: .server, sqlState: "23505", message: "duplicate key value violates unique constraint \"doc_number\"",
+            detail: "Key (number)=(INV-2026-000042) already exists.", constraint: "doc_number", table: "documents")
+        let text = duplicate.describe(includingValues: false)
+        #expect(text.contains("23505") && text.contains("integrity constraint violation"))
+        #expect(text.contains("constraint doc_number") && text.contains("table documents"))
+        #expect(!text.contains("INV-2026-000042") && !text.contains("Key ("))
+        let syntax = PGError(
+            kind: .server, sqlState: "22P02", message: "invalid input syntax for type bigint: \"A-1001 secret\"")
+        #expect(!syntax.describe(includingValues: false).contains("secret"))
+    }
+
+    @Test("messages that name only schema objects and states are kept; the debug setting keeps everything")
+    func keepsNamesAndDebug() {
+        let conflict = PGError(
+            kind: .server, sqlState: "40001", message: "could not serialize access due to concurrent update")
+        #expect(conflict.describe(includingValues: false).contains("could not serialize access"))
+        let lost = PGError(kind: .connection, message: "connection to server at 127.0.0.1 port 5432 failed")
+        #expect(lost.describe(includingValues: false).contains("port 5432 failed"))
+        let duplicate = PGError(
+            kind: .server, sqlState: "23505", message: "duplicate key", detail: "Key (number)=(INV-1) already exists.")
+        #expect(duplicate.describe(includingValues: true).contains("Key (number)=(INV-1)"))
     }
 }

@@ -189,7 +189,7 @@ final class LedgerScenario {
         _ topic: String, key: String, type: String, _ body: T, id: String = UUID().uuidString
     ) -> KafkaOutgoingMessage {
         let event = CloudEvent(
-            id: id, type: type, source: "tests", time: Logger.timestamp(), data: ContractJSON.encode(body))
+            id: id, type: type, source: "tests", time: UTCClock.timestamp(), data: ContractJSON.encode(body))
         return KafkaOutgoingMessage(topic: topic, key: key, event: event)
     }
 

@@ -43,7 +43,7 @@ struct ProbeTraffic: Sendable {
     func message(seq: Int64, fault: String? = nil, runID: String? = nil) -> KafkaOutgoingMessage {
         let faultField = fault.map { ",\"fault\":\"\($0)\"" } ?? ""
         let event = CloudEvent(
-            id: "\(self.runID)-\(seq)", type: "billing.probe.message.v1", source: "tests", time: Logger.timestamp(),
+            id: "\(self.runID)-\(seq)", type: "billing.probe.message.v1", source: "tests", time: UTCClock.timestamp(),
             data: Array("{\"run_id\":\"\(runID ?? self.runID)\",\"seq\":\(seq)\(faultField)}".utf8))
         return KafkaOutgoingMessage(topic: inputTopic, key: "key-\(seq % 97)", event: event)
     }

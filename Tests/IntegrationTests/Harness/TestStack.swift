@@ -1,6 +1,7 @@
 import BillingKafka
 import BillingPostgres
 import BillingSupport
+import BillingTestSupport
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import BillingSupport
+import BillingTestSupport
 import Foundation
 
 /// A real worker process (one of the built executables), its log in a file, its ops port read
@@ -44,10 +45,15 @@ final class WorkerProcess: @unchecked Sendable {
         return opsPort!
     }
 
-    /// HTTP GET on the ops port: status code and body, or nil when nothing answers.
-    func get(_ path: String) -> (status: Int, body: String)? {
+    /// The address the ops endpoint is reached on (`OPS_HOST` when the test set one).
+    var opsHost: String { environment["OPS_HOST"] ?? "127.0.0.1" }
+
+    /// HTTP GET (or `method`) on the ops port: status code and body, or nil when nothing answers.
+    func get(_ path: String, method: String = "GET") -> (status: Int, body: String)? {
         guard let opsPort,
-            let response = tcpExchange(port: opsPort, request: Array("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+            let response = tcpExchange(
+                host: opsHost, port: opsPort,
+                request: Array("\(method) \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
         else { return nil }
         let text = String(decoding: response, as: UTF8.self)
         guard let statusText = text.split(separator: " ").dropFirst().first, let status = Int(statusText) else {
@@ -63,7 +69,14 @@ final class WorkerProcess: @unchecked Sendable {
     func metric(_ name: String) -> Int64 {
         guard let body = get("/metrics")?.body else { return 0 }
         return body.split(separator: "\n").filter { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
-            .compactMap { $0.split(separator: " ").last.flatMap { Int64($0) } }.reduce(0, +)
+            .compactMap { $0.split(separator: " ").last.flatMap(Self.wholeValue) }.reduce(0, +)
+    }
+
+    /// A sample's value as a whole number: `3`, or a gauge's `3.0` (no floating point on the way).
+    static func wholeValue(_ text: Substring) -> Int64? {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = Int64(parts[0]), parts.count == 1 || parts[1].allSatisfy({ $0 == "0" }) else { return nil }
+        return whole
     }
 
     func kill() {

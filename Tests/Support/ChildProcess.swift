@@ -1,3 +1,5 @@
+import BillingSupport
+
 #if canImport(Glibc)
     import Glibc
 #endif

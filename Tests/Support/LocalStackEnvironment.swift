@@ -1,3 +1,5 @@
+import BillingSupport
+
 /// What `.local/stack.env` exports, for programs that run against the local stack (tests,
 /// benchmarks): the PostgreSQL owner URL and port, the brokers, dev-kafka's control port and
 /// the directory of the built executables.
