@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
@@ -72,6 +73,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Shared/Runtime"),
 
@@ -126,27 +128,47 @@ let package = Package(
         .executableTarget(name: "billing-fuzz", dependencies: ["BillingFuzz"], path: "Services/billing-fuzz"),
         .target(
             name: "BillingBench",
-            dependencies: ["BillingKafka", "BillingPostgres", "BillingSupport", "BillingContracts", "BillingTestSupport"],
+            dependencies: [
+                "BillingKafka", "BillingPostgres", "BillingSupport", "BillingContracts", "BillingTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Shared/Bench"),
         // What tests and benchmarks share and production code never links: child processes, the
         // local stack's environment, the fixtures in Tests/Fixtures.
         .target(name: "BillingTestSupport", dependencies: ["BillingSupport"], path: "Tests/Support"),
         .executableTarget(
-            name: "runtime-bench", dependencies: ["BillingRuntime", "BillingBench"], path: "Services/runtime-bench"),
+            name: "runtime-bench",
+            dependencies: [
+                "BillingRuntime", "BillingBench", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Services/runtime-bench"),
         .executableTarget(
             name: "allocator-bench",
-            dependencies: ["BillingRuntime", "BillingBench", "BillingContracts", "BillingTestSupport"],
+            dependencies: [
+                "BillingRuntime", "BillingBench", "BillingContracts", "BillingTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Services/allocator-bench"),
         .executableTarget(
-            name: "invoicer-bench", dependencies: ["BillingRuntime", "BillingBench", "BillingContracts"],
+            name: "invoicer-bench",
+            dependencies: [
+                "BillingRuntime", "BillingBench", "BillingContracts",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Services/invoicer-bench"),
         .executableTarget(
             name: "ingest-bench",
-            dependencies: ["BillingRuntime", "BillingBench", "BillingContracts", "BillingIngest", "BillingTestSupport"],
+            dependencies: [
+                "BillingRuntime", "BillingBench", "BillingContracts", "BillingIngest", "BillingTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Services/ingest-bench"),
         .executableTarget(
             name: "money-bench",
-            dependencies: ["BillingRuntime", "BillingBench", "BillingContracts", "BillingTestSupport"],
+            dependencies: [
+                "BillingRuntime", "BillingBench", "BillingContracts", "BillingTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Services/money-bench"),
 
         .testTarget(

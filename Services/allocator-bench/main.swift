@@ -1,3 +1,4 @@
+import ArgumentParser
 import BillingBench
 import BillingContracts
 import BillingKafka
@@ -27,24 +28,37 @@ import FoundationEssentials
 //  3. hot accounts: a backlog where half the payments go to 10 accounts; payments/s;
 // and the worker's peak and current RSS.
 
-let usage = """
-    USAGE: allocator-bench [--accounts N] [--payments N] [--rate PER_SECOND] [--seconds S]
-                           [--hot-payments N] [--partitions P] [--concurrency N] [--keep] [--json]
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allocator-bench",
+        abstract: "Measures the allocator against the local stack (source .local/stack.env first).",
+        discussion: """
+            Phases: a drain of a payment backlog, payments at a sustained rate, and a backlog where half the \
+            payments go to 10 accounts; then the worker's peak and current RSS.
 
-    Measures the allocator against the local stack (source .local/stack.env first).
-      --accounts      accounts, each with 3 open invoices (default 100000)
-      --payments      backlog of the drain phase (default 100000)
-      --rate          payments/s of the sustained phase (default 5000)
-      --seconds       length of the sustained phase (default 15)
-      --hot-payments  backlog of the hot-account phase, half on 10 accounts (default 30000)
-      --partitions    partitions of the benchmark's payment topic (default 12)
-      --concurrency   the worker's WORKER_CONCURRENCY, loops in its one process (default 2)
-      --linger-ms     linger.ms of the generator's producer (default 25)
-    WORKER_* and KAFKA_* variables in the environment reach the worker.
-      --keep          keep the benchmark's database afterwards (to inspect plans); prints its name
-      --json          print the results as JSON
-    Exit codes: 0 done, 1 verify failed, 2 usage, 3 stack unavailable or the worker failed.
-    """
+            WORKER_* and KAFKA_* variables in the environment reach the worker.
+
+            Exit codes: 0 done, 1 verify failed, 2 usage, 3 stack unavailable or the worker failed.
+            """)
+
+    @Option(help: "accounts, each with 3 open invoices") var accounts = 100_000
+    @Option(help: "backlog of the drain phase") var payments = 100_000
+    @Option(help: "payments/s of the sustained phase") var rate = 5_000
+    @Option(help: "length of the sustained phase, in seconds") var seconds = 15
+    @Option(help: "backlog of the hot-account phase, half on 10 accounts") var hotPayments = 30_000
+    @Option(help: "partitions of the benchmark's payment topic") var partitions = 12
+    @Option(help: "the worker's WORKER_CONCURRENCY, loops in its one process") var concurrency = 2
+    @Option(help: "linger.ms of the generator's producer") var lingerMs = 25
+    @Flag(help: "keep the benchmark's database afterwards (to inspect plans); prints its name") var keep = false
+    @Flag(help: "print the results as JSON") var json = false
+
+    func validate() throws {
+        try requireAtLeast(
+            1, ("--accounts", accounts), ("--payments", payments), ("--rate", rate), ("--seconds", seconds),
+            ("--hot-payments", hotPayments), ("--partitions", partitions), ("--concurrency", concurrency),
+            ("--linger-ms", lingerMs))
+    }
+}
 
 func fail(_ message: String, code: Int32) -> Never { benchFail("allocator-bench", message, code: code) }
 
@@ -168,17 +182,7 @@ struct CPUUsed {
 }
 
 TerminationSignals.ignoreBrokenPipe()
-let arguments = BenchArguments(
-    tool: "allocator-bench", Array(CommandLine.arguments.dropFirst()),
-    integers: [
-        "accounts": 100_000, "payments": 100_000, "rate": 5_000, "seconds": 15, "hot-payments": 30_000,
-        "partitions": 12, "concurrency": 2, "linger-ms": 25,
-    ], flags: ["json", "keep"], usage: usage)
-let options = (
-    accounts: arguments["accounts"], payments: arguments["payments"], rate: arguments["rate"],
-    seconds: arguments["seconds"], hotPayments: arguments["hot-payments"], partitions: arguments["partitions"],
-    lingerMs: arguments["linger-ms"], concurrency: arguments["concurrency"], json: arguments.has("json"), keep: arguments.has("keep")
-)
+let options = Options.parseBenchOptions()
 let stack = benchStack("allocator-bench")
 let tag = benchTag()
 let databaseName = "allocbench_\(tag)"

@@ -141,9 +141,10 @@ final class LedgerBatch {
                 channel: payment.channel, receivedOn: payment.receivedOn, reference: payment.reference,
                 payerName: payment.payerName, account: payment.account, reason: reason)
             if try postUnidentified(unidentified) {
+                // On the ledger's own events: nothing the allocator consumes, so nothing comes back to it.
                 publish(
-                    Topics.unidentifiedPayments.name, key: payment.paymentId,
-                    type: LedgerTypes.paymentUnidentified, unidentified)
+                    Topics.ledgerEvents.name, key: payment.account, type: LedgerTypes.paymentHeldInSuspense,
+                    unidentified)
             }
             return
         }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import BillingBench
 import BillingContracts
 import BillingIngest
@@ -18,17 +19,32 @@ import FoundationEssentials
 //   swift build -c release --product ingest-bench && .build/release/ingest-bench --parse-only
 //   BILLING_BUILD_CONFIGURATION=release Deploy/local/stack up && . .local/stack.env && ingest-bench
 
-let usage = """
-    USAGE: ingest-bench [--entries N] [--files F] [--lines-per-file L] [--parse-only] [--keep] [--json]
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest-bench",
+        abstract: "Measures statement parsing (no servers) and payment-ingest end to end.",
+        discussion: """
+            Parse phase (no servers): generates a camt.053 and an MT940 file of --entries entries and parses each in \
+            a fresh process: entries/s, MB/s, and the peak memory beyond the file.
 
-    Parse phase (no servers): generates a camt.053 and an MT940 file of --entries entries (default
-    100000) and parses each in a fresh process: entries/s, MB/s, and the peak memory beyond the file.
-    End-to-end phase (source .local/stack.env first; skipped with --parse-only): --files camt.053
-    files (default 20) of --lines-per-file credit lines (default 2500; dev-kafka keeps about 5 MiB
-    per partition, one partition per file) on topics of their own, one payment-ingest process:
-    lines/s from the first file committed to the last.
-    Exit codes: 0 done, 2 usage, 3 stack unavailable or the worker failed.
-    """
+            End-to-end phase (source .local/stack.env first; skipped with --parse-only): --files camt.053 files of \
+            --lines-per-file credit lines (dev-kafka keeps about 5 MiB per partition, one partition per file) on \
+            topics of their own, one payment-ingest process: lines/s from the first file committed to the last.
+
+            Exit codes: 0 done, 2 usage, 3 stack unavailable or the worker failed.
+            """)
+
+    @Option(help: "entries of each generated file in the parse phase") var entries = 100_000
+    @Option(help: "camt.053 files of the end-to-end phase") var files = 20
+    @Option(help: "credit lines per file of the end-to-end phase") var linesPerFile = 2_500
+    @Flag(help: "only the parse phase (no servers)") var parseOnly = false
+    @Flag(help: "keep the benchmark's database afterwards; prints its name") var keep = false
+    @Flag(help: "print the results as JSON") var json = false
+
+    func validate() throws {
+        try requireAtLeast(1, ("--entries", entries), ("--files", files), ("--lines-per-file", linesPerFile))
+    }
+}
 
 func fail(_ message: String, code: Int32) -> Never { benchFail("ingest-bench", message, code: code) }
 func progress(_ text: String) { benchProgress("ingest-bench", text) }
@@ -106,17 +122,14 @@ func parseOnly(_ path: String) -> Never {
 
 TerminationSignals.ignoreBrokenPipe()
 if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "--parse-file" { parseOnly(CommandLine.arguments[2]) }
-let arguments = BenchArguments(
-    tool: "ingest-bench", Array(CommandLine.arguments.dropFirst()),
-    integers: ["entries": 100_000, "files": 20, "lines-per-file": 2_500], flags: ["json", "keep", "parse-only"],
-    usage: usage)
+let options = Options.parseBenchOptions()
 
 var parseResults: [ParseResult] = []
 for (name, generate) in [
-    ("camt.053", { camt(entries: arguments["entries"]) { "A-\($0 % 1000)" } }),
-    ("mt940", { mt940(entries: arguments["entries"]) }),
+    ("camt.053", { camt(entries: options.entries) { "A-\($0 % 1000)" } }),
+    ("mt940", { mt940(entries: options.entries) }),
 ] {
-    progress("parse: generating a \(name) file of \(arguments["entries"]) entries")
+    progress("parse: generating a \(name) file of \(options.entries) entries")
     let path = "/tmp/ingest-bench-\(name)-\(getpid()).txt"
     let bytes = generate()
     guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
@@ -149,15 +162,15 @@ struct EndToEnd: Codable {
 }
 
 var endToEnd: EndToEnd?
-if !arguments.has("parse-only") {
+if !options.parseOnly {
     let stack = benchStack("ingest-bench", hint: " (or use --parse-only)")
     let tag = benchTag()
     let suffix = ".bench-\(tag)"
-    let files = arguments["files"]
-    let perFile = arguments["lines-per-file"]
+    let files = options.files
+    let perFile = options.linesPerFile
     do {
         let benchDatabase = try BenchDatabase(
-            stack: stack, name: "ingbench_\(tag)", tool: "ingest-bench", keep: arguments.has("keep"))
+            stack: stack, name: "ingbench_\(tag)", tool: "ingest-bench", keep: options.keep)
         defer { benchDatabase.finish() }
         let database = try PGConnection(
             conninfo: stack.url(database: "ingbench_\(tag)", role: "billing_owner"), applicationName: "ingest-bench",
@@ -231,7 +244,7 @@ if !arguments.has("parse-only") {
     }
 }
 
-if arguments.has("json") {
+if options.json {
     struct Output: Encodable {
         let parse: [ParseResult]
         let endToEnd: EndToEnd?

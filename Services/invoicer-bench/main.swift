@@ -1,3 +1,4 @@
+import ArgumentParser
 import BillingBench
 import BillingContracts
 import BillingKafka
@@ -22,20 +23,31 @@ import FoundationEssentials
 // committed to the last, and to the last event published (documents and outcomes through the
 // outbox); then the number series is checked (no gaps, no duplicates) and the worker's RSS read.
 
-let usage = """
-    USAGE: invoicer-bench [--invoices N] [--accounts N] [--partitions P] [--concurrency N] [--keep] [--json]
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "invoicer-bench",
+        abstract: "Measures the invoicer against the local stack (source .local/stack.env first).",
+        discussion: """
+            WORKER_* and KAFKA_* variables in the environment reach the worker.
 
-    Measures the invoicer against the local stack (source .local/stack.env first).
-      --invoices      create-and-post commands in the backlog (default 100000)
-      --accounts      accounts the invoices are spread over (default 10000)
-      --partitions    partitions of the benchmark's command topic (default 24: dev-kafka keeps about
-                      5 MiB per partition)
-      --concurrency   the worker's WORKER_CONCURRENCY (default 2)
-      --keep          keep the benchmark's database afterwards; prints its name
-      --json          print the results as JSON
-    WORKER_* and KAFKA_* variables in the environment reach the worker.
-    Exit codes: 0 done, 1 the number series or verify failed, 2 usage, 3 stack unavailable or the worker failed.
-    """
+            Exit codes: 0 done, 1 the number series or verify failed, 2 usage, 3 stack unavailable or the worker \
+            failed.
+            """)
+
+    @Option(help: "create-and-post commands in the backlog") var invoices = 100_000
+    @Option(help: "accounts the invoices are spread over") var accounts = 10_000
+    @Option(help: "partitions of the benchmark's command topic (dev-kafka keeps about 5 MiB per partition)")
+    var partitions = 24
+    @Option(help: "the worker's WORKER_CONCURRENCY") var concurrency = 2
+    @Flag(help: "keep the benchmark's database afterwards; prints its name") var keep = false
+    @Flag(help: "print the results as JSON") var json = false
+
+    func validate() throws {
+        try requireAtLeast(
+            1, ("--invoices", invoices), ("--accounts", accounts), ("--partitions", partitions),
+            ("--concurrency", concurrency))
+    }
+}
 
 func fail(_ message: String, code: Int32) -> Never { benchFail("invoicer-bench", message, code: code) }
 
@@ -57,14 +69,7 @@ struct Results: Encodable {
 }
 
 TerminationSignals.ignoreBrokenPipe()
-let arguments = BenchArguments(
-    tool: "invoicer-bench", Array(CommandLine.arguments.dropFirst()),
-    integers: ["invoices": 100_000, "accounts": 10_000, "partitions": 24, "concurrency": 2],
-    flags: ["json", "keep"], usage: usage)
-let options = (
-    invoices: arguments["invoices"], accounts: arguments["accounts"], partitions: arguments["partitions"],
-    concurrency: arguments["concurrency"], json: arguments.has("json"), keep: arguments.has("keep")
-)
+let options = Options.parseBenchOptions()
 let stack = benchStack("invoicer-bench")
 let tag = benchTag()
 let databaseName = "invbench_\(tag)"

@@ -1,3 +1,4 @@
+import ArgumentParser
 import BillingBench
 import BillingContracts
 import BillingKafka
@@ -18,59 +19,67 @@ import FoundationEssentials
 //   BILLING_BUILD_CONFIGURATION=release Deploy/local/stack up && . .local/stack.env && money-bench
 //   money-bench --faults --seed 42        (the fault run: kills, broker outage, PostgreSQL restart)
 
-let usage = """
-    USAGE: money-bench [--accounts N] [--invoices-per-account K] [--payments M] [--lines-per-file L]
-                       [--unidentified-percent U] [--duplicate-percent D] [--seed S]
-                       [--faults] [--kill-every-ms MS] [--files-in-flight F] [--keep] [--json]
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "money-bench",
+        abstract: "Runs the money path against the local stack (source .local/stack.env first).",
+        discussion: """
+            On a database and topics of its own, with its own payment-ingest, allocator and invoicer processes. \
+            Files are produced while the workers consume: a file goes out when fewer than --files-in-flight are \
+            waiting and the allocator is less than 20000 payments behind. Measured: lines/s from the first produce \
+            to the last payment committed on the ledger, each payment's latency from its file's produce to its \
+            posting, and each worker's peak RSS. Then every count is checked (each payment once, duplicates booked \
+            zero times, balances and suspense as generated) and `billing-ctl verify` runs. WORKER_* and KAFKA_* \
+            variables in the environment reach the workers. A stream that stops moving for 5 minutes fails the run.
 
-    Runs the money path against the local stack (source .local/stack.env first), on a database
-    and topics of its own, with its own payment-ingest, allocator and invoicer processes.
-      --accounts              accounts opened by command (default 20000)
-      --invoices-per-account  invoices created and posted by command for each (default 2)
-      --payments              statement lines in the stream, duplicates included (default 200000)
-      --lines-per-file        credit lines per camt.053 file (default 2000, about 1.3 MB)
-      --unidentified-percent  lines nobody can tie to a client: unknown payer, no or a wrong
-                              reference (default 5)
-      --duplicate-percent     lines repeated from the previous file, as overlapping statements
-                              do; they must book nothing (default 3)
-      --seed                  the stream and the faults follow it (default: random, printed)
-      --faults                while the stream runs: SIGKILL a random worker (payment-ingest or
-                              allocator) every --kill-every-ms (±50 %, default 4000) and restart
-                              it, take dev-kafka's brokers down for 3-5 s once, and restart
-                              PostgreSQL once (needs BILLING_STACK, set by the stack)
-      --files-in-flight       files produced but not yet imported, at most (default 4: dev-kafka
-                              keeps about 5 MiB per partition)
-      --keep                  keep the benchmark's database afterwards; prints its name
-      --json                  print the results as JSON
-    Files are produced while the workers consume: a file goes out when fewer than F are waiting
-    and the allocator is less than 20000 payments behind. Measured: lines/s from the first
-    produce to the last payment committed on the ledger, each payment's latency from its file's
-    produce to its posting, and each worker's peak RSS. Then every count is checked (each payment
-    once, duplicates booked zero times, balances and suspense as generated) and `billing-ctl verify`
-    runs. WORKER_* and KAFKA_* variables in the environment reach the workers.
-    A stream that stops moving for 5 minutes fails the run.
-    Exit codes: 0 all checks passed, 1 a check failed, 2 usage, 3 stack unavailable, a worker failed
-    or the stream stalled.
-    """
+            Exit codes: 0 all checks passed, 1 a check failed, 2 usage, 3 stack unavailable, a worker failed or the \
+            stream stalled.
+            """)
+
+    @Option(help: "accounts opened by command") var accounts = 20_000
+    @Option(help: "invoices created and posted by command for each account") var invoicesPerAccount = 2
+    @Option(help: "statement lines in the stream, duplicates included") var payments = 200_000
+    @Option(help: "credit lines per camt.053 file (2000 is about 1.3 MB)") var linesPerFile = 2_000
+    @Option(help: "lines nobody can tie to a client: unknown payer, no or a wrong reference")
+    var unidentifiedPercent = 5
+    @Option(help: "lines repeated from the previous file, as overlapping statements do; they must book nothing")
+    var duplicatePercent = 3
+    @Option(help: "the stream and the faults follow it (default: random, printed)") var seed: Int?
+    @Flag(
+        help: """
+            while the stream runs: SIGKILL a random worker every --kill-every-ms (±50 %) and restart it, \
+            take dev-kafka's brokers down for 3-5 s once, restart PostgreSQL once (needs BILLING_STACK, set \
+            by the stack)
+            """)
+    var faults = false
+    @Option(help: "mean time between kills with --faults, in milliseconds") var killEveryMs = 4_000
+    @Option(help: "files produced but not yet imported, at most (dev-kafka keeps about 5 MiB per partition)")
+    var filesInFlight = 4
+    @Flag(help: "keep the benchmark's database afterwards; prints its name") var keep = false
+    @Flag(help: "print the results as JSON") var json = false
+
+    func validate() throws {
+        try requireAtLeast(
+            1, ("--accounts", accounts), ("--invoices-per-account", invoicesPerAccount), ("--payments", payments),
+            ("--lines-per-file", linesPerFile), ("--kill-every-ms", killEveryMs),
+            ("--files-in-flight", filesInFlight))
+        try requireAtLeast(
+            0, ("--unidentified-percent", unidentifiedPercent), ("--duplicate-percent", duplicatePercent))
+    }
+}
 
 func fail(_ message: String, code: Int32) -> Never { benchFail("money-bench", message, code: code) }
 func progress(_ text: String) { benchProgress("money-bench", text) }
 
 TerminationSignals.ignoreBrokenPipe()
 var seedSource = SystemRandomNumberGenerator()
-let arguments = BenchArguments(
-    tool: "money-bench", Array(CommandLine.arguments.dropFirst()),
-    integers: [
-        "accounts": 20_000, "invoices-per-account": 2, "payments": 200_000, "lines-per-file": 2_000,
-        "unidentified-percent": 5, "duplicate-percent": 3, "seed": Int(seedSource.next() % 1_000_000_000) + 1,
-        "kill-every-ms": 4_000, "files-in-flight": 4,
-    ], zeroAllowed: ["unidentified-percent", "duplicate-percent"], flags: ["faults", "json", "keep"], usage: usage)
+let parsed = Options.parseBenchOptions()
 let options = (
-    accounts: arguments["accounts"], invoicesPerAccount: arguments["invoices-per-account"],
-    payments: arguments["payments"], linesPerFile: arguments["lines-per-file"],
-    unidentifiedPercent: arguments["unidentified-percent"], duplicatePercent: arguments["duplicate-percent"],
-    seed: arguments["seed"], faults: arguments.has("faults"), killEveryMs: arguments["kill-every-ms"],
-    filesInFlight: arguments["files-in-flight"], json: arguments.has("json"), keep: arguments.has("keep")
+    accounts: parsed.accounts, invoicesPerAccount: parsed.invoicesPerAccount, payments: parsed.payments,
+    linesPerFile: parsed.linesPerFile, unidentifiedPercent: parsed.unidentifiedPercent,
+    duplicatePercent: parsed.duplicatePercent, seed: parsed.seed ?? Int(seedSource.next() % 1_000_000_000) + 1,
+    faults: parsed.faults, killEveryMs: parsed.killEveryMs, filesInFlight: parsed.filesInFlight, json: parsed.json,
+    keep: parsed.keep
 )
 guard options.unidentifiedPercent <= 100, options.duplicatePercent < 100 else {
     fail("--unidentified-percent must be at most 100 and --duplicate-percent below 100", code: 2)

@@ -1,3 +1,4 @@
+import ArgumentParser
 import BillingBench
 import BillingContracts
 import BillingKafka
@@ -24,18 +25,26 @@ import FoundationEssentials
 // produce timestamp to its commit (worker histogram) and to its row (exact, from PostgreSQL).
 // Worker RSS: peak (VmHWM) and current, from /proc.
 
-let usage = """
-    USAGE: runtime-bench [--messages N] [--rate PER_SECOND] [--seconds S] [--partitions P] [--json] [--keep]
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runtime-bench",
+        abstract: "Measures the worker runtime against the local stack (source .local/stack.env first).",
+        discussion: """
+            Exit codes: 0 done, 2 usage, 3 stack unavailable.
+            """)
 
-    Measures the worker runtime against the local stack (source .local/stack.env first).
-      --messages    backlog size for the drain phase (default 100000)
-      --rate        produce rate of the sustained phase (default 8000/s)
-      --seconds     length of the sustained phase (default 15)
-      --partitions  partitions of the benchmark topics (default 12)
-      --json        print the results as JSON
-      --keep        keep the benchmark database afterwards; prints its name
-    Exit codes: 0 done, 2 usage, 3 stack unavailable.
-    """
+    @Option(help: "backlog size for the drain phase") var messages = 100_000
+    @Option(help: "produce rate of the sustained phase, per second") var rate = 8_000
+    @Option(help: "length of the sustained phase, in seconds") var seconds = 15
+    @Option(help: "partitions of the benchmark topics") var partitions = 12
+    @Flag(help: "print the results as JSON") var json = false
+    @Flag(help: "keep the benchmark database afterwards; prints its name") var keep = false
+
+    func validate() throws {
+        try requireAtLeast(
+            1, ("--messages", messages), ("--rate", rate), ("--seconds", seconds), ("--partitions", partitions))
+    }
+}
 
 func fail(_ message: String, code: Int32) -> Never { benchFail("runtime-bench", message, code: code) }
 
@@ -127,14 +136,7 @@ func histogramQuantile(
 }
 
 TerminationSignals.ignoreBrokenPipe()
-let arguments = BenchArguments(
-    tool: "runtime-bench", Array(CommandLine.arguments.dropFirst()),
-    integers: ["messages": 100_000, "rate": 8_000, "seconds": 15, "partitions": 12], flags: ["json", "keep"],
-    usage: usage)
-let options = (
-    messages: arguments["messages"], rate: arguments["rate"], seconds: arguments["seconds"],
-    partitions: arguments["partitions"], json: arguments.has("json"), keep: arguments.has("keep")
-)
+let options = Options.parseBenchOptions()
 let stack = benchStack("runtime-bench")
 let tag = benchTag()
 let databaseName = "bench_\(tag)"

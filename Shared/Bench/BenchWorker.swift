@@ -1,3 +1,4 @@
+import ArgumentParser
 import BillingKafka
 import BillingSupport
 import BillingTestSupport
@@ -97,53 +98,28 @@ public func millisecondsText(_ micros: Int64) -> String {
     return "\(micros / 1_000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
 }
 
-/// A benchmark's command line: `--name N` options (positive whole numbers, or zero for those in
-/// `zeroAllowed`, with defaults), flags, and `-h`/`--help`, which prints `usage` and exits 0.
-/// Anything else exits 2 with one clear line.
-public struct BenchArguments {
-    public let tool: String
-    private let integers: [String: Int]
-    private let flags: Set<String>
-
-    public init(
-        tool: String, _ arguments: [String], integers defaults: [String: Int], zeroAllowed: Set<String> = [],
-        flags allowed: Set<String>, usage: String
-    ) {
-        self.tool = tool
-        var integers = defaults
-        var flags: Set<String> = []
-        var index = 0
-        while index < arguments.count {
-            let argument = arguments[index]
-            let name = String(argument.drop { $0 == "-" })
-            if argument == "-h" || argument == "--help" {
-                print(usage)
-                exit(0)
-            } else if argument.hasPrefix("--"), defaults[name] != nil {
-                index += 1
-                let least = zeroAllowed.contains(name) ? 0 : 1
-                guard index < arguments.count, let number = Int(arguments[index]), number >= least else {
-                    benchFail(tool, "\(argument) needs a whole number of at least \(least)", code: 2)
-                }
-                integers[name] = number
-            } else if argument.hasPrefix("--"), allowed.contains(name) {
-                flags.insert(name)
-            } else {
-                benchFail(tool, "unknown option \(argument) (try --help)", code: 2)
+extension ParsableCommand {
+    /// Parses a benchmark's command line with ArgumentParser: `-h`/`--help` prints the help and
+    /// exits 0; anything else it refuses exits 2 (the benchmarks' usage code) with one clear line.
+    public static func parseBenchOptions() -> Self {
+        do {
+            return try parse()
+        } catch {
+            if exitCode(for: error) == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
             }
-            index += 1
+            writeStandardError(fullMessage(for: error))
+            Glibc.exit(2)
         }
-        self.integers = integers
-        self.flags = flags
     }
+}
 
-    /// The value of `--name` (its default when not given).
-    public subscript(_ name: String) -> Int {
-        guard let value = integers[name] else { preconditionFailure("\(name) is not an option of \(tool)") }
-        return value
+/// Throws ArgumentParser's usage error for the first of `values` below `least`.
+public func requireAtLeast(_ least: Int, _ values: (String, Int)...) throws {
+    for (name, value) in values where value < least {
+        throw ValidationError("\(name) needs a whole number of at least \(least) (got \(value))")
     }
-
-    public func has(_ flag: String) -> Bool { flags.contains(flag) }
 }
 
 public func benchFail(_ tool: String, _ message: String, code: Int32) -> Never {

@@ -40,6 +40,11 @@ public enum LedgerTypes {
     public static let invoiceSettled = "billing.invoice.settled.v1"
     public static let invoiceReopened = "billing.invoice.reopened.v1"
     public static let reversalParked = "billing.payment.reversal-parked.v1"
+    /// On `billing.ledger.events`: money for an account that cannot take it (unknown or terminated
+    /// account, other currency), posted to suspense by the allocator; the body is a
+    /// `PaymentUnidentified` with the reason. (The allocator no longer republishes it on
+    /// `billing.payments.unidentified`, a topic it consumes itself.)
+    public static let paymentHeldInSuspense = "billing.payment.held-in-suspense.v1"
     public static let refundStateChanged = "billing.refund.state-changed.v1"
     public static let commandOutcome = "billing.command.outcome.v1"
 

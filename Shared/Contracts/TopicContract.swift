@@ -59,7 +59,7 @@ public enum Topics {
     public static let ledgerEvents = TopicContract(
         name: "billing.ledger.events", partitionCount: 12, key: "account id",
         producers: ["allocator"], consumers: [],
-        summary: "postings, allocations applied and released, balances changed, refunds")
+        summary: "postings, allocations applied and released, balances changed, refunds, payments held in suspense")
     public static let accounts = TopicContract(
         name: "billing.accounts", partitionCount: 12, key: "account id",
         producers: ["allocator"], consumers: ["invoicer", "payment-ingest"],

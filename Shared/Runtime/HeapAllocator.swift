@@ -65,6 +65,18 @@ public enum HeapAllocator {
         #endif
     }
 
+    /// Bytes the calling thread has allocated and freed since it started (jemalloc's per-thread
+    /// counters: what other threads do meanwhile does not move them); nil without jemalloc.
+    public static func threadCounters() -> (allocatedBytes: UInt64, freedBytes: UInt64)? {
+        #if canImport(CJemalloc)
+            guard let allocated: UInt64 = read("thread.allocated"), let freed: UInt64 = read("thread.deallocated")
+            else { return nil }
+            return (allocated, freed)
+        #else
+            return nil
+        #endif
+    }
+
     #if canImport(CJemalloc)
         /// One of jemalloc's named values (`mallctl`), of the type its documentation gives.
         private static func read<Value>(_ name: String) -> Value? {

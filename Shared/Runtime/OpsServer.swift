@@ -1,6 +1,7 @@
 import BillingSupport
 import Hummingbird
 import Logging
+import NIOPosix
 
 /// The ops HTTP endpoint of a worker: `/health/live`, `/health/ready`, `/metrics` (GET and HEAD).
 ///
@@ -82,6 +83,9 @@ public final class OpsServer: Sendable {
                 outcome.withLock { $0 = .success(channel.localAddress?.port ?? port) }
                 settled.signal()
             },
+            // One event loop thread is plenty for probes and scrapes; NIO's singleton group would
+            // start one per core beside the worker's own threads.
+            eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup(numberOfThreads: 1)),
             logger: logger)
         let task = Task {
             do {

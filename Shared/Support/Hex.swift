@@ -19,9 +19,11 @@ public enum Hex {
         encode((0..<8).reversed().map { UInt8(truncatingIfNeeded: value >> (UInt64($0) * 8)) })
     }
 
-    /// Appends the lower-case digit for the low four bits of `nibble`.
+    /// Appends the lower-case digit for the low four bits of `nibble` (inlined into event id generation).
+    @inlinable
     public static func appendDigit(_ nibble: UInt64, to out: inout [UInt8]) {
-        out.append(digits[Int(nibble & 0xf)])
+        let value = UInt8(truncatingIfNeeded: nibble & 0xf)
+        out.append(value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") - 10 + value)
     }
 
     /// Decodes `\x0a0b` or `0a0B` into bytes; nil when the text is not an even number of hex digits.

@@ -42,7 +42,10 @@ public enum JSONBytes {
         out.append(UInt8(ascii: "]"))
     }
 
-    /// An integer's decimal digits, written without going through `String`.
+    /// An integer's decimal digits, written without going through `String`. Inlinable, as every
+    /// function here: callers in other modules get it specialised for their integer type (unspecialised
+    /// generic arithmetic across the module boundary cost the invoicer 13 % of its throughput).
+    @inlinable
     public static func appendDigits<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
         if value == 0 {
             out.append(UInt8(ascii: "0"))
@@ -62,6 +65,7 @@ public enum JSONBytes {
 
     /// A JSON string: quotes, backslash, and control characters escaped as JSONEncoder escapes them
     /// (slashes and everything else as they are).
+    @inlinable
     public static func appendQuoted(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var text = text
@@ -80,8 +84,9 @@ public enum JSONBytes {
                 case 0x08: out += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
                 case 0x0C: out += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
                 case 0..<0x20:
-                    let digits = Array("0123456789abcdef".utf8)
-                    out += Array("\\u00".utf8) + [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]]
+                    out += Array("\\u00".utf8)
+                    Hex.appendDigit(UInt64(byte >> 4), to: &out)
+                    Hex.appendDigit(UInt64(byte), to: &out)
                 default: out.append(byte)
                 }
             }
