@@ -114,7 +114,7 @@ extension LedgerBatch {
                 for row in rows.rows {
                     parkedIDs.insert(try row.string(0))
                     let reversal = try decoder.decode(PaymentReversed.self, from: Data(try row.string(2).utf8))
-                    parkedByPayment[try row.string(1), default: []].append(reversal)
+                    parkedByPayment[try row.string(1), default: []].append(try LedgerInputDecoder.booked(reversal))
                 }
             }
         }
@@ -534,7 +534,7 @@ extension LedgerBatch {
                         PGArray.strings(newParked.map(\.reversal.currency)),
                         PGArray.integers(newParked.map(\.reversal.amountMinor)),
                         PGArray.strings(
-                            newParked.map { jsonText($0.reversal) }),
+                            newParked.map { jsonText($0.reversal.body) }),
                         PGArray.strings(newParked.map(\.reason)),
                     ]))
         }

@@ -24,7 +24,7 @@ final class LedgerBatch {
     var finishedCommands: Set<String> = []
     var openRefusals: [String: Refusal] = [:]
     var paymentAccounts: [String: String] = [:]
-    var parkedByPayment: [String: [PaymentReversed]] = [:]
+    var parkedByPayment: [String: [Booked<PaymentReversed, MoneyFields>]] = [:]
     var parkedIDs: Set<String> = []
     var refunds: [String: RefundRow] = [:]
 
@@ -34,7 +34,7 @@ final class LedgerBatch {
 
     var journal: [JournalRow] = []
     var outcomes: [(outcome: CommandOutcome, requestedBy: String)] = []
-    var newParked: [(reversal: PaymentReversed, reason: String)] = []
+    var newParked: [(reversal: Booked<PaymentReversed, MoneyFields>, reason: String)] = []
     var resolvedParked: [String] = []
     /// Refunds created or changed in this batch, each once, in the order first touched.
     var changedRefunds: [String] = []
@@ -110,7 +110,7 @@ final class LedgerBatch {
         }
     }
 
-    func postPayment(_ payment: PaymentIdentified) throws {
+    func postPayment(_ payment: Booked<PaymentIdentified, MoneyFields>) throws {
         let fromSuspense = payment.channel == "suspense"
         let inSuspense = isPosted("unidentified-payment", payment.paymentId)
         if fromSuspense && !inSuspense {
@@ -118,7 +118,7 @@ final class LedgerBatch {
         }
         // Money held in suspense is only moved out of it (channel "suspense"), never booked twice.
         guard fromSuspense == inSuspense, !isPosted("payment", payment.paymentId) else { return }
-        let currency = try Currency(code: payment.currency)
+        let currency = payment.fields.amount.currency
         let reason: String?
         if let account = accounts[payment.account] {
             if account.state == .terminated {
@@ -140,7 +140,7 @@ final class LedgerBatch {
                 paymentId: payment.paymentId, amountMinor: payment.amountMinor, currency: payment.currency,
                 channel: payment.channel, receivedOn: payment.receivedOn, reference: payment.reference,
                 payerName: payment.payerName, account: payment.account, reason: reason)
-            if try postUnidentified(unidentified) {
+            if try postUnidentified(Booked(body: unidentified, fields: payment.fields)) {
                 // On the ledger's own events: nothing the allocator consumes, so nothing comes back to it.
                 publish(
                     Topics.ledgerEvents.name, key: payment.account, type: LedgerTypes.paymentHeldInSuspense,
@@ -149,14 +149,14 @@ final class LedgerBatch {
             return
         }
         let account = accounts[payment.account]!
-        let amount = Money(minor: payment.amountMinor, currency: currency)
+        let amount = payment.fields.amount
         let item = try LedgerItem(
-            id: payment.paymentId, side: .credit, amount: amount, postedOn: try LocalDate.parse(payment.receivedOn),
+            id: payment.paymentId, side: .credit, amount: amount, postedOn: payment.fields.on,
             sequence: account.itemSequence + 1, reference: payment.reference, namedItems: payment.namedItems ?? [])
         try post(
             item, kind: .payment, on: account,
             source: .payment(
-                client: account.number, amount: amount, channel: try LedgerAccount.forPaymentChannel(payment.channel)),
+                client: account.number, amount: amount, channel: payment.fields.channel),
             origin: nil, commandID: nil)
         for reversal in parkedByPayment.removeValue(forKey: payment.paymentId) ?? [] {
             try postReversal(reversal, parked: true, paymentAccount: account.number)
@@ -164,30 +164,26 @@ final class LedgerBatch {
     }
 
     /// Posts a fee the bank or a gateway took: bank fees expense against that channel's cash, once.
-    func postBankFee(_ fee: BankFee) throws {
+    func postBankFee(_ fee: Booked<BankFee, MoneyFields>) throws {
         guard !isPosted("bank-fee", fee.feeId) else { return }
         markPosted("bank-fee", fee.feeId)
-        let amount = Money(minor: fee.amountMinor, currency: try Currency(code: fee.currency))
         journal.append(
             JournalRow(
                 accountID: nil, kind: "bank-fee", documentID: fee.feeId,
-                entry: try JournalEntry(
-                    for: .bankFee(amount: amount, channel: try LedgerAccount.forPaymentChannel(fee.channel))),
+                entry: try JournalEntry(for: .bankFee(amount: fee.fields.amount, channel: fee.fields.channel)),
                 origin: nil, commandID: nil))
     }
 
     /// Posts money nobody could tie to an account against suspense; false if it was posted before.
     @discardableResult
-    func postUnidentified(_ payment: PaymentUnidentified) throws -> Bool {
+    func postUnidentified(_ payment: Booked<PaymentUnidentified, MoneyFields>) throws -> Bool {
         guard !isPosted("unidentified-payment", payment.paymentId) else { return false }
         markPosted("unidentified-payment", payment.paymentId)
-        let amount = Money(minor: payment.amountMinor, currency: try Currency(code: payment.currency))
         journal.append(
             JournalRow(
                 accountID: nil, kind: "unidentified-payment", documentID: payment.paymentId,
                 entry: try JournalEntry(
-                    for: .unidentifiedPayment(
-                        amount: amount, channel: try LedgerAccount.forPaymentChannel(payment.channel))),
+                    for: .unidentifiedPayment(amount: payment.fields.amount, channel: payment.fields.channel)),
                 origin: nil, commandID: nil))
         return true
     }
@@ -195,7 +191,9 @@ final class LedgerBatch {
     /// Posts a reversal against its payment, or parks it until the payment is posted. A parked
     /// reversal comes back with `paymentAccount`, the account its payment was just posted on (it
     /// may not have named one).
-    func postReversal(_ reversal: PaymentReversed, parked: Bool, paymentAccount: String? = nil) throws {
+    func postReversal(
+        _ reversal: Booked<PaymentReversed, MoneyFields>, parked: Bool, paymentAccount: String? = nil
+    ) throws {
         if isPosted("payment-reversal", reversal.reversalId) || (!parked && parkedIDs.contains(reversal.reversalId)) {
             return
         }
@@ -212,7 +210,7 @@ final class LedgerBatch {
             parkedByPayment[reversal.paymentId, default: []].append(reversal)
             return
         }
-        let currency = try Currency(code: reversal.currency)
+        let currency = reversal.fields.amount.currency
         guard currency == account.currency else {
             throw DomainError.currencyMismatch(account.currency, currency)
         }
@@ -225,38 +223,36 @@ final class LedgerBatch {
                 "reversal of \(reversal.amountMinor) is above the payment's \(payment.amount.minor)")
         }
         if parked { resolvedParked.append(reversal.reversalId) }
-        let amount = Money(minor: reversal.amountMinor, currency: currency)
+        let amount = reversal.fields.amount
         let item = try LedgerItem(
-            id: reversal.reversalId, side: .debit, amount: amount, postedOn: try LocalDate.parse(reversal.reversedOn),
+            id: reversal.reversalId, side: .debit, amount: amount, postedOn: reversal.fields.on,
             sequence: account.itemSequence + 1, closes: reversal.paymentId)
         try post(
             item, kind: .paymentReversal, on: account,
             source: .paymentReversal(
-                client: account.number, amount: amount, channel: try LedgerAccount.forPaymentChannel(reversal.channel)),
+                client: account.number, amount: amount, channel: reversal.fields.channel),
             origin: nil, commandID: nil)
     }
 
-    func postDocument(_ document: DocumentPosted) throws {
-        guard let kind = DocumentKind(rawValue: document.kind) else {
-            throw DomainError.invalidDocument("kind \(document.kind)")
-        }
+    func postDocument(_ document: Booked<DocumentPosted, DocumentFields>) throws {
+        let kind = document.fields.kind
         guard !isPosted(kind.rawValue, document.documentId) else { return }
         guard let account = accounts[document.account] else {
             throw DomainError.invalidAccount("account \(document.account) does not exist")
         }
-        let currency = try Currency(code: document.currency)
-        guard currency == account.currency else { throw DomainError.currencyMismatch(account.currency, currency) }
-        let net = Money(minor: document.netMinor, currency: currency)
-        let tax = Money(minor: document.taxMinor, currency: currency)
-        let total = Money(minor: document.totalMinor, currency: currency)
-        let postedOn = try LocalDate.parse(document.postedOn)
+        let (net, tax, total, postedOn) = (
+            document.fields.net, document.fields.tax, document.fields.total, document.fields.postedOn
+        )
+        guard total.currency == account.currency else {
+            throw DomainError.currencyMismatch(account.currency, total.currency)
+        }
         let item: LedgerItem
         let source: JournalSource
         switch kind {
         case .invoice:
             item = try LedgerItem(
                 id: document.documentId, side: .debit, amount: total, postedOn: postedOn,
-                sequence: account.itemSequence + 1, dueOn: try document.dueOn.map(LocalDate.parse),
+                sequence: account.itemSequence + 1, dueOn: document.fields.dueOn,
                 number: document.number, reference: document.reference)
             source = .invoice(client: account.number, net: net, tax: tax)
         case .creditNote:
@@ -371,7 +367,7 @@ final class LedgerBatch {
         for (reversal, reason) in newParked {
             publish(
                 topic, key: reversal.account ?? reversal.paymentId, type: LedgerTypes.reversalParked,
-                ParkedReversal(reversal: reversal, reason: reason))
+                ParkedReversal(reversal: reversal.body, reason: reason))
         }
         for (outcome, _) in outcomes {
             publish(Topics.commandOutcomes.name, key: outcome.commandId, type: LedgerTypes.commandOutcome, outcome)

@@ -6,11 +6,11 @@ import FoundationEssentials
 /// One message on the allocator's topics, decoded and checked for shape (not yet against the
 /// ledger: that happens inside the batch transaction, with the accounts locked).
 enum LedgerInput: Sendable {
-    case payment(PaymentIdentified)
-    case unidentified(PaymentUnidentified)
-    case reversal(PaymentReversed)
-    case bankFee(BankFee)
-    case document(DocumentPosted)
+    case payment(Booked<PaymentIdentified, MoneyFields>)
+    case unidentified(Booked<PaymentUnidentified, MoneyFields>)
+    case reversal(Booked<PaymentReversed, MoneyFields>)
+    case bankFee(Booked<BankFee, MoneyFields>)
+    case document(Booked<DocumentPosted, DocumentFields>)
     case command(LedgerCommand)
 
     /// The account number the message is about, if it names one.
@@ -23,6 +23,35 @@ enum LedgerInput: Sendable {
         case .command(let command): return command.accountNumbers
         }
     }
+}
+
+/// An input as it came (`body`, whose fields read through: `payment.paymentId`) and its fields
+/// parsed into domain values once, when it was decoded (`fields`): the batch books these and never
+/// parses the text again.
+@dynamicMemberLookup
+struct Booked<Body: Sendable, Fields: Sendable>: Sendable {
+    let body: Body
+    let fields: Fields
+
+    subscript<Value>(dynamicMember path: KeyPath<Body, Value>) -> Value { body[keyPath: path] }
+}
+
+/// A payment's, a reversal's or a fee's money: the amount in its currency, its day, and the
+/// ledger account of the channel it came through.
+struct MoneyFields: Sendable {
+    let amount: Money
+    let on: LocalDate
+    let channel: LedgerAccount
+}
+
+/// A posted document's kind, amounts and dates.
+struct DocumentFields: Sendable {
+    let kind: DocumentKind
+    let net: Money
+    let tax: Money
+    let total: Money
+    let postedOn: LocalDate
+    let dueOn: LocalDate?
 }
 
 /// An operator command: its id (the CloudEvents id), its type, and its body.
@@ -101,61 +130,62 @@ enum LedgerInputDecoder {
             } else {
                 payment = try body(event, as: PaymentIdentified.self)
             }
-            try checkAmount(payment.amountMinor, payment.currency)
-            try checkDate(payment.receivedOn, "received_on")
+            let fields = MoneyFields(
+                amount: try checkAmount(payment.amountMinor, payment.currency),
+                on: try checkDate(payment.receivedOn, "received_on"), channel: try checkChannel(payment.channel))
             try checkIdentity(payment.paymentId, "payment_id")
             try checkAccount(payment.account)
-            try checkChannel(payment.channel)
-            return .payment(payment)
+            return .payment(Booked(body: payment, fields: fields))
         },
         LedgerTypes.paymentUnidentified: { event throws(MessageRejection) in
             let payment = try body(event, as: PaymentUnidentified.self)
-            try checkAmount(payment.amountMinor, payment.currency)
-            try checkDate(payment.receivedOn, "received_on")
+            let fields = MoneyFields(
+                amount: try checkAmount(payment.amountMinor, payment.currency),
+                on: try checkDate(payment.receivedOn, "received_on"), channel: try checkChannel(payment.channel))
             try checkIdentity(payment.paymentId, "payment_id")
-            try checkChannel(payment.channel)
-            return .unidentified(payment)
+            return .unidentified(Booked(body: payment, fields: fields))
         },
         LedgerTypes.bankFee: { event throws(MessageRejection) in
             let fee = try body(event, as: BankFee.self)
-            try checkAmount(fee.amountMinor, fee.currency)
-            try checkDate(fee.bookedOn, "booked_on")
+            let fields = MoneyFields(
+                amount: try checkAmount(fee.amountMinor, fee.currency), on: try checkDate(fee.bookedOn, "booked_on"),
+                channel: try checkChannel(fee.channel))
             try checkIdentity(fee.feeId, "fee_id")
-            try checkChannel(fee.channel)
             guard fee.channel != "suspense", !fee.channel.hasPrefix("desk:") else {
                 throw invalid("a fee leaves a bank or gateway channel, not \(fee.channel)")
             }
-            return .bankFee(fee)
+            return .bankFee(Booked(body: fee, fields: fields))
         },
         LedgerTypes.paymentReversed: { event throws(MessageRejection) in
             let reversal = try body(event, as: PaymentReversed.self)
-            try checkAmount(reversal.amountMinor, reversal.currency)
-            try checkDate(reversal.reversedOn, "reversed_on")
             try checkIdentity(reversal.reversalId, "reversal_id")
             try checkIdentity(reversal.paymentId, "payment_id")
             if let account = reversal.account { try checkAccount(account) }
-            try checkChannel(reversal.channel)
-            return .reversal(reversal)
+            return .reversal(try booked(reversal))
         },
         LedgerTypes.documentPosted: { event throws(MessageRejection) in
             let document = try body(event, as: DocumentPosted.self)
-            guard ["invoice", "credit-note", "invoice-cancellation"].contains(document.kind) else {
+            guard let kind = DocumentKind(rawValue: document.kind), [.invoice, .creditNote, .invoiceCancellation].contains(kind)
+            else {
                 throw invalid("kind '\(document.kind)' is not invoice, credit-note or invoice-cancellation")
             }
-            try checkAmount(document.totalMinor, document.currency)
+            let total = try checkAmount(document.totalMinor, document.currency)
             guard document.netMinor >= 0, document.taxMinor >= 0,
                 document.netMinor.addingReportingOverflow(document.taxMinor) == (document.totalMinor, false)
             else {
                 throw invalid("total_minor \(document.totalMinor) is not net_minor + tax_minor")
             }
-            try checkDate(document.postedOn, "posted_on")
-            if let due = document.dueOn { try checkDate(due, "due_on") }
+            let fields = DocumentFields(
+                kind: kind, net: Money(minor: document.netMinor, currency: total.currency),
+                tax: Money(minor: document.taxMinor, currency: total.currency), total: total,
+                postedOn: try checkDate(document.postedOn, "posted_on"),
+                dueOn: try document.dueOn.map { due throws(MessageRejection) in try checkDate(due, "due_on") })
             try checkIdentity(document.documentId, "document_id")
             try checkAccount(document.account)
             if document.kind == "invoice-cancellation", document.relatedDocumentId == nil {
                 throw invalid("an invoice cancellation needs related_document_id (the invoice it cancels)")
             }
-            return .document(document)
+            return .document(Booked(body: document, fields: fields))
         },
     ]
 
@@ -165,20 +195,31 @@ enum LedgerInputDecoder {
 
     static func invalid(_ problem: String) -> MessageRejection { EventBody.invalid(problem) }
 
-    static func checkAmount(_ minor: Int64, _ currency: String) throws(MessageRejection) {
+    /// A reversal's money, parsed: for one read from the topic and for one parked in the ledger alike.
+    static func booked(_ reversal: PaymentReversed) throws(MessageRejection) -> Booked<PaymentReversed, MoneyFields> {
+        Booked(
+            body: reversal,
+            fields: MoneyFields(
+                amount: try checkAmount(reversal.amountMinor, reversal.currency),
+                on: try checkDate(reversal.reversedOn, "reversed_on"), channel: try checkChannel(reversal.channel)))
+    }
+
+    static func checkAmount(_ minor: Int64, _ currency: String) throws(MessageRejection) -> Money {
+        let parsed: Currency
         do {
-            _ = try Currency(code: currency)
+            parsed = try Currency(code: currency)
         } catch {
             throw MessageRejection(code: error.code, reason: error.description)
         }
         guard minor > 0 else {
             throw MessageRejection(code: "invalid_amount", reason: "amount \(minor) must be positive")
         }
+        return Money(minor: minor, currency: parsed)
     }
 
-    static func checkDate(_ text: String, _ field: String) throws(MessageRejection) {
+    static func checkDate(_ text: String, _ field: String) throws(MessageRejection) -> LocalDate {
         do {
-            _ = try LocalDate.parse(text)
+            return try LocalDate.parse(text)
         } catch {
             throw invalid("\(field): \(error.description)")
         }
@@ -192,9 +233,9 @@ enum LedgerInputDecoder {
         guard (1...40).contains(number.count) else { throw invalid("account '\(number)' is not an account number") }
     }
 
-    static func checkChannel(_ channel: String) throws(MessageRejection) {
+    static func checkChannel(_ channel: String) throws(MessageRejection) -> LedgerAccount {
         do {
-            _ = try LedgerAccount.forPaymentChannel(channel)
+            return try LedgerAccount.forPaymentChannel(channel)
         } catch {
             throw invalid(error.description)
         }
