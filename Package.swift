@@ -60,7 +60,7 @@ let package = Package(
         // The pure domain: money, dates, credit rules, documents, ledger, allocation. No I/O.
         .target(name: "BillingDomain", path: "Shared/Domain"),
         // Topic contract and CloudEvents envelope.
-        .target(name: "BillingContracts", dependencies: ["BillingSupport"], path: "Shared/Contracts"),
+        .target(name: "BillingContracts", dependencies: ["BillingSupport", "BillingDomain"], path: "Shared/Contracts"),
         // Versioned SQL migrations and the runner that applies them.
         .target(name: "BillingSchema", dependencies: ["BillingPostgres"], path: "Shared/Schema"),
         // The effectively-once worker runtime: consume → transaction → commit → store offsets; outbox relay.
@@ -77,11 +77,21 @@ let package = Package(
             ],
             path: "Shared/Runtime"),
 
+        // The services' decisions, as libraries of pure code over domain types (no I/O): what an
+        // input does to the books. The executables around them keep the wiring and the storage.
+        .target(
+            name: "AllocatorCore", dependencies: ["BillingDomain", "BillingContracts"], path: "Shared/Cores/Allocator"),
+        .target(
+            name: "InvoicerCore", dependencies: ["BillingDomain", "BillingContracts"], path: "Shared/Cores/Invoicer"),
+
         // The five workers.
         .executableTarget(name: "payment-ingest", dependencies: ["BillingRuntime", "BillingIngest", "BillingDomain"], path: "Services/payment-ingest"),
         .executableTarget(
-            name: "allocator", dependencies: ["BillingRuntime", "BillingDomain"], path: "Services/allocator"),
-        .executableTarget(name: "invoicer", dependencies: ["BillingRuntime", "BillingDomain"], path: "Services/invoicer"),
+            name: "allocator", dependencies: ["AllocatorCore", "BillingRuntime", "BillingDomain"],
+            path: "Services/allocator"),
+        .executableTarget(
+            name: "invoicer", dependencies: ["InvoicerCore", "BillingRuntime", "BillingDomain"],
+            path: "Services/invoicer"),
         .executableTarget(name: "bill-sender", dependencies: ["BillingRuntime"], path: "Services/bill-sender"),
         .executableTarget(
             name: "suspense-resolver", dependencies: ["BillingRuntime"], path: "Services/suspense-resolver"),
@@ -174,6 +184,11 @@ let package = Package(
         .testTarget(
             name: "IngestTests", dependencies: ["BillingIngest", "BillingDomain", "BillingFuzz", "BillingTestSupport"],
             path: "Tests/IngestTests"),
+        // The services' cores, unit-tested without PostgreSQL or Kafka.
+        .testTarget(
+            name: "CoreTests",
+            dependencies: ["AllocatorCore", "InvoicerCore", "BillingContracts", "BillingDomain"],
+            path: "Tests/CoreTests"),
         .testTarget(
             name: "DomainTests",
             dependencies: ["BillingDomain", .product(name: "PropertyBased", package: "swift-property-based")],

@@ -1,3 +1,4 @@
+import AllocatorCore
 import BillingContracts
 import BillingDomain
 import BillingPostgres
@@ -33,7 +34,7 @@ extension LedgerBatch {
     static func opening(_ inputs: [LedgerInput]) -> BatchOpening? {
         for input in inputs {
             switch input {
-            case .command(let command) where command.type == LedgerTypes.accountOpen: return nil
+            case .command(let command) where command.kind == .accountOpen: return nil
             case .reversal(let reversal) where reversal.account == nil: return nil
             default: continue
             }
@@ -55,7 +56,7 @@ extension LedgerBatch {
         let questions = Self.questions(inputs)
         try readAnswers(questions.kinds, connection.pipeline(questions.statements)[...])
         try openAccounts(inputs)
-        let plan = Self.loadPlan(inputs, opened: openedNumbers, paymentAccounts: paymentAccounts)
+        let plan = Self.loadPlan(inputs, opened: openedNumbers, paymentAccounts: ledger.paymentAccounts)
         try readLoad(plan, connection.pipeline(plan.statements)[...])
     }
 
@@ -106,15 +107,15 @@ extension LedgerBatch {
         for (kind, rows) in zip(kinds, results) {
             switch kind {
             case .outcomes:
-                finishedCommands = Set(rows.values.compactMap { $0[0] })
+                ledger.finishedCommands = Set(rows.values.compactMap { $0[0] })
             case .paymentAccounts:
-                for row in rows.rows { paymentAccounts[try row.string(0)] = try row.string(1) }
+                for row in rows.rows { ledger.paymentAccounts[try row.string(0)] = try row.string(1) }
             case .parked:
                 let decoder = ContractJSON.decoder()
                 for row in rows.rows {
-                    parkedIDs.insert(try row.string(0))
+                    ledger.parkedIDs.insert(try row.string(0))
                     let reversal = try decoder.decode(PaymentReversed.self, from: Data(try row.string(2).utf8))
-                    parkedByPayment[try row.string(1), default: []].append(try LedgerInputDecoder.booked(reversal))
+                    ledger.parkedByPayment[try row.string(1), default: []].append(try LedgerInputDecoder.booked(reversal))
                 }
             }
         }
@@ -124,18 +125,18 @@ extension LedgerBatch {
     private func openAccounts(_ inputs: [LedgerInput]) throws {
         var opening: [(command: LedgerCommand, account: Account)] = []
         var numbers: Set<String> = []
-        for case .command(let command) in inputs where command.type == LedgerTypes.accountOpen {
-            guard !finishedCommands.contains(command.id), case .settings(let settings) = command.body else { continue }
+        for case .command(let command) in inputs where command.kind == .accountOpen {
+            guard !ledger.finishedCommands.contains(command.id), case .settings(let settings) = command.body else { continue }
             do {
                 let account = try AccountSettings.opening(settings)
                 guard numbers.insert(account.number).inserted else {
-                    openRefusals[command.id] = Refusal(
+                    ledger.openRefusals[command.id] = Refusal(
                         code: "account_exists", reason: "account \(account.number) is already being opened")
                     continue
                 }
                 opening.append((command, account))
             } catch {
-                openRefusals[command.id] = error
+                ledger.openRefusals[command.id] = error
             }
         }
         guard !opening.isEmpty else { return }
@@ -160,7 +161,7 @@ extension LedgerBatch {
             ])
         let created = Set(inserted.values.compactMap { $0[0] })
         for (command, account) in opening where !created.contains(account.number) {
-            openRefusals[command.id] = Refusal(
+            ledger.openRefusals[command.id] = Refusal(
                 code: "account_exists", reason: "account \(account.number) already exists")
         }
         openedNumbers = created
@@ -196,20 +197,20 @@ extension LedgerBatch {
                     targets.append((number, reversal.paymentId))
                 }
             case .document(let document):
-                documentKeys.append((document.kind, document.documentId))
-                if document.kind != "credit-note" { needCredits.insert(document.account) }
-                if let related = document.relatedDocumentId, document.kind == "invoice-cancellation" {
+                documentKeys.append((document.fields.kind.rawValue, document.documentId))
+                if document.fields.kind != .creditNote { needCredits.insert(document.account) }
+                if let related = document.relatedDocumentId, document.fields.kind == .invoiceCancellation {
                     targets.append((document.account, related))
                 }
             case .command(let command):
-                switch command.type {
-                case LedgerTypes.refund, LedgerTypes.transfer, LedgerTypes.accountTerminate:
+                switch command.kind {
+                case .refund, .transfer, .accountTerminate:
                     if let account = command.account { needCredits.insert(account) }
-                case LedgerTypes.writeOff:
+                case .writeOff:
                     if case .money(let money) = command.body, let invoice = money.against?.first {
                         targets.append((money.account, invoice))
                     }
-                case LedgerTypes.refundsExported, LedgerTypes.refundPaid:
+                case .refundsExported, .refundPaid:
                     if case .payout(let payout) = command.body { refundIDs += payout.refundIds }
                 default: break
                 }
@@ -288,14 +289,18 @@ extension LedgerBatch {
                 creditLimitMinor: try row.optionalInt64("credit_limit_minor"),
                 creditRule: try row.string("credit_rule"),
                 principle: AllocationPrinciple(rawValue: try row.string("allocation_principle")) ?? .fifo,
-                presentment: try row.string("presentment"), email: try row.optionalString("email"),
+                presentment: PresentmentChannel(rawValue: try row.string("presentment")) ?? .print, email: try row.optionalString("email"),
                 phone: try row.optionalString("phone"), owningGroup: try row.optionalString("owning_group"),
                 balance: try row.int64("balance_minor"), itemSequence: try row.int64("item_sequence"))
             account.opened = openedNumbers.contains(account.number)
-            accounts[account.number] = account
+            ledger.add(account)
             accountsByID[account.id] = account
         }
-        for row in results[1].rows { markPosted(try row.string(0), try row.string(1)) }
+        for row in results[1].rows {
+            // Only kinds this batch asked about come back.
+            guard let kind = EntryKind(rawValue: try row.string(0)) else { continue }
+            ledger.markPosted(kind, try row.string(1))
+        }
         let decoder = ContractJSON.decoder()
         var loadedItems: [String: [String: (LedgerItem, Int64)]] = [:]
         var allocations: [String: [Int64: Allocation]] = [:]
@@ -312,7 +317,7 @@ extension LedgerBatch {
         }
         for row in itemRows {
             let number = try row.string("account_number")
-            guard let account = accounts[number] else { continue }
+            guard let account = ledger.accounts[number] else { continue }
             let id = try row.string("document_id")
             guard let kind = DocumentKind(rawValue: try row.string("document_kind")) else { continue }
             // Most items name nothing: only those that do cost a JSON decode.
@@ -335,7 +340,7 @@ extension LedgerBatch {
             account.stored[id] = LockedAccount.StoredItem(remaining: remaining, closedBy: closedBy)
             if let closedBy { account.closedBy[id] = closedBy }
         }
-        for account in accounts.values {
+        for account in ledger.accounts.values {
             let items = (loadedItems[account.number] ?? [:]).values.map { (item: $0.0, remaining: $0.1) }
             account.book = try AllocationBook(
                 currency: account.currency, principle: account.principle, items: items,
@@ -343,13 +348,16 @@ extension LedgerBatch {
         }
         if plan.refunds {
             for row in results[results.count - 1].rows {
-                let refund = RefundRow(
+                guard let state = RefundState(rawValue: try row.string(5)) else {
+                    throw DomainError.invalidDocument("refund \(try row.string(0)) is in an unknown state")
+                }
+                let refund = LedgerDecisions.RefundRow(
                     id: try row.string(0), accountID: try row.int64(1), accountNumber: try row.string(2),
                     currency: try Currency(code: try row.string(3)), amountMinor: try row.int64(4),
-                    state: try row.string(5), exportBatch: try row.optionalString("export_batch"),
+                    state: state, exportBatch: try row.optionalString("export_batch"),
                     requestedBy: try row.string(7), note: try row.optionalString("note"),
                     payeeReference: try row.optionalString("payee_reference"))
-                refunds[refund.id] = refund
+                ledger.refunds[refund.id] = refund
             }
         }
     }
@@ -396,13 +404,13 @@ extension LedgerBatch {
 
     /// Everything the batch decided, netted per account, as statements that travel with COMMIT.
     func persist() throws {
-        if !journal.isEmpty { context.deferStatement(journalStatement()) }
+        if !ledger.journal.isEmpty { context.deferStatement(journalStatement()) }
         var releaseAccounts: [Int64] = []
         var releaseTargets: [String] = []
         var newItems: [(LockedAccount, LedgerItem)] = []
         var changedItems: [(LockedAccount, String)] = []
         var newAllocations: [(LockedAccount, Allocation, Bool)] = []
-        for account in accounts.values.sorted(by: { $0.id < $1.id }) {
+        for account in ledger.accounts.values.sorted(by: { $0.id < $1.id }) {
             for target in account.releaseTargets {
                 releaseAccounts.append(account.id)
                 releaseTargets.append(target)
@@ -496,7 +504,7 @@ extension LedgerBatch {
                         PGArray.strings(newAllocations.map { $0.2 ? "true" : "false" }),
                     ], prepared: true))
         }
-        let changedAccounts = accounts.values.filter(\.isChanged).sorted { $0.id < $1.id }
+        let changedAccounts = ledger.accounts.values.filter(\.isChanged).sorted { $0.id < $1.id }
         // Most accounts in a batch only moved money: their update carries just the balance.
         let resettled = changedAccounts.filter { $0.settingsChanged || $0.stateChanged || $0.opened }
         let moved = changedAccounts.filter { !($0.settingsChanged || $0.stateChanged || $0.opened) }
@@ -515,8 +523,8 @@ extension LedgerBatch {
                         PGArray.integers(moved.map(\.itemSequence)),
                     ], prepared: true))
         }
-        if !changedRefunds.isEmpty { context.deferStatement(refundStatement()) }
-        if !newParked.isEmpty {
+        if !ledger.changedRefunds.isEmpty { context.deferStatement(refundStatement()) }
+        if !ledger.newParked.isEmpty {
             context.deferStatement(
                 PGStatement(
                     """
@@ -528,24 +536,24 @@ extension LedgerBatch {
                     ON CONFLICT (reversal_id) DO NOTHING
                     """,
                     [
-                        PGArray.strings(newParked.map(\.reversal.reversalId)),
-                        PGArray.strings(newParked.map(\.reversal.paymentId)),
-                        PGArray.strings(newParked.map(\.reversal.account)),
-                        PGArray.strings(newParked.map(\.reversal.currency)),
-                        PGArray.integers(newParked.map(\.reversal.amountMinor)),
+                        PGArray.strings(ledger.newParked.map(\.reversal.reversalId)),
+                        PGArray.strings(ledger.newParked.map(\.reversal.paymentId)),
+                        PGArray.strings(ledger.newParked.map(\.reversal.account)),
+                        PGArray.strings(ledger.newParked.map(\.reversal.currency)),
+                        PGArray.integers(ledger.newParked.map(\.reversal.amountMinor)),
                         PGArray.strings(
-                            newParked.map { jsonText($0.reversal.body) }),
-                        PGArray.strings(newParked.map(\.reason)),
+                            ledger.newParked.map { jsonText($0.reversal.body) }),
+                        PGArray.strings(ledger.newParked.map(\.reason)),
                     ]))
         }
-        if !resolvedParked.isEmpty {
+        if !ledger.resolvedParked.isEmpty {
             context.deferStatement(
                 PGStatement(
                     "UPDATE ledger.parked_reversals SET resolved_at = now() WHERE reversal_id = ANY($1::text[])",
-                    [PGArray.strings(resolvedParked)]))
+                    [PGArray.strings(ledger.resolvedParked)]))
         }
-        if !outcomes.isEmpty {
-            context.deferStatement(CommandOutcomes.insert(table: "ledger.command_outcomes", outcomes, context: context))
+        if !ledger.outcomes.isEmpty {
+            context.deferStatement(CommandOutcomes.insert(table: "ledger.command_outcomes", ledger.outcomes, context: context))
         }
     }
 
@@ -558,11 +566,11 @@ extension LedgerBatch {
         var ledgerAccounts: [String] = []
         var currencies: [String] = []
         var amounts: [Int64] = []
-        for row in journal {
+        for row in ledger.journal {
             for posting in row.entry.postings {
-                postingKinds.append(row.kind)
+                postingKinds.append(row.kind.rawValue)
                 postingDocuments.append(row.documentID)
-                postingAccounts.append(posting.account.client.flatMap { accounts[$0] }.map { String($0.id) })
+                postingAccounts.append(posting.account.client.flatMap { ledger.accounts[$0] }.map { String($0.id) })
                 ledgerAccounts.append(posting.account.code)
                 currencies.append(posting.amount.currency.code)
                 amounts.append(posting.amount.minor)
@@ -584,9 +592,9 @@ extension LedgerBatch {
             JOIN entries AS e ON e.document_kind = p.kind AND e.document_id = p.document_id
             """,
             [
-                PGArray.strings(journal.map { $0.accountID.map(String.init) }), PGArray.strings(journal.map(\.kind)),
-                PGArray.strings(journal.map(\.documentID)), PGArray.strings(journal.map(\.origin?.requestedBy)),
-                PGArray.strings(journal.map(\.origin?.note)), PGArray.strings(journal.map(\.commandID)),
+                PGArray.strings(ledger.journal.map { $0.accountID.map(String.init) }), PGArray.strings(ledger.journal.map(\.kind.rawValue)),
+                PGArray.strings(ledger.journal.map(\.documentID)), PGArray.strings(ledger.journal.map(\.origin?.requestedBy)),
+                PGArray.strings(ledger.journal.map(\.origin?.note)), PGArray.strings(ledger.journal.map(\.commandID)),
                 PGArray.strings(postingKinds), PGArray.strings(postingDocuments), PGArray.strings(postingAccounts),
                 PGArray.strings(ledgerAccounts), PGArray.strings(currencies), PGArray.integers(amounts),
             ], prepared: true)
@@ -612,13 +620,13 @@ extension LedgerBatch {
                 PGArray.strings(changed.map(\.state.rawValue)),
                 PGArray.strings(changed.map { $0.creditLimitMinor.map(String.init) }),
                 PGArray.strings(changed.map(\.creditRule)), PGArray.strings(changed.map(\.principle.rawValue)),
-                PGArray.strings(changed.map(\.presentment)), PGArray.strings(changed.map(\.email)),
+                PGArray.strings(changed.map(\.presentment.rawValue)), PGArray.strings(changed.map(\.email)),
                 PGArray.strings(changed.map(\.phone)), PGArray.strings(changed.map(\.owningGroup)),
             ])
     }
 
     private func refundStatement() -> PGStatement {
-        let all = changedRefunds.compactMap { refunds[$0] }
+        let all = ledger.changedRefunds.compactMap { ledger.refunds[$0] }
         return PGStatement(
             """
             INSERT INTO ledger.refunds AS r (refund_id, account_id, currency, amount_minor, state, payee_reference,
@@ -638,7 +646,7 @@ extension LedgerBatch {
             [
                 PGArray.strings(all.map(\.id)), PGArray.integers(all.map(\.accountID)),
                 PGArray.strings(all.map(\.currency.code)), PGArray.integers(all.map(\.amountMinor)),
-                PGArray.strings(all.map(\.state)), PGArray.strings(all.map(\.payeeReference)),
+                PGArray.strings(all.map(\.state.rawValue)), PGArray.strings(all.map(\.payeeReference)),
                 PGArray.strings(all.map(\.requestedBy)), PGArray.strings(all.map(\.note)),
                 PGArray.strings(all.map(\.exportBatch)), PGArray.strings(all.map(\.paidOn)),
                 PGArray.strings(all.map(\.bankReference)),

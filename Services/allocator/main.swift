@@ -1,3 +1,4 @@
+import AllocatorCore
 import BillingContracts
 import BillingDomain
 import BillingKafka
@@ -12,8 +13,10 @@ import BillingSupport
 /// on `billing.command-outcomes`. Deduplication is by business identity (document id, command id),
 /// so the runtime's event-id inbox is not used.
 struct AllocatorHandler: WorkerHandler {
+    static let router = EventRouter<LedgerInput>(LedgerInputDecoder.routes)
+
     func decode(_ message: KafkaMessage) throws(MessageRejection) -> (eventID: String?, payload: LedgerInput) {
-        let (_, input) = try LedgerInputDecoder.router.decode(message)
+        let (_, input) = try Self.router.decode(message)
         return (nil, input)
     }
 

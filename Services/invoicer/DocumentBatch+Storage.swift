@@ -2,8 +2,8 @@ import BillingContracts
 import BillingDomain
 import BillingPostgres
 import BillingRuntime
-import BillingSupport
 import FoundationEssentials
+import InvoicerCore
 
 extension DocumentBatch {
     // MARK: Reading (one pipeline)
@@ -48,7 +48,7 @@ extension DocumentBatch {
             ),
             (
                 CommandOutcomes.lookup(table: "documents.command_outcomes", commandIDs),
-                { rows in self.finishedCommands = Set(rows.values.compactMap { $0[0] }) }
+                { rows in self.decisions.finishedCommands = Set(rows.values.compactMap { $0[0] }) }
             ),
         ]
         if !named.isEmpty {
@@ -68,9 +68,9 @@ extension DocumentBatch {
                     { rows in
                         for row in rows.rows {
                             if try row.string(0) == "reference" {
-                                self.takenReferences.insert(try row.string(1))
+                                self.decisions.takenReferences.insert(try row.string(1))
                             } else {
-                                self.takenCodes[try row.string(1)] = try row.string(2)
+                                self.decisions.takenCodes[try row.string(1)] = try row.string(2)
                             }
                         }
                     }
@@ -83,7 +83,7 @@ extension DocumentBatch {
                         "SELECT nextval('documents.draft_reference_seq') FROM generate_series(1, $1::integer)",
                         [freshNeeded]),
                     { rows in
-                        self.freshReferences = try rows.rows.map { row in
+                        self.decisions.freshReferences = try rows.rows.map { row in
                             let digits = String(try row.int64(0))
                             return "\(self.numbering.draftReferencePrefix)-"
                                 + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
@@ -131,7 +131,7 @@ extension DocumentBatch {
     private func readAccounts(_ rows: PGRows) throws {
         for row in rows.rows {
             let number = try row.string(1)
-            accounts[number] = AccountCopy(
+            decisions.accounts[number] = AccountCopy(
                 id: try row.int64(0), number: number, name: try row.string(2),
                 currency: try Currency(code: try row.string(3)),
                 state: AccountState(rawValue: try row.string(4)) ?? .terminated,
@@ -161,16 +161,13 @@ extension DocumentBatch {
             record.total = try row.int64("total_minor")
             record.credited = try row.int64("credited_minor")
             record.cancelledBy = try row.optionalString("cancelled_by")
-            documents[record.id] = record
-            names[record.id] = record.id
-            names[record.reference] = record.id
-            if let number = record.number { names[number] = record.id }
+            decisions.add(record)
         }
     }
 
     private func readDraftLines(_ rows: PGRows) throws {
         for row in rows.rows {
-            guard let record = documents[try row.string(0)] else { continue }
+            guard let record = decisions.documents[try row.string(0)] else { continue }
             let currency = try Currency(code: try row.string(6))
             let discounts = try ContractJSON.decoder().decode([String].self, from: Data(try row.string(5).utf8))
             let line = try InvoiceLine(
@@ -190,13 +187,8 @@ extension DocumentBatch {
     /// that replicas lock the series rows in the same order; the rows stay locked until COMMIT and
     /// a rollback gives the numbers back, so the series has no gaps and no duplicates.
     func takeNumbers() throws {
-        guard !postings.isEmpty else { return }
-        var counts: [String: (kind: DocumentKind, year: Int, count: Int)] = [:]
-        for record in postings {
-            let (kind, year) = record.awaitingNumber!
-            counts["\(kind.rawValue)|\(year)", default: (kind, year, 0)].count += 1
-        }
-        let series = counts.values.sorted { ($0.kind.rawValue, $0.year) < ($1.kind.rawValue, $1.year) }
+        let requests = decisions.numberRequests()
+        guard !requests.isEmpty else { return }
         let rows = try context.connection.query(
             """
             INSERT INTO documents.number_series AS s (document_kind, year, prefix, last_sequence)
@@ -205,41 +197,24 @@ extension DocumentBatch {
             RETURNING document_kind, year, prefix, last_sequence
             """,
             [
-                PGArray.strings(series.map(\.kind.rawValue)), PGArray.integers(series.map(\.year)),
-                PGArray.strings(series.map { numbering.prefixes[$0.kind] ?? $0.kind.numberPrefix }),
-                PGArray.integers(series.map(\.count)),
+                PGArray.strings(requests.map(\.series.kind.rawValue)), PGArray.integers(requests.map(\.series.year)),
+                PGArray.strings(requests.map(\.prefix)), PGArray.integers(requests.map(\.count)),
             ])
-        var next: [String: (prefix: String, sequence: Int64)] = [:]
+        var counts: [NumberSeries: Int] = [:]
+        for request in requests { counts[request.series] = request.count }
+        var first: [NumberSeries: (prefix: String, sequence: Int64)] = [:]
         for row in rows.rows {
-            let key = "\(try row.string(0))|\(try row.int64(1))"
-            next[key] = (try row.string(2), try row.int64(3) - Int64(counts[key]!.count) + 1)
+            guard let kind = DocumentKind(rawValue: try row.string(0)) else { continue }
+            let series = NumberSeries(kind: kind, year: Int(try row.int64(1)))
+            first[series] = (try row.string(2), try row.int64(3) - Int64(counts[series] ?? 0) + 1)
         }
-        for record in postings {
-            let (kind, year) = record.awaitingNumber!
-            let key = "\(kind.rawValue)|\(year)"
-            let (prefix, sequence) = next[key]!
-            next[key]!.sequence += 1
-            let number = try DocumentNumber(prefix: prefix, year: year, sequence: sequence)
-            if var draft = record.draft {
-                try draft.post(
-                    number: number, postedOn: record.postedOn!, rule: accounts[record.accountNumber]!.creditRule)
-                try record.refresh(from: draft)
-            } else {
-                record.number = number.description
-                record.state = .posted
-            }
-            names[number.description] = record.id
-        }
-        for (index, record) in numberedOutcomes {
-            outcomes[index].outcome.result["number"] = record.number
-            if let due = record.dueOn { outcomes[index].outcome.result["due_on"] = due.description }
-        }
+        try decisions.assignNumbers(first)
     }
 
     // MARK: Writing (with the COMMIT)
 
     func persist() {
-        let copies = accounts.values.filter(\.changed).sorted { $0.id < $1.id }
+        let copies = decisions.accounts.values.filter(\.changed).sorted { $0.id < $1.id }
         if !copies.isEmpty {
             context.deferStatement(
                 PGStatement(
@@ -257,8 +232,8 @@ extension DocumentBatch {
                         PGArray.strings(copies.map(\.creditRule.specification)),
                     ]))
         }
-        let made = documents.values.filter(\.isNew).sorted { $0.id < $1.id }
-        let changed = documents.values.filter { !$0.isNew && $0.changed }.sorted { $0.id < $1.id }
+        let made = decisions.documents.values.filter(\.isNew).sorted { $0.id < $1.id }
+        let changed = decisions.documents.values.filter { !$0.isNew && $0.changed }.sorted { $0.id < $1.id }
         if !made.isEmpty { context.deferStatement(insertDocuments(made)) }
         if !changed.isEmpty { context.deferStatement(updateDocuments(changed)) }
         let relined = changed.filter(\.linesChanged)
@@ -270,8 +245,8 @@ extension DocumentBatch {
         }
         let withLines = (made + relined).filter { $0.linesChanged && $0.draft != nil }
         if !withLines.isEmpty { context.deferStatement(insertLines(withLines)) }
-        if !outcomes.isEmpty {
-            context.deferStatement(CommandOutcomes.insert(table: "documents.command_outcomes", outcomes, context: context))
+        if !decisions.outcomes.isEmpty {
+            context.deferStatement(CommandOutcomes.insert(table: "documents.command_outcomes", decisions.outcomes, context: context))
         }
     }
 
@@ -304,7 +279,7 @@ extension DocumentBatch {
                 PGArray.strings(records.map { $0.postedOn?.description }),
                 PGArray.strings(records.map { $0.dueOn?.description }), PGArray.integers(records.map(\.net)),
                 PGArray.integers(records.map(\.discount)), PGArray.integers(records.map(\.tax)),
-                PGArray.integers(records.map(\.total)), PGArray.strings(records.map { $0.rejection?.category }),
+                PGArray.integers(records.map(\.total)), PGArray.strings(records.map { $0.rejection?.category.rawValue }),
                 PGArray.strings(records.map { $0.rejection?.reason }), PGArray.strings(records.map(\.notes)),
                 PGArray.strings(records.map(\.createdBy)), PGArray.strings(records.map(\.postedBy)),
             ])
@@ -331,7 +306,7 @@ extension DocumentBatch {
                 PGArray.strings(records.map { $0.postedOn?.description }),
                 PGArray.strings(records.map { $0.dueOn?.description }), PGArray.integers(records.map(\.net)),
                 PGArray.integers(records.map(\.discount)), PGArray.integers(records.map(\.tax)),
-                PGArray.integers(records.map(\.total)), PGArray.strings(records.map { $0.rejection?.category }),
+                PGArray.integers(records.map(\.total)), PGArray.strings(records.map { $0.rejection?.category.rawValue }),
                 PGArray.strings(records.map { $0.rejection?.reason }), PGArray.strings(records.map(\.notes)),
                 PGArray.strings(records.map(\.postedBy)),
             ])
@@ -381,31 +356,5 @@ extension DocumentBatch {
                 PGArray.integers(amounts[1]), PGArray.integers(amounts[2]), PGArray.integers(amounts[3]),
                 PGArray.integers(amounts[4]),
             ])
-    }
-
-    // MARK: Events
-
-    func publish() {
-        let source = context.service.eventSource
-        for record in postings {
-            let document = DocumentPosted(
-                documentId: record.id, kind: record.kind.rawValue, account: record.accountNumber,
-                number: record.number!, reference: record.reference, currency: record.currency.code,
-                netMinor: record.net, taxMinor: record.tax, totalMinor: record.total,
-                postedOn: record.postedOn!.description, dueOn: record.dueOn?.description,
-                relatedDocumentId: record.related)
-            context.publish(
-                topic: Topics.documents.name, key: record.accountNumber,
-                event: CloudEvent(
-                    id: CloudEvent.newID(), type: LedgerTypes.documentPosted, source: source,
-                    time: UTCClock.timestamp(), data: ContractJSON.encode(document)))
-        }
-        for (outcome, _) in outcomes {
-            context.publish(
-                topic: Topics.commandOutcomes.name, key: outcome.commandId,
-                event: CloudEvent(
-                    id: CloudEvent.newID(), type: LedgerTypes.commandOutcome, source: source,
-                    time: UTCClock.timestamp(), data: ContractJSON.encode(outcome)))
-        }
     }
 }

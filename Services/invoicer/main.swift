@@ -1,4 +1,5 @@
 import BillingContracts
+import InvoicerCore
 import BillingDomain
 import BillingKafka
 import BillingRuntime
@@ -12,10 +13,12 @@ import BillingSupport
 /// Commands are deduplicated by command id (`documents.command_outcomes`), so the runtime's
 /// event-id inbox is not used.
 struct InvoicerHandler: WorkerHandler {
+    static let router = EventRouter<DocumentInput>(DocumentInputDecoder.routes)
+
     let numbering: NumberingConfiguration
 
     func decode(_ message: KafkaMessage) throws(MessageRejection) -> (eventID: String?, payload: DocumentInput) {
-        let (_, input) = try DocumentInputDecoder.router.decode(message)
+        let (_, input) = try Self.router.decode(message)
         return (nil, input)
     }
 

@@ -1,27 +1,5 @@
 import BillingContracts
-import BillingDomain
 import BillingPostgres
-
-/// An operator command refused by a business rule: recorded as the command's outcome (`refused`,
-/// with this code and reason), nothing posted or changed, and the worker carries on. The one
-/// refusal type of every command-handling service.
-public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
-    /// Short stable code (`insufficient_credit`, `invalid_state`, ...).
-    public let code: String
-    /// What rule the command broke, in words an operator understands.
-    public let reason: String
-
-    public init(code: String, reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    public init(_ code: String, _ reason: String) { self.init(code: code, reason: reason) }
-
-    public init(_ error: DomainError) { self.init(code: error.code, reason: error.description) }
-
-    public var description: String { "\(code): \(reason)" }
-}
 
 /// The record of carried-out commands that each command-handling service keeps in its own schema
 /// (`<schema>.command_outcomes`): the idempotency record (a command id is carried out once) and

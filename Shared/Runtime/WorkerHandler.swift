@@ -4,26 +4,6 @@ import BillingPostgres
 import BillingSupport
 import Logging
 
-/// Why a message can never be processed. Permanent by definition: the message is recorded with
-/// this reason in PostgreSQL, copied to `billing.dead-letter`, and its partition moves on.
-public struct MessageRejection: Error, Sendable, CustomStringConvertible, Equatable {
-    /// Short stable code for metrics, headers and queries (`invalid_json`, `unknown_type`, ...).
-    public let code: String
-    /// What is wrong, in words an operator understands. Never contains secrets.
-    public let reason: String
-
-    public init(code: String, reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    public init(_ envelope: EnvelopeError) {
-        self.init(code: envelope.code, reason: envelope.description)
-    }
-
-    public var description: String { "\(code): \(reason)" }
-}
-
 /// A message that passed `decode`, with its payload and the id used to deduplicate it.
 public struct DecodedMessage<Payload: Sendable>: Sendable {
     public let message: KafkaMessage
@@ -174,6 +154,19 @@ public final class BatchContext: @unchecked Sendable {
         outbox.append(
             OutboxEntry(
                 message: KafkaOutgoingMessage(topic: topic + topicSuffix, key: key, event: event), eventID: event.id))
+    }
+
+    /// Publishes what a service's decisions said to publish, in order: each a CloudEvent with a
+    /// fresh id, the service's source and one time for the batch (when it decided them).
+    public func publish(_ events: [OutgoingEvent]) {
+        guard !events.isEmpty else { return }
+        let time = UTCClock.timestamp()
+        let source = service.eventSource
+        for event in events {
+            publish(
+                topic: event.topic, key: event.key,
+                event: CloudEvent(id: CloudEvent.newID(), type: event.type, source: source, time: time, data: event.data))
+        }
     }
 
     /// Adds to a counter of the worker's metrics once the batch has committed (not if it rolls back).

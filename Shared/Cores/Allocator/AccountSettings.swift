@@ -1,14 +1,13 @@
 import BillingContracts
 import BillingDomain
-import BillingRuntime
 
 /// Turns account commands into validated domain accounts: the domain's rules decide, and its
 /// errors become refusals with the same stable codes.
-enum AccountSettings {
+public enum AccountSettings {
     /// Credit rule of an account opened without one: due 14 days after posting.
-    static let defaultCreditRule = "days:14"
+    public static let defaultCreditRule = "days:14"
 
-    static func opening(_ command: AccountSettingsCommand) throws(Refusal) -> Account {
+    public static func opening(_ command: AccountSettingsCommand) throws(Refusal) -> Account {
         guard let name = command.name else { throw Refusal(code: "invalid_account", reason: "an account needs a name") }
         guard let currencyCode = command.currency else {
             throw Refusal(code: "invalid_account", reason: "an account needs a currency")
@@ -46,7 +45,7 @@ enum AccountSettings {
                 creditRule: try CreditRule.parse(command.creditRule ?? account.creditRule),
                 allocationPrinciple: try principle(command.allocation) ?? account.allocationSetting,
                 presentment: try presentment(command.presentment)
-                    ?? PresentmentChannel(rawValue: account.presentment) ?? .print,
+                    ?? account.presentment,
                 email: cleared(command.email, account.email), phone: cleared(command.phone, account.phone),
                 owningGroup: cleared(command.owningGroup, account.owningGroup))
         }

@@ -1,10 +1,9 @@
 import BillingContracts
 import BillingDomain
-import BillingRuntime
 
 /// Operator commands. Each is checked completely before it changes anything, so a refusal leaves
 /// the batch's state as it was; the outcome (done or refused) is recorded once per command id.
-extension LedgerBatch {
+extension LedgerDecisions {
     func run(_ command: LedgerCommand) throws {
         guard finishedCommands.insert(command.id).inserted else { return }
         do {
@@ -30,7 +29,7 @@ extension LedgerBatch {
     private func carryOut(_ command: LedgerCommand) throws -> [String: String] {
         switch command.body {
         case .settings(let settings):
-            if command.type == LedgerTypes.accountOpen {
+            if command.kind == .accountOpen {
                 if let refusal = openRefusals[command.id] { throw refusal }
                 guard let account = accounts[settings.number], account.opened else {
                     throw Refusal(code: "account_exists", reason: "account \(settings.number) already exists")
@@ -39,23 +38,23 @@ extension LedgerBatch {
             }
             return try update(settings)
         case .state(let change):
-            return try changeState(command.type, change, command: command)
+            return try changeState(command.kind, change, command: command)
         case .money(let money):
-            switch command.type {
-            case LedgerTypes.paymentRecord: return try recordPayment(money, command: command)
-            case LedgerTypes.refund: return try refund(money, command: command)
-            case LedgerTypes.transfer: return try transfer(money, command: command)
+            switch command.kind {
+            case .paymentRecord: return try recordPayment(money, command: command)
+            case .refund: return try refund(money, command: command)
+            case .transfer: return try transfer(money, command: command)
             default: return try writeOff(money, command: command)
             }
         case .payout(let payout):
-            return try payOut(command.type, payout, command: command)
+            return try payOut(command.kind, payout, command: command)
         }
     }
 
     // MARK: Accounts
 
     /// The locked account, or a refusal naming why it cannot take the command.
-    func account(_ number: String, acceptingTerminated: Bool = false) throws(Refusal) -> LockedAccount {
+    private func account(_ number: String, acceptingTerminated: Bool = false) throws(Refusal) -> LockedAccount {
         guard let account = accounts[number] else {
             throw Refusal(code: "unknown_account", reason: "account \(number) does not exist")
         }
@@ -72,7 +71,7 @@ extension LedgerBatch {
         account.creditLimitMinor = updated.creditLimit?.minor
         account.creditRule = updated.creditRule.specification
         account.allocationSetting = updated.allocationPrinciple
-        account.presentment = updated.presentment.rawValue
+        account.presentment = updated.presentment
         account.email = updated.email
         account.phone = updated.phone
         account.owningGroup = updated.owningGroup
@@ -81,16 +80,16 @@ extension LedgerBatch {
     }
 
     private func changeState(
-        _ type: String, _ change: AccountStateCommand, command: LedgerCommand
+        _ kind: LedgerCommand.Kind, _ change: AccountStateCommand, command: LedgerCommand
     ) throws -> [String: String] {
         let account = try account(change.number)
-        switch type {
-        case LedgerTypes.accountSuspend:
+        switch kind {
+        case .accountSuspend:
             guard account.state == .active else {
                 throw Refusal(code: "invalid_state", reason: "account \(account.number) is \(account.state.rawValue)")
             }
             account.state = .suspended
-        case LedgerTypes.accountReactivate:
+        case .accountReactivate:
             guard account.state == .suspended else {
                 throw Refusal(code: "invalid_state", reason: "account \(account.number) is \(account.state.rawValue)")
             }
@@ -185,10 +184,10 @@ extension LedgerBatch {
             origin: command.origin, commandID: command.id)
         refunds[id] = RefundRow(
             id: id, accountID: account.id, accountNumber: account.number, currency: account.currency,
-            amountMinor: amount.minor, state: "due", requestedBy: command.origin.requestedBy, note: command.origin.note,
+            amountMinor: amount.minor, state: .due, requestedBy: command.origin.requestedBy, note: command.origin.note,
             payeeReference: money.reference)
         markRefundChanged(id)
-        return ["account": account.number, "refund": id, "state": "due", "balance_minor": String(account.balance)]
+        return ["account": account.number, "refund": id, "state": RefundState.due.rawValue, "balance_minor": String(account.balance)]
     }
 
     private func transfer(_ money: MoneyCommand, command: LedgerCommand) throws -> [String: String] {
@@ -300,9 +299,9 @@ extension LedgerBatch {
 
     // MARK: Refund payouts
 
-    private func payOut(_ type: String, _ payout: RefundPayoutCommand, command: LedgerCommand) throws -> [String:
-        String]
-    {
+    private func payOut(
+        _ kind: LedgerCommand.Kind, _ payout: RefundPayoutCommand, command: LedgerCommand
+    ) throws -> [String: String] {
         guard !payout.refundIds.isEmpty else { throw Refusal(code: "invalid_command", reason: "no refunds named") }
         var found: [RefundRow] = []
         for id in payout.refundIds {
@@ -311,21 +310,22 @@ extension LedgerBatch {
             }
             found.append(refund)
         }
-        if type == LedgerTypes.refundsExported {
-            for refund in found where refund.state != "due" {
-                throw Refusal(code: "invalid_state", reason: "refund \(refund.id) is \(refund.state), not due")
+        if kind == .refundsExported {
+            for refund in found where refund.state != .due {
+                throw Refusal(
+                    code: "invalid_state", reason: "refund \(refund.id) is \(refund.state.rawValue), not due")
             }
             for refund in found {
-                refunds[refund.id]!.state = "exported"
+                refunds[refund.id]!.state = .exported
                 refunds[refund.id]!.exportBatch = payout.exportBatch
                 markRefundChanged(refund.id)
             }
-            return ["refunds": String(found.count), "state": "exported"]
+            return ["refunds": String(found.count), "state": RefundState.exported.rawValue]
         }
         guard found.count == 1, let refund = found.first else {
             throw Refusal(code: "invalid_command", reason: "confirm one refund at a time")
         }
-        guard refund.state != "paid" else {
+        guard refund.state != .paid else {
             throw Refusal(code: "invalid_state", reason: "refund \(refund.id) is already paid")
         }
         let paidOn: LocalDate
@@ -338,16 +338,16 @@ extension LedgerBatch {
         }
         journal.append(
             JournalRow(
-                accountID: refund.accountID, kind: "refund-payout", documentID: refund.id,
+                accountID: refund.accountID, kind: .refundPayout, documentID: refund.id,
                 entry: try JournalEntry(
                     for: .refundPayout(
                         amount: Money(minor: refund.amountMinor, currency: refund.currency), channel: channel)),
                 origin: command.origin, commandID: command.id))
-        refunds[refund.id]!.state = "paid"
+        refunds[refund.id]!.state = .paid
         refunds[refund.id]!.paidOn = paidOn.description
         refunds[refund.id]!.bankReference = payout.bankReference
         markRefundChanged(refund.id)
-        return ["refund": refund.id, "state": "paid", "account": refund.accountNumber]
+        return ["refund": refund.id, "state": RefundState.paid.rawValue, "account": refund.accountNumber]
     }
 
     // MARK: Amounts

@@ -1,11 +1,10 @@
 import BillingContracts
 import BillingDomain
-import BillingRuntime
 import FoundationEssentials
 
 /// One message on the allocator's topics, decoded and checked for shape (not yet against the
 /// ledger: that happens inside the batch transaction, with the accounts locked).
-enum LedgerInput: Sendable {
+public enum LedgerInput: Sendable {
     case payment(Booked<PaymentIdentified, MoneyFields>)
     case unidentified(Booked<PaymentUnidentified, MoneyFields>)
     case reversal(Booked<PaymentReversed, MoneyFields>)
@@ -14,7 +13,7 @@ enum LedgerInput: Sendable {
     case command(LedgerCommand)
 
     /// The account number the message is about, if it names one.
-    var accountNumbers: [String] {
+    public var accountNumbers: [String] {
         switch self {
         case .payment(let payment): return [payment.account]
         case .unidentified, .bankFee: return []
@@ -29,45 +28,93 @@ enum LedgerInput: Sendable {
 /// parsed into domain values once, when it was decoded (`fields`): the batch books these and never
 /// parses the text again.
 @dynamicMemberLookup
-struct Booked<Body: Sendable, Fields: Sendable>: Sendable {
-    let body: Body
-    let fields: Fields
+public struct Booked<Body: Sendable, Fields: Sendable>: Sendable {
+    public let body: Body
+    public let fields: Fields
 
-    subscript<Value>(dynamicMember path: KeyPath<Body, Value>) -> Value { body[keyPath: path] }
+    public init(body: Body, fields: Fields) {
+        self.body = body
+        self.fields = fields
+    }
+
+    public subscript<Value>(dynamicMember path: KeyPath<Body, Value>) -> Value { body[keyPath: path] }
 }
 
 /// A payment's, a reversal's or a fee's money: the amount in its currency, its day, and the
 /// ledger account of the channel it came through.
-struct MoneyFields: Sendable {
-    let amount: Money
-    let on: LocalDate
-    let channel: LedgerAccount
+public struct MoneyFields: Sendable {
+    public let amount: Money
+    public let on: LocalDate
+    public let channel: LedgerAccount
+
+    public init(amount: Money, on: LocalDate, channel: LedgerAccount) {
+        self.amount = amount
+        self.on = on
+        self.channel = channel
+    }
 }
 
 /// A posted document's kind, amounts and dates.
-struct DocumentFields: Sendable {
-    let kind: DocumentKind
-    let net: Money
-    let tax: Money
-    let total: Money
-    let postedOn: LocalDate
-    let dueOn: LocalDate?
+public struct DocumentFields: Sendable {
+    public let kind: DocumentKind
+    public let net: Money
+    public let tax: Money
+    public let total: Money
+    public let postedOn: LocalDate
+    public let dueOn: LocalDate?
 }
 
-/// An operator command: its id (the CloudEvents id), its type, and its body.
-struct LedgerCommand: Sendable {
-    enum Body: Sendable {
+/// An operator command: its id (the CloudEvents id), its kind, and its body.
+public struct LedgerCommand: Sendable {
+    /// The commands on `billing.ledger.commands`, one a CloudEvents type (`LedgerTypes.commands`).
+    public enum Kind: Sendable, CaseIterable {
+        case accountOpen, accountUpdate, accountSuspend, accountReactivate, accountTerminate
+        case paymentRecord, refund, refundsExported, refundPaid, transfer, writeOff
+
+        /// The kind of a CloudEvents type; nil for a type that is no ledger command.
+        public init?(type: String) {
+            guard let kind = Kind.allCases.first(where: { $0.type == type }) else { return nil }
+            self = kind
+        }
+
+        public var type: String {
+            switch self {
+            case .accountOpen: return LedgerTypes.accountOpen
+            case .accountUpdate: return LedgerTypes.accountUpdate
+            case .accountSuspend: return LedgerTypes.accountSuspend
+            case .accountReactivate: return LedgerTypes.accountReactivate
+            case .accountTerminate: return LedgerTypes.accountTerminate
+            case .paymentRecord: return LedgerTypes.paymentRecord
+            case .refund: return LedgerTypes.refund
+            case .refundsExported: return LedgerTypes.refundsExported
+            case .refundPaid: return LedgerTypes.refundPaid
+            case .transfer: return LedgerTypes.transfer
+            case .writeOff: return LedgerTypes.writeOff
+            }
+        }
+    }
+
+    public enum Body: Sendable {
         case settings(AccountSettingsCommand)
         case state(AccountStateCommand)
         case money(MoneyCommand)
         case payout(RefundPayoutCommand)
     }
 
-    let id: String
-    let type: String
-    let body: Body
+    public let id: String
+    public let kind: Kind
+    public let body: Body
 
-    var origin: CommandOrigin {
+    public init(id: String, kind: Kind, body: Body) {
+        self.id = id
+        self.kind = kind
+        self.body = body
+    }
+
+    /// The CloudEvents type, as command outcomes record it.
+    public var type: String { kind.type }
+
+    public var origin: CommandOrigin {
         switch body {
         case .settings(let command): return command.origin
         case .state(let command): return command.origin
@@ -77,9 +124,9 @@ struct LedgerCommand: Sendable {
     }
 
     /// The account the command is about (the first of `accountNumbers`).
-    var account: String? { accountNumbers.first }
+    public var account: String? { accountNumbers.first }
 
-    var accountNumbers: [String] {
+    public var accountNumbers: [String] {
         switch body {
         case .settings(let command): return [command.number]
         case .state(let command): return [command.number] + (command.transferTo.map { [$0] } ?? [])
@@ -91,37 +138,42 @@ struct LedgerCommand: Sendable {
 
 /// Decodes and shape-checks the allocator's inputs. Anything refused here can never succeed and
 /// is dead-lettered with the reason.
-enum LedgerInputDecoder {
-    static let router = EventRouter<LedgerInput>(eventRoutes.merging(commandRoutes) { event, _ in event })
+public enum LedgerInputDecoder {
+    public typealias Decode = @Sendable (CloudEvent) throws(MessageRejection) -> LedgerInput
+
+    /// Every input the allocator takes, by CloudEvents type: events from other services and the
+    /// operator commands.
+    public static let routes: [String: Decode] = eventRoutes.merging(commandRoutes) { event, _ in event }
 
     /// Operator commands: every type in `LedgerTypes.commands`, decoded by `command`.
-    static let commandRoutes: [String: EventRouter<LedgerInput>.Decode] = Dictionary(
+    static let commandRoutes: [String: Decode] = Dictionary(
         uniqueKeysWithValues: LedgerTypes.commands.map { ($0, decodeCommand) })
 
-    static let decodeCommand: EventRouter<LedgerInput>.Decode = { event throws(MessageRejection) in
+    static let decodeCommand: Decode = { event throws(MessageRejection) in
         try command(event)
     }
 
     /// A command's body: its shape follows from the type; its meaning is checked later, in the batch.
-    static func command(_ event: CloudEvent) throws(MessageRejection) -> LedgerInput {
-        let shape: LedgerCommand.Body
-        switch event.type {
-        case LedgerTypes.accountOpen, LedgerTypes.accountUpdate:
-            shape = .settings(try body(event))
-        case LedgerTypes.accountSuspend, LedgerTypes.accountReactivate, LedgerTypes.accountTerminate:
-            shape = .state(try body(event))
-        case LedgerTypes.paymentRecord, LedgerTypes.refund, LedgerTypes.transfer, LedgerTypes.writeOff:
-            shape = .money(try body(event))
-        case LedgerTypes.refundsExported, LedgerTypes.refundPaid:
-            shape = .payout(try body(event))
-        default:
+    public static func command(_ event: CloudEvent) throws(MessageRejection) -> LedgerInput {
+        guard let kind = LedgerCommand.Kind(type: event.type) else {
             throw MessageRejection(EnvelopeError.unknownType(event.type))
         }
-        return .command(LedgerCommand(id: event.id, type: event.type, body: shape))
+        let shape: LedgerCommand.Body
+        switch kind {
+        case .accountOpen, .accountUpdate:
+            shape = .settings(try body(event))
+        case .accountSuspend, .accountReactivate, .accountTerminate:
+            shape = .state(try body(event))
+        case .paymentRecord, .refund, .transfer, .writeOff:
+            shape = .money(try body(event))
+        case .refundsExported, .refundPaid:
+            shape = .payout(try body(event))
+        }
+        return .command(LedgerCommand(id: event.id, kind: kind, body: shape))
     }
 
     /// Events from other services, checked for shape: identities, positive amounts, known currencies, dates.
-    static let eventRoutes: [String: EventRouter<LedgerInput>.Decode] = [
+    static let eventRoutes: [String: Decode] = [
         LedgerTypes.paymentIdentified: { event throws(MessageRejection) in
             // The busiest input: the flat fast path when the body is plain, JSONDecoder otherwise.
             let payment: PaymentIdentified
@@ -182,7 +234,7 @@ enum LedgerInputDecoder {
                 dueOn: try document.dueOn.map { due throws(MessageRejection) in try checkDate(due, "due_on") })
             try checkIdentity(document.documentId, "document_id")
             try checkAccount(document.account)
-            if document.kind == "invoice-cancellation", document.relatedDocumentId == nil {
+            if kind == .invoiceCancellation, document.relatedDocumentId == nil {
                 throw invalid("an invoice cancellation needs related_document_id (the invoice it cancels)")
             }
             return .document(Booked(body: document, fields: fields))
@@ -196,7 +248,7 @@ enum LedgerInputDecoder {
     static func invalid(_ problem: String) -> MessageRejection { EventBody.invalid(problem) }
 
     /// A reversal's money, parsed: for one read from the topic and for one parked in the ledger alike.
-    static func booked(_ reversal: PaymentReversed) throws(MessageRejection) -> Booked<PaymentReversed, MoneyFields> {
+    public static func booked(_ reversal: PaymentReversed) throws(MessageRejection) -> Booked<PaymentReversed, MoneyFields> {
         Booked(
             body: reversal,
             fields: MoneyFields(
@@ -204,7 +256,7 @@ enum LedgerInputDecoder {
                 on: try checkDate(reversal.reversedOn, "reversed_on"), channel: try checkChannel(reversal.channel)))
     }
 
-    static func checkAmount(_ minor: Int64, _ currency: String) throws(MessageRejection) -> Money {
+    public static func checkAmount(_ minor: Int64, _ currency: String) throws(MessageRejection) -> Money {
         let parsed: Currency
         do {
             parsed = try Currency(code: currency)
