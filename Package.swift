@@ -83,9 +83,16 @@ let package = Package(
             name: "AllocatorCore", dependencies: ["BillingDomain", "BillingContracts"], path: "Shared/Cores/Allocator"),
         .target(
             name: "InvoicerCore", dependencies: ["BillingDomain", "BillingContracts"], path: "Shared/Cores/Invoicer"),
+        .target(
+            name: "PaymentIngestCore",
+            dependencies: ["BillingDomain", "BillingContracts", "BillingIngest", "BillingSupport"],
+            path: "Shared/Cores/PaymentIngest"),
 
         // The five workers.
-        .executableTarget(name: "payment-ingest", dependencies: ["BillingRuntime", "BillingIngest", "BillingDomain"], path: "Services/payment-ingest"),
+        .executableTarget(
+            name: "payment-ingest",
+            dependencies: ["PaymentIngestCore", "BillingRuntime", "BillingIngest", "BillingDomain"],
+            path: "Services/payment-ingest"),
         .executableTarget(
             name: "allocator", dependencies: ["AllocatorCore", "BillingRuntime", "BillingDomain"],
             path: "Services/allocator"),
@@ -187,7 +194,10 @@ let package = Package(
         // The services' cores, unit-tested without PostgreSQL or Kafka.
         .testTarget(
             name: "CoreTests",
-            dependencies: ["AllocatorCore", "InvoicerCore", "BillingContracts", "BillingDomain"],
+            dependencies: [
+                "AllocatorCore", "InvoicerCore", "PaymentIngestCore", "BillingContracts", "BillingDomain",
+                "BillingIngest", "BillingTestSupport",
+            ],
             path: "Tests/CoreTests"),
         .testTarget(
             name: "DomainTests",

@@ -6,6 +6,7 @@ import BillingRuntime
 import BillingSupport
 import FoundationEssentials
 import Logging
+import PaymentIngestCore
 
 /// payment-ingest's settings beyond the runtime's.
 struct IngestSettings: Sendable {
@@ -80,7 +81,8 @@ struct IngestSettings: Sendable {
     }
 }
 
-/// A batch of statement files and copies, applied in the batch transaction.
+/// A batch of statement files and copies, applied in the batch transaction: storage around the
+/// decisions of `IngestDecisions` (PaymentIngestCore).
 ///
 /// Round trips: one pipeline reads the identities already booked, the bank accounts known, and
 /// every account, document and payer the lines' words could name; decisions are made in memory;
@@ -88,120 +90,71 @@ struct IngestSettings: Sendable {
 final class IngestBatch {
     let context: BatchContext
     let settings: IngestSettings
-    var directory = IdentificationDirectory()
-    var bookedIdentities: Set<String> = []
-    /// Keys across statements of the weak lines booked before or earlier in this batch.
-    var bookedWeakKeys: Set<String> = []
-    /// Weak lines booked before version 21 under their key across statements: their statement's
-    /// reference and sequence.
-    var earlierWeakStatements: [String: (reference: String?, sequence: String?)] = [:]
-    /// File ids imported before or earlier in this batch, with their content's SHA-256.
-    var importedFiles: [String: String] = [:]
-    var knownBankAccounts: Set<String> = []
-    var newBankAccounts: [(account: String, currency: String?, fileID: String)] = []
-    var accountCopies: [String: AccountSnapshot] = [:]
-    var documentCopies: [(name: String, account: String, id: String)] = []
-    var payerUpdates: [String: String] = [:]
-    var fileRows: [(input: StatementFileInput, report: ImportReport)] = []
-    var statementRows: [(id: String, fileID: String, position: Int, statement: ParsedStatement)] = []
-    var lineRows: [LineRow] = []
-    var finishedCommands: Set<String> = []
-    var deskStates: [String: DeskState] = [:]
-    var openShifts: [String: ShiftState] = [:]
-    var closedShifts: [ShiftState] = []
-    var deskPayments: [DeskPaymentRow] = []
-    var deskOutcomes: [(outcome: CommandOutcome, requestedBy: String)] = []
-    var seenEvents: Set<String> = []
-    var seenSignatures: [String: String] = [:]
-    /// Gateway payment id → the account it was paid to.
-    var gatewayAccounts: [String: String] = [:]
-    var gatewayRows: [GatewayRow] = []
-    /// Credit lines booked before, by end-to-end id: what a reversal reverses.
-    var creditsByEndToEnd: [String: (paymentID: String, account: String?)] = [:]
-
-    struct LineRow {
-        let fileID: String
-        let statementID: String
-        let line: StatementLine
-        let identity: String?
-        var outcome: String
-        var paymentID: String?
-        var account: String?
-        var rule: String?
-        var evidence: String?
-        var reasons: [String]
-    }
+    let decisions: IngestDecisions
 
     init(context: BatchContext, settings: IngestSettings) {
         self.context = context
         self.settings = settings
-        directory.accountMarkers = settings.accountMarkers
+        self.decisions = IngestDecisions(
+            today: LocalDate(daysSinceEpoch: Int(wallClockMs() / 86_400_000)),
+            knownBankAccountsOnly: settings.knownBankAccountsOnly, accountMarkers: settings.accountMarkers)
     }
 
     func apply(_ batch: [DecodedMessage<IngestInput>]) throws {
-        let files = batch.compactMap {
-            if case .statementFile(let file) = $0.payload { return file } else { return nil }
-        }
-        let events = batch.compactMap {
-            if case .gatewayEvent(let event) = $0.payload { return event } else { return nil }
-        }
-        let desks = batch.compactMap {
-            if case .deskCommand(let id, let type, let command) = $0.payload {
-                return (id, type, command)
-            } else {
-                return nil
-            }
-        }
-        let fileLines = files.map(\.lines)
-        try load(files, fileLines, events, desks)
-        for (index, decoded) in batch.enumerated() {
+        var files: [StatementFileInput] = []
+        var events: [GatewayInput] = []
+        var desks: [(id: String, kind: CashDeskCommandKind, command: CashDeskCommand)] = []
+        for decoded in batch {
             switch decoded.payload {
-            case .gatewayEvent(let event):
-                try importEvent(event, index: index)
-            case .deskCommand(let id, let type, let command):
-                runDeskCommand(id: id, type: type, command)
-            case .account(let snapshot):
-                accountCopies[snapshot.number] = snapshot
-                directory.accounts[snapshot.number] = KnownAccount(
-                    number: snapshot.number, currency: snapshot.currency, isTerminated: snapshot.state == "terminated")
-            case .document(let document):
-                for name in [document.number, document.reference].compactMap({ $0 }) {
-                    documentCopies.append((name, document.account, document.documentId))
-                    directory.documents[name] = document.account
-                }
-            case .statementFile(let file):
-                if let earlier = importedFiles[file.fileID] {
-                    // The same file again (a redelivered message, or its content re-sent without a
-                    // file_id): it was read once, and reading it again would change nothing.
-                    guard earlier == file.contentSHA256 else {
-                        throw BatchFailure.rejected(
-                            index: index,
-                            MessageRejection(
-                                code: "duplicate_file_id",
-                                reason:
-                                    "file_id \(file.fileID) was imported before with other content; send this file under a new file_id"
-                            ))
-                    }
-                    context.logger.info(
-                        "statement file imported before; nothing to do",
-                        metadata: ["file_id": .string(file.fileID), "offset": .of(file.offset)])
-                    continue
-                }
-                importedFiles[file.fileID] = file.contentSHA256
-                let position = files.firstIndex { $0.fileID == file.fileID && $0.offset == file.offset }!
-                importFile(file, fileLines[position])
+            case .statementFile(let file): files.append(file)
+            case .gatewayEvent(let event): events.append(event)
+            case .deskCommand(let id, let kind, let command): desks.append((id, kind, command))
+            case .account, .document: break
             }
         }
+        try load(files, events, desks)
+        for (index, decoded) in batch.enumerated() {
+            do {
+                try decisions.apply(decoded.payload)
+            } catch {
+                throw BatchFailure.rejected(index: index, error)
+            }
+        }
+        report(decisions.notices)
         persist()
+        context.publish(decisions.outgoing())
+    }
+
+    /// Logs and counts what the batch noticed.
+    private func report(_ notices: [IngestNotice]) {
+        for notice in notices {
+            switch notice {
+            case .fileImportedBefore(let fileID, let offset):
+                context.logger.info(
+                    "statement file imported before; nothing to do",
+                    metadata: ["file_id": .string(fileID), "offset": .of(offset)])
+            case .gatewayEventRepeated(let eventID, let type):
+                context.logger.info(
+                    "gateway event received again; nothing booked",
+                    metadata: ["event_id": .string(eventID), "type": .string(type)])
+                context.count(PaymentIngestMetrics.gatewayEventsDuplicate)
+            case .gatewayTypeIgnored(let eventID, let type):
+                context.logger.info(
+                    "gateway event type not handled; ignored",
+                    metadata: ["event_id": .string(eventID), "type": .string(type)])
+                context.count(PaymentIngestMetrics.gatewayEventsIgnored)
+            }
+        }
     }
 
     // MARK: Reading
 
     private func load(
-        _ files: [StatementFileInput], _ fileLines: [[StatementLine]], _ events: [GatewayInput],
-        _ desks: [(id: String, type: String, command: CashDeskCommand)]
+        _ files: [StatementFileInput], _ events: [GatewayInput],
+        _ desks: [(id: String, kind: CashDeskCommandKind, command: CashDeskCommand)]
     ) throws {
         guard !files.isEmpty || !events.isEmpty || !desks.isEmpty else { return }
+        let fileLines = files.map(\.lines)
         if !desks.isEmpty { try loadDesks(desks) }
         let booked = fileLines.flatMap { $0.filter { $0.notBookedReason == nil } }
         let identities = booked.flatMap { line in
@@ -288,71 +241,24 @@ final class IngestBatch {
         ])
         // results[0]: the locks.
         for row in results[1].rows {
-            creditsByEndToEnd[try row.string(0)] = (try row.string(1), row.optionalString(2))
+            decisions.creditsByEndToEnd[try row.string(0)] = (try row.string(1), row.optionalString(2))
         }
-        bookedIdentities = Set(results[2].values.compactMap { $0[0] })
-        knownBankAccounts = Set(results[3].values.compactMap { $0[0] })
+        decisions.bookedIdentities = Set(results[2].values.compactMap { $0[0] })
+        decisions.knownBankAccounts = Set(results[3].values.compactMap { $0[0] })
         for row in results[4].rows {
             let number = try row.string(0)
-            directory.accounts[number] = KnownAccount(
+            decisions.directory.accounts[number] = KnownAccount(
                 number: number, currency: try row.string(1), isTerminated: try row.string(2) == "terminated")
         }
-        for row in results[5].rows { directory.documents[try row.string(0)] = try row.string(1) }
-        for row in results[6].rows { directory.payers[try row.string(0)] = try row.string(1) }
-        for row in results[7].rows { importedFiles[try row.string(0)] = try row.string(1) }
-        bookedWeakKeys = Set(results[8].values.compactMap { $0[0] })
+        for row in results[5].rows { decisions.directory.documents[try row.string(0)] = try row.string(1) }
+        for row in results[6].rows { decisions.directory.payers[try row.string(0)] = try row.string(1) }
+        for row in results[7].rows { decisions.importedFiles[try row.string(0)] = try row.string(1) }
+        decisions.bookedWeakKeys = Set(results[8].values.compactMap { $0[0] })
         for row in results[9].rows {
             let key = try row.string(0)
-            bookedWeakKeys.insert(key)
-            earlierWeakStatements[key] = (row.optionalString(1), row.optionalString(2))
+            decisions.bookedWeakKeys.insert(key)
+            decisions.earlierWeakStatements[key] = (row.optionalString(1), row.optionalString(2))
         }
-    }
-
-    // MARK: Deciding
-
-    /// Money received, from any channel.
-    struct Received {
-        let paymentID: String
-        let amountMinor: Int64
-        let currency: String
-        let channel: String
-        let receivedOn: String
-        let reference: String?
-        var payerName: String? = nil
-        var payerAccount: String? = nil
-        /// For suspense, when the payment has no reference of its own.
-        var fallbackReference: String? = nil
-    }
-
-    /// Publishes money received: to its account when identified (naming the invoice it matched),
-    /// else to suspense with the reasons it could not be tied.
-    func publishReceived(_ identification: Identification, _ received: Received) {
-        switch identification {
-        case .identified(let account, let rule, let evidence):
-            publish(
-                Topics.payments.name, key: account, type: LedgerTypes.paymentIdentified,
-                PaymentIdentified(
-                    paymentId: received.paymentID, account: account, amountMinor: received.amountMinor,
-                    currency: received.currency, channel: received.channel, receivedOn: received.receivedOn,
-                    reference: received.reference, namedItems: rule == "document-in-remittance" ? [evidence] : nil,
-                    payerName: received.payerName))
-        case .unidentified(let reasons, let account):
-            publish(
-                Topics.unidentifiedPayments.name, key: received.paymentID, type: LedgerTypes.paymentUnidentified,
-                PaymentUnidentified(
-                    paymentId: received.paymentID, amountMinor: received.amountMinor, currency: received.currency,
-                    channel: received.channel, receivedOn: received.receivedOn,
-                    reference: received.reference ?? received.fallbackReference, payerName: received.payerName,
-                    payerIban: received.payerAccount, account: account, reason: reasons.joined(separator: "; ")))
-        }
-    }
-
-    func publish<T: Encodable>(_ topic: String, key: String, type: String, _ body: T, id: String? = nil) {
-        context.publish(
-            topic: topic, key: key,
-            event: CloudEvent(
-                id: id ?? CloudEvent.newID(), type: type, source: context.service.eventSource, time: UTCClock.timestamp(),
-                data: ContractJSON.encode(body)))
     }
 
     // MARK: Writing (with the COMMIT)
@@ -360,15 +266,15 @@ final class IngestBatch {
         persistGateway()
         persistDesks()
         persistCopies()
-        guard !fileRows.isEmpty else { return }
+        guard !decisions.fileRows.isEmpty else { return }
         persistFiles()
         persistLines()
     }
 
     /// The copies of accounts, documents and payers' accounts that identification reads.
     private func persistCopies() {
-        if !accountCopies.isEmpty {
-            let copies = accountCopies.values.sorted { $0.number < $1.number }
+        if !decisions.accountCopies.isEmpty {
+            let copies = decisions.accountCopies.values.sorted { $0.number < $1.number }
             context.deferStatement(
                 PGStatement(
                     """
@@ -382,9 +288,9 @@ final class IngestBatch {
                         PGArray.strings(copies.map(\.currency)), PGArray.strings(copies.map(\.state)),
                     ]))
         }
-        if !documentCopies.isEmpty {
+        if !decisions.documentCopies.isEmpty {
             var latest: [String: (account: String, id: String)] = [:]
-            for copy in documentCopies { latest[copy.name] = (copy.account, copy.id) }
+            for copy in decisions.documentCopies { latest[copy.name] = (copy.account, copy.id) }
             let names = latest.keys.sorted()
             context.deferStatement(
                 PGStatement(
@@ -399,8 +305,8 @@ final class IngestBatch {
                         PGArray.strings(names.map { latest[$0]!.id }),
                     ]))
         }
-        if !payerUpdates.isEmpty {
-            let payers = payerUpdates.keys.sorted()
+        if !decisions.payerUpdates.isEmpty {
+            let payers = decisions.payerUpdates.keys.sorted()
             context.deferStatement(
                 PGStatement(
                     """
@@ -408,7 +314,7 @@ final class IngestBatch {
                     SELECT * FROM unnest($1::text[], $2::text[])
                     ON CONFLICT (payer_account) DO UPDATE SET account_number = EXCLUDED.account_number,
                         last_seen_at = now()
-                    """, [PGArray.strings(payers), PGArray.strings(payers.map { payerUpdates[$0]! })]))
+                    """, [PGArray.strings(payers), PGArray.strings(payers.map { decisions.payerUpdates[$0]! })]))
         }
     }
 }

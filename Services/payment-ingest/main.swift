@@ -3,6 +3,7 @@ import BillingIngest
 import BillingKafka
 import BillingRuntime
 import BillingSupport
+import PaymentIngestCore
 
 /// payment-ingest: where money enters.
 ///

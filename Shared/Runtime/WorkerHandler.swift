@@ -156,8 +156,8 @@ public final class BatchContext: @unchecked Sendable {
                 message: KafkaOutgoingMessage(topic: topic + topicSuffix, key: key, event: event), eventID: event.id))
     }
 
-    /// Publishes what a service's decisions said to publish, in order: each a CloudEvent with a
-    /// fresh id, the service's source and one time for the batch (when it decided them).
+    /// Publishes what a service's decisions said to publish, in order: each a CloudEvent with its
+    /// given id or a fresh one, the service's source and one time for the batch (when it decided them).
     public func publish(_ events: [OutgoingEvent]) {
         guard !events.isEmpty else { return }
         let time = UTCClock.timestamp()
@@ -165,7 +165,8 @@ public final class BatchContext: @unchecked Sendable {
         for event in events {
             publish(
                 topic: event.topic, key: event.key,
-                event: CloudEvent(id: CloudEvent.newID(), type: event.type, source: source, time: time, data: event.data))
+                event: CloudEvent(
+                    id: event.id ?? CloudEvent.newID(), type: event.type, source: source, time: time, data: event.data))
         }
     }
 

@@ -5,51 +5,7 @@ import BillingKafka
 import BillingPostgres
 import BillingRuntime
 import BillingSupport
-
-/// One message on payment-ingest's topics, decoded. A statement file is parsed here (pure work):
-/// a file that cannot be read is refused with the reason and dead-lettered, never half-booked.
-enum IngestInput: Sendable {
-    case statementFile(StatementFileInput)
-    /// The ingest's copy of an account, for identification.
-    case account(AccountSnapshot)
-    /// A posted document: its number and reference name the account in remittances.
-    case document(DocumentPosted)
-    /// A gateway webhook whose signature was verified on its raw bytes.
-    case gatewayEvent(GatewayInput)
-    /// A command to a cash desk (its id is the CloudEvents id).
-    case deskCommand(id: String, type: String, CashDeskCommand)
-}
-
-/// A verified gateway event and what it moves.
-struct GatewayInput: Sendable {
-    let event: GatewayEvent
-    let raw: [UInt8]
-    /// SHA-256 of the signature header: the same signed request seen twice is a replay.
-    let signatureHash: String
-    let signedAt: Int64
-    let movements: [GatewayMovement]
-    let topic: String
-    let partition: Int32
-    let offset: Int64
-}
-
-/// A bank statement file as it arrived: raw bytes, what its headers said, and what was read from it.
-struct StatementFileInput: Sendable {
-    /// From the `file_id` header (what `billing-ctl import` waits for), else from the message
-    /// itself: `sha256:<content hash>@<produce timestamp ms>`, never from where it sits in the log.
-    /// A copy produced again is another import (its lines are duplicates); the same message
-    /// delivered twice (a producer's retry) is the same one.
-    let fileID: String
-    let contentSHA256: String
-    let fileName: String?
-    let bytes: [UInt8]
-    let parsed: ParsedStatementFile
-    /// The lines the system books, read from `parsed` when the message was decoded.
-    let lines: [StatementLine]
-    let topic: String
-    let partition: Int32
-    let offset: Int64
-}
+import PaymentIngestCore
 
 struct IngestDecoder: Sendable {
     let settings: IngestSettings
@@ -66,7 +22,10 @@ struct IngestDecoder: Sendable {
         guard (1...200).contains(command.origin.requestedBy.count) else {
             throw EventBody.invalid("origin.requested_by must be 1 to 200 characters")
         }
-        return .deskCommand(id: event.id, type: event.type, command)
+        guard let kind = CashDeskCommandKind(type: event.type) else {
+            throw MessageRejection(EnvelopeError.unknownType(event.type))
+        }
+        return .deskCommand(id: event.id, kind: kind, command)
     }
 
     static let decodeAccount: EventRouter<IngestInput>.Decode = { event throws(MessageRejection) in
