@@ -91,3 +91,17 @@ public enum EventBody {
             .joined(separator: ".")
     }
 }
+
+/// A closed set of CloudEvents types (a service's commands): each case names its type, and a type
+/// names at most one case.
+public protocol EventTypeKind: Sendable, CaseIterable {
+    var type: String { get }
+}
+
+extension EventTypeKind {
+    /// The case of a CloudEvents type; nil for a type outside the set.
+    public init?(type: String) {
+        guard let kind = Self.allCases.first(where: { $0.type == type }) else { return nil }
+        self = kind
+    }
+}

@@ -242,6 +242,13 @@ import Testing
         #expect(payment.fields.channel == (try LedgerAccount.forPaymentChannel("bank")))
     }
 
+    @Test func entryKindsReadBackAsTheyAreStored() {
+        let kinds = DocumentKind.allCases.map(EntryKind.document) + [.bankFee, .unidentifiedPayment, .refundPayout]
+        for kind in kinds { #expect(EntryKind(rawValue: kind.rawValue) == kind) }
+        #expect(Set(kinds.map(\.rawValue)).count == kinds.count)
+        #expect(EntryKind(rawValue: "bill") == nil)
+    }
+
     @Test func commandKindsAreTheLedgerCommandTypes() {
         #expect(LedgerCommand.Kind.allCases.map(\.type) == LedgerTypes.commands)
         for type in LedgerTypes.commands { #expect(LedgerCommand.Kind(type: type)?.type == type) }

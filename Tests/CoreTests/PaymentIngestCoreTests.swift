@@ -135,6 +135,13 @@ import Testing
 
     static let origin = CommandOrigin(requestedBy: "cashier@example.com")
 
+    @Test func deskCommandKindsAreTheCashDeskTypes() {
+        #expect(CashDeskCommandKind(type: CashDeskTypes.openShift) == .openShift)
+        #expect(CashDeskCommandKind(type: CashDeskTypes.payment) == .payment)
+        #expect(CashDeskCommandKind(type: CashDeskTypes.closeShift) == .closeShift)
+        #expect(CashDeskCommandKind(type: LedgerTypes.refund) == nil)
+    }
+
     @Test func aCashDeskShiftTakesPaymentsAndClosesWithWhatWasCounted() throws {
         let decisions = Self.decisions()
         let commands: [(String, CashDeskCommandKind, CashDeskCommand)] = [

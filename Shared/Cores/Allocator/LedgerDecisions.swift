@@ -449,13 +449,14 @@ public enum EntryKind: Sendable, Hashable {
     }
 
     public init?(rawValue: String) {
-        if let kind = DocumentKind(rawValue: rawValue) {
+        switch rawValue {
+        case EntryKind.bankFee.rawValue: self = .bankFee
+        case EntryKind.unidentifiedPayment.rawValue: self = .unidentifiedPayment
+        case EntryKind.refundPayout.rawValue: self = .refundPayout
+        default:
+            guard let kind = DocumentKind(rawValue: rawValue) else { return nil }
             self = .document(kind)
-            return
         }
-        guard let other = [EntryKind.bankFee, .unidentifiedPayment, .refundPayout].first(where: { $0.rawValue == rawValue })
-        else { return nil }
-        self = other
     }
 }
 

@@ -67,16 +67,11 @@ public struct DocumentFields: Sendable {
 /// An operator command: its id (the CloudEvents id), its kind, and its body.
 public struct LedgerCommand: Sendable {
     /// The commands on `billing.ledger.commands`, one a CloudEvents type (`LedgerTypes.commands`).
-    public enum Kind: Sendable, CaseIterable {
+    public enum Kind: EventTypeKind {
         case accountOpen, accountUpdate, accountSuspend, accountReactivate, accountTerminate
         case paymentRecord, refund, refundsExported, refundPaid, transfer, writeOff
 
         /// The kind of a CloudEvents type; nil for a type that is no ledger command.
-        public init?(type: String) {
-            guard let kind = Kind.allCases.first(where: { $0.type == type }) else { return nil }
-            self = kind
-        }
-
         public var type: String {
             switch self {
             case .accountOpen: return LedgerTypes.accountOpen

@@ -12,13 +12,8 @@ public enum DocumentInput: Sendable {
 /// A document command: its id (the CloudEvents id), its kind and its body.
 public struct DocumentCommand: Sendable {
     /// The commands on `billing.document.commands`, each a CloudEvents type (`DocumentTypes.commands`).
-    public enum Kind: Sendable, CaseIterable {
+    public enum Kind: EventTypeKind {
         case create, update, post, reject, cancel
-
-        public init?(type: String) {
-            guard let kind = Kind.allCases.first(where: { $0.type == type }) else { return nil }
-            self = kind
-        }
 
         public var type: String {
             switch self {

@@ -76,13 +76,8 @@ public struct StatementFileInput: Sendable {
 }
 
 /// The commands on `billing.cash-desk.commands`.
-public enum CashDeskCommandKind: Sendable, CaseIterable {
+public enum CashDeskCommandKind: EventTypeKind {
     case openShift, payment, closeShift
-
-    public init?(type: String) {
-        guard let kind = CashDeskCommandKind.allCases.first(where: { $0.type == type }) else { return nil }
-        self = kind
-    }
 
     public var type: String {
         switch self {
