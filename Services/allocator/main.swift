@@ -25,8 +25,7 @@ struct AllocatorHandler: WorkerHandler {
     }
 
     func apply(_ batch: [DecodedMessage<LedgerInput>], in context: BatchContext) throws {
-        let today = LocalDate(daysSinceEpoch: Int(wallClockMs() / 86_400_000))
-        try LedgerBatch(context: context, today: today).apply(batch)
+        try LedgerBatch(context: context, today: context.today).apply(batch)
     }
 }
 

@@ -23,8 +23,7 @@ struct InvoicerHandler: WorkerHandler {
     }
 
     func apply(_ batch: [DecodedMessage<DocumentInput>], in context: BatchContext) throws {
-        let today = LocalDate(daysSinceEpoch: Int(wallClockMs() / 86_400_000))
-        try DocumentBatch(context: context, today: today, numbering: numbering).apply(batch)
+        try DocumentBatch(context: context, today: context.today, numbering: numbering).apply(batch)
     }
 }
 

@@ -96,7 +96,7 @@ final class IngestBatch {
         self.context = context
         self.settings = settings
         self.decisions = IngestDecisions(
-            today: LocalDate(daysSinceEpoch: Int(wallClockMs() / 86_400_000)),
+            today: context.today,
             knownBankAccountsOnly: settings.knownBankAccountsOnly, accountMarkers: settings.accountMarkers)
     }
 

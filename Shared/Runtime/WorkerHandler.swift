@@ -1,4 +1,5 @@
 import BillingContracts
+import BillingDomain
 import BillingKafka
 import BillingPostgres
 import BillingSupport
@@ -169,6 +170,9 @@ public final class BatchContext: @unchecked Sendable {
                     id: event.id ?? CloudEvent.newID(), type: event.type, source: source, time: time, data: event.data))
         }
     }
+
+    /// The UTC day the batch runs on: the day commands post on when they name none.
+    public var today: LocalDate { LocalDate(daysSinceEpoch: Int(wallClockMs() / 86_400_000)) }
 
     /// Adds to a counter of the worker's metrics once the batch has committed (not if it rolls back).
     /// The counter and its labels must be among the handler's `metricFamilies`.
