@@ -115,7 +115,8 @@ extension LedgerBatch {
                 for row in rows.rows {
                     ledger.parkedIDs.insert(try row.string(0))
                     let reversal = try decoder.decode(PaymentReversed.self, from: Data(try row.string(2).utf8))
-                    ledger.parkedByPayment[try row.string(1), default: []].append(try LedgerInputDecoder.booked(reversal))
+                    ledger.parkedByPayment[try row.string(1), default: []].append(
+                        try LedgerInputDecoder.booked(reversal))
                 }
             }
         }
@@ -126,7 +127,9 @@ extension LedgerBatch {
         var opening: [(command: LedgerCommand, account: Account)] = []
         var numbers: Set<String> = []
         for case .command(let command) in inputs where command.kind == .accountOpen {
-            guard !ledger.finishedCommands.contains(command.id), case .settings(let settings) = command.body else { continue }
+            guard !ledger.finishedCommands.contains(command.id), case .settings(let settings) = command.body else {
+                continue
+            }
             do {
                 let account = try AccountSettings.opening(settings)
                 guard numbers.insert(account.number).inserted else {
@@ -172,14 +175,30 @@ extension LedgerBatch {
     /// batch posts a debit or undoes something (elsewhere a new credit has nothing to meet them);
     /// items about to be closed with their allocations in force and the other sides of those.
     static func loadPlan(_ inputs: [LedgerInput], opened: Set<String>, paymentAccounts: [String: String]) -> LoadPlan {
-        var numbers: Set<String> = opened
+        let keys = LoadKeys(inputs, opened: opened, paymentAccounts: paymentAccounts)
+        var statements = [accountLock(keys), postedDocuments(keys), openItemsStatement(keys)]
+        if !keys.targets.isEmpty { statements += targetStatements(keys.targets) }
+        if !keys.refundIDs.isEmpty { statements.append(refundLock(keys.refundIDs)) }
+        return LoadPlan(statements: statements, targetQueries: !keys.targets.isEmpty, refunds: !keys.refundIDs.isEmpty)
+    }
+
+    /// What the batch's inputs name: the accounts to lock, the documents that may be posted
+    /// already, the accounts whose free credits matter, the items named as targets (account,
+    /// document) and the refunds to lock.
+    struct LoadKeys {
+        var numbers: Set<String>
         var needCredits: Set<String> = []
         var documentKeys: [(String, String)] = []
         var targets: [(String, String)] = []
         var refundIDs: [String] = []
-        for input in inputs {
-            let named = input.accountNumbers
-            numbers.formUnion(named)
+
+        init(_ inputs: [LedgerInput], opened: Set<String>, paymentAccounts: [String: String]) {
+            numbers = opened
+            for input in inputs { add(input, paymentAccounts: paymentAccounts) }
+        }
+
+        private mutating func add(_ input: LedgerInput, paymentAccounts: [String: String]) {
+            numbers.formUnion(input.accountNumbers)
             switch input {
             case .payment(let payment):
                 documentKeys.append(("payment", payment.paymentId))
@@ -216,72 +235,99 @@ extension LedgerBatch {
                 }
             }
         }
-        var statements = [
-            PGStatement(
-                """
-                SELECT account_id, number, name, currency, state, credit_limit_minor, credit_rule,
-                       allocation_principle, presentment, email, phone, owning_group, balance_minor, item_sequence
-                FROM ledger.accounts WHERE number = ANY($1::text[]) ORDER BY account_id FOR UPDATE
-                """, [PGArray.strings(numbers.sorted())], prepared: true),
-            PGStatement(
-                """
-                SELECT document_kind, document_id FROM ledger.journal_entries
-                WHERE (document_kind, document_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-                """, [PGArray.strings(documentKeys.map(\.0)), PGArray.strings(documentKeys.map(\.1))], prepared: true),
-            // Two branches, each on its side's open-items index. Free credits only where the batch
-            // posts a debit or undoes an allocation: every posting allocates, so an account at rest
-            // never holds free credit beside an open debit, and a new credit alone has nothing to
-            // meet them. That includes a parked reversal posted after its payment in this batch: it
-            // releases only what that payment paid, and the payment itself is in the book.
-            PGStatement(
-                """
-                SELECT a.number AS account_number, \(Self.itemColumns)
-                FROM ledger.accounts AS a CROSS JOIN LATERAL (\(Self.openItems("debit"))) AS i
-                WHERE a.number = ANY($1::text[])
-                UNION ALL
-                SELECT a.number AS account_number, \(Self.itemColumns)
-                FROM ledger.accounts AS a CROSS JOIN LATERAL (\(Self.openItems("credit"))) AS i
-                WHERE a.number = ANY($2::text[])
-                """, [PGArray.strings(numbers.sorted()), PGArray.strings(needCredits.sorted())], prepared: true),
-        ]
-        if !targets.isEmpty {
-            let parameters: [any PGParameterConvertible] = [
-                PGArray.strings(targets.map(\.0)), PGArray.strings(targets.map(\.1)),
-            ]
-            statements.append(
-                PGStatement(
-                    sql: "\(Self.targetAllocations) SELECT DISTINCT * FROM found",
-                    parameters: parameters.map(\.pgParameter)))
-            statements.append(
-                PGStatement(
-                    sql: """
-                        \(Self.targetAllocations)
-                        SELECT a.number AS account_number, \(Self.itemColumns)
-                        FROM ledger.items AS i JOIN ledger.accounts AS a USING (account_id)
-                        WHERE (i.account_id, i.document_id) IN (
-                            SELECT account_id, document_id FROM targets
-                            UNION SELECT account_id, credit_document_id FROM found
-                            UNION SELECT account_id, debit_document_id FROM found)
-                        """, parameters: parameters.map(\.pgParameter)))
-        }
-        if !refundIDs.isEmpty {
-            statements.append(
-                PGStatement(
-                    """
-                    SELECT r.refund_id, r.account_id, a.number, r.currency, r.amount_minor, r.state, r.export_batch,
-                           r.requested_by, r.note, r.payee_reference
-                    FROM ledger.refunds AS r JOIN ledger.accounts AS a USING (account_id)
-                    WHERE r.refund_id = ANY($1::text[]) ORDER BY r.refund_id FOR UPDATE OF r
-                    """, [PGArray.strings(refundIDs)]))
-        }
-        return LoadPlan(statements: statements, targetQueries: !targets.isEmpty, refunds: !refundIDs.isEmpty)
     }
 
-    /// Takes in the locked accounts, what is posted already, and every account's allocation book.
+    private static func accountLock(_ keys: LoadKeys) -> PGStatement {
+        PGStatement(
+            """
+            SELECT account_id, number, name, currency, state, credit_limit_minor, credit_rule,
+                   allocation_principle, presentment, email, phone, owning_group, balance_minor, item_sequence
+            FROM ledger.accounts WHERE number = ANY($1::text[]) ORDER BY account_id FOR UPDATE
+            """, [PGArray.strings(keys.numbers.sorted())], prepared: true)
+    }
+
+    private static func postedDocuments(_ keys: LoadKeys) -> PGStatement {
+        PGStatement(
+            """
+            SELECT document_kind, document_id FROM ledger.journal_entries
+            WHERE (document_kind, document_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+            """, [PGArray.strings(keys.documentKeys.map(\.0)), PGArray.strings(keys.documentKeys.map(\.1))],
+            prepared: true)
+    }
+
+    private static func openItemsStatement(_ keys: LoadKeys) -> PGStatement {
+        // Two branches, each on its side's open-items index. Free credits only where the batch
+        // posts a debit or undoes an allocation: every posting allocates, so an account at rest
+        // never holds free credit beside an open debit, and a new credit alone has nothing to
+        // meet them. That includes a parked reversal posted after its payment in this batch: it
+        // releases only what that payment paid, and the payment itself is in the book.
+        PGStatement(
+            """
+            SELECT a.number AS account_number, \(Self.itemColumns)
+            FROM ledger.accounts AS a CROSS JOIN LATERAL (\(Self.openItems("debit"))) AS i
+            WHERE a.number = ANY($1::text[])
+            UNION ALL
+            SELECT a.number AS account_number, \(Self.itemColumns)
+            FROM ledger.accounts AS a CROSS JOIN LATERAL (\(Self.openItems("credit"))) AS i
+            WHERE a.number = ANY($2::text[])
+            """, [PGArray.strings(keys.numbers.sorted()), PGArray.strings(keys.needCredits.sorted())],
+            prepared: true)
+    }
+
+    /// Items named as targets, their allocations in force and the items on those allocations' other side.
+    private static func targetStatements(_ targets: [(String, String)]) -> [PGStatement] {
+        let parameters: [any PGParameterConvertible] = [
+            PGArray.strings(targets.map(\.0)), PGArray.strings(targets.map(\.1)),
+        ]
+        return [
+            PGStatement(
+                sql: "\(Self.targetAllocations) SELECT DISTINCT * FROM found",
+                parameters: parameters.map(\.pgParameter)),
+            PGStatement(
+                sql: """
+                    \(Self.targetAllocations)
+                    SELECT a.number AS account_number, \(Self.itemColumns)
+                    FROM ledger.items AS i JOIN ledger.accounts AS a USING (account_id)
+                    WHERE (i.account_id, i.document_id) IN (
+                        SELECT account_id, document_id FROM targets
+                        UNION SELECT account_id, credit_document_id FROM found
+                        UNION SELECT account_id, debit_document_id FROM found)
+                    """, parameters: parameters.map(\.pgParameter)),
+        ]
+    }
+
+    private static func refundLock(_ refundIDs: [String]) -> PGStatement {
+        PGStatement(
+            """
+            SELECT r.refund_id, r.account_id, a.number, r.currency, r.amount_minor, r.state, r.export_batch,
+                   r.requested_by, r.note, r.payee_reference
+            FROM ledger.refunds AS r JOIN ledger.accounts AS a USING (account_id)
+            WHERE r.refund_id = ANY($1::text[]) ORDER BY r.refund_id FOR UPDATE OF r
+            """, [PGArray.strings(refundIDs)])
+    }
+
+    /// Takes in the locked accounts, what is posted already, every account's allocation book and
+    /// the locked refunds, in the order `loadPlan` asked for them.
     private func readLoad(_ plan: LoadPlan, _ slice: ArraySlice<PGRows>) throws {
         let results = Array(slice)
-        let targetQueries = plan.targetQueries
-        for row in results[0].rows {
+        try readAccounts(results[0])
+        for row in results[1].rows {
+            // Only kinds this batch asked about come back.
+            guard let kind = EntryKind(rawValue: try row.string(0)) else { continue }
+            ledger.markPosted(kind, try row.string(1))
+        }
+        var itemRows = results[2].rows
+        var allocations: [String: [Int64: Allocation]] = [:]
+        if plan.targetQueries {
+            allocations = try readAllocations(results[3])
+            itemRows += results[4].rows
+        }
+        try readBooks(itemRows, allocations: allocations)
+        if plan.refunds { try readRefunds(results[results.count - 1]) }
+    }
+
+    private func readAccounts(_ rows: PGRows) throws {
+        for row in rows.rows {
             let account = LockedAccount(
                 id: try row.int64("account_id"), number: try row.string("number"), name: try row.string("name"),
                 currency: try Currency(code: try row.string("currency")),
@@ -289,32 +335,34 @@ extension LedgerBatch {
                 creditLimitMinor: try row.optionalInt64("credit_limit_minor"),
                 creditRule: try row.string("credit_rule"),
                 principle: AllocationPrinciple(rawValue: try row.string("allocation_principle")) ?? .fifo,
-                presentment: PresentmentChannel(rawValue: try row.string("presentment")) ?? .print, email: try row.optionalString("email"),
+                presentment: PresentmentChannel(rawValue: try row.string("presentment")) ?? .print,
+                email: try row.optionalString("email"),
                 phone: try row.optionalString("phone"), owningGroup: try row.optionalString("owning_group"),
                 balance: try row.int64("balance_minor"), itemSequence: try row.int64("item_sequence"))
             account.opened = openedNumbers.contains(account.number)
             ledger.add(account)
             accountsByID[account.id] = account
         }
-        for row in results[1].rows {
-            // Only kinds this batch asked about come back.
-            guard let kind = EntryKind(rawValue: try row.string(0)) else { continue }
-            ledger.markPosted(kind, try row.string(1))
+    }
+
+    /// Allocations in force on the targeted items, per account number and by allocation id.
+    private func readAllocations(_ rows: PGRows) throws -> [String: [Int64: Allocation]] {
+        var allocations: [String: [Int64: Allocation]] = [:]
+        for row in rows.rows {
+            guard let account = accountsByID[try row.int64("account_id")] else { continue }
+            allocations[account.number, default: [:]][try row.int64("allocation_id")] = Allocation(
+                creditID: try row.string("credit_document_id"), debitID: try row.string("debit_document_id"),
+                amount: Money(minor: try row.int64("amount_minor"), currency: account.currency),
+                reason: try Allocation.Reason(code: try row.string("reason")))
         }
+        return allocations
+    }
+
+    /// Every locked account's allocation book from its loaded items and allocations; each item's
+    /// stored state is kept so `persist` writes only what changed.
+    private func readBooks(_ itemRows: [PGRow], allocations: [String: [Int64: Allocation]]) throws {
         let decoder = ContractJSON.decoder()
         var loadedItems: [String: [String: (LedgerItem, Int64)]] = [:]
-        var allocations: [String: [Int64: Allocation]] = [:]
-        var itemRows = results[2].rows
-        if targetQueries {
-            for row in results[3].rows {
-                guard let account = accountsByID[try row.int64("account_id")] else { continue }
-                allocations[account.number, default: [:]][try row.int64("allocation_id")] = Allocation(
-                    creditID: try row.string("credit_document_id"), debitID: try row.string("debit_document_id"),
-                    amount: Money(minor: try row.int64("amount_minor"), currency: account.currency),
-                    reason: try Allocation.Reason(code: try row.string("reason")))
-            }
-            itemRows += results[4].rows
-        }
         for row in itemRows {
             let number = try row.string("account_number")
             guard let account = ledger.accounts[number] else { continue }
@@ -346,19 +394,20 @@ extension LedgerBatch {
                 currency: account.currency, principle: account.principle, items: items,
                 allocations: (allocations[account.number] ?? [:]).sorted { $0.key < $1.key }.map(\.value))
         }
-        if plan.refunds {
-            for row in results[results.count - 1].rows {
-                guard let state = RefundState(rawValue: try row.string(5)) else {
-                    throw DomainError.invalidDocument("refund \(try row.string(0)) is in an unknown state")
-                }
-                let refund = LedgerDecisions.RefundRow(
-                    id: try row.string(0), accountID: try row.int64(1), accountNumber: try row.string(2),
-                    currency: try Currency(code: try row.string(3)), amountMinor: try row.int64(4),
-                    state: state, exportBatch: try row.optionalString("export_batch"),
-                    requestedBy: try row.string(7), note: try row.optionalString("note"),
-                    payeeReference: try row.optionalString("payee_reference"))
-                ledger.refunds[refund.id] = refund
+    }
+
+    private func readRefunds(_ rows: PGRows) throws {
+        for row in rows.rows {
+            guard let state = RefundState(rawValue: try row.string(5)) else {
+                throw DomainError.invalidDocument("refund \(try row.string(0)) is in an unknown state")
             }
+            let refund = LedgerDecisions.RefundRow(
+                id: try row.string(0), accountID: try row.int64(1), accountNumber: try row.string(2),
+                currency: try Currency(code: try row.string(3)), amountMinor: try row.int64(4),
+                state: state, exportBatch: try row.optionalString("export_batch"),
+                requestedBy: try row.string(7), note: try row.optionalString("note"),
+                payeeReference: try row.optionalString("payee_reference"))
+            ledger.refunds[refund.id] = refund
         }
     }
 
@@ -404,113 +453,147 @@ extension LedgerBatch {
 
     /// Everything the batch decided, netted per account, as statements that travel with COMMIT.
     func persist() throws {
-        if !ledger.journal.isEmpty { context.deferStatement(journalStatement()) }
+        var statements: [PGStatement] = []
+        if !ledger.journal.isEmpty { statements.append(journalStatement()) }
+        statements += ItemWrites(ledger.accounts.values).statements()
+        statements += accountStatements()
+        if !ledger.changedRefunds.isEmpty { statements.append(refundStatement()) }
+        statements += parkedStatements()
+        if !ledger.outcomes.isEmpty {
+            statements.append(
+                CommandOutcomes.insert(table: "ledger.command_outcomes", ledger.outcomes, context: context))
+        }
+        for statement in statements { context.deferStatement(statement) }
+    }
+
+    /// What changed in the accounts' allocation books, gathered across accounts in account-id
+    /// order so each kind of change is one statement.
+    struct ItemWrites {
         var releaseAccounts: [Int64] = []
         var releaseTargets: [String] = []
         var newItems: [(LockedAccount, LedgerItem)] = []
         var changedItems: [(LockedAccount, String)] = []
         var newAllocations: [(LockedAccount, Allocation, Bool)] = []
-        for account in ledger.accounts.values.sorted(by: { $0.id < $1.id }) {
-            for target in account.releaseTargets {
-                releaseAccounts.append(account.id)
-                releaseTargets.append(target)
+
+        init(_ accounts: some Collection<LockedAccount>) {
+            for account in accounts.sorted(by: { $0.id < $1.id }) {
+                for target in account.releaseTargets {
+                    releaseAccounts.append(account.id)
+                    releaseTargets.append(target)
+                }
+                for id in account.newItems { newItems.append((account, account.book.items[id]!)) }
+                for (id, stored) in account.stored
+                where stored.remaining != account.book.remaining[id] || stored.closedBy != account.closedBy[id] {
+                    changedItems.append((account, id))
+                }
+                for (allocation, released) in account.newAllocations {
+                    newAllocations.append((account, allocation, released))
+                }
             }
-            for id in account.newItems { newItems.append((account, account.book.items[id]!)) }
-            for (id, stored) in account.stored
-            where stored.remaining != account.book.remaining[id] || stored.closedBy != account.closedBy[id] {
-                changedItems.append((account, id))
-            }
-            for (allocation, released) in account.newAllocations {
-                newAllocations.append((account, allocation, released))
-            }
         }
-        if !releaseTargets.isEmpty {
-            context.deferStatement(
-                PGStatement(
-                    """
-                    UPDATE ledger.allocations AS al SET released_at = now()
-                    FROM unnest($1::bigint[], $2::text[]) AS v(account_id, target)
-                    WHERE al.account_id = v.account_id AND al.released_at IS NULL
-                      AND (al.credit_document_id = v.target OR al.debit_document_id = v.target)
-                    """, [PGArray.integers(releaseAccounts), PGArray.strings(releaseTargets)]))
+
+        func statements() -> [PGStatement] {
+            var statements: [PGStatement] = []
+            if !releaseTargets.isEmpty { statements.append(releaseStatement()) }
+            if !newItems.isEmpty { statements.append(newItemStatement()) }
+            if !changedItems.isEmpty { statements.append(changedItemStatement()) }
+            if !newAllocations.isEmpty { statements.append(allocationStatement()) }
+            return statements
         }
-        if !newItems.isEmpty {
-            context.deferStatement(
-                PGStatement(
-                    """
-                    INSERT INTO ledger.items (account_id, document_id, document_kind, side, currency, amount_minor,
-                        posted_on, due_on, sequence, number, reference, named_items, closes, open_minor, closed_by)
-                    SELECT v.account_id, v.document_id, v.kind, v.side, v.currency, v.amount, v.posted_on, v.due_on,
-                           v.sequence, v.number, v.reference,
-                           CASE WHEN v.named IS NULL THEN '{}'::text[]
-                                ELSE ARRAY(SELECT json_array_elements_text(v.named::json)) END,
-                           v.closes, v.open, v.closed_by
-                    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::date[],
-                        $8::date[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],
-                        $15::text[])
-                        AS v(account_id, document_id, kind, side, currency, amount, posted_on, due_on, sequence, number,
-                             reference, named, closes, open, closed_by)
-                    """,
-                    [
-                        PGArray.integers(newItems.map(\.0.id)), PGArray.strings(newItems.map(\.1.id)),
-                        PGArray.strings(newItems.map { $0.0.kinds[$0.1.id]!.rawValue }),
-                        PGArray.strings(newItems.map(\.1.side.rawValue)),
-                        PGArray.strings(newItems.map(\.0.currency.code)),
-                        PGArray.integers(newItems.map(\.1.amount.minor)),
-                        PGArray.strings(newItems.map(\.1.postedOn.description)),
-                        PGArray.strings(newItems.map { $0.1.dueOn?.description }),
-                        PGArray.integers(newItems.map(\.1.sequence)), PGArray.strings(newItems.map(\.1.number)),
-                        PGArray.strings(newItems.map(\.1.reference)),
-                        PGArray.strings(
-                            newItems.map { $0.1.namedItems.isEmpty ? nil : jsonText($0.1.namedItems) }),
-                        PGArray.strings(newItems.map(\.1.closes)),
-                        PGArray.integers(newItems.map { $0.0.book.remaining[$0.1.id]! }),
-                        PGArray.strings(newItems.map { $0.0.closedBy[$0.1.id] }),
-                    ], prepared: true))
+
+        /// Allocations in force against items this batch undid are released.
+        private func releaseStatement() -> PGStatement {
+            PGStatement(
+                """
+                UPDATE ledger.allocations AS al SET released_at = now()
+                FROM unnest($1::bigint[], $2::text[]) AS v(account_id, target)
+                WHERE al.account_id = v.account_id AND al.released_at IS NULL
+                  AND (al.credit_document_id = v.target OR al.debit_document_id = v.target)
+                """, [PGArray.integers(releaseAccounts), PGArray.strings(releaseTargets)])
         }
-        if !changedItems.isEmpty {
-            context.deferStatement(
-                PGStatement(
-                    """
-                    UPDATE ledger.items AS i SET open_minor = v.open, closed_by = v.closed_by
-                    FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[])
-                        AS v(account_id, document_id, open, closed_by)
-                    WHERE i.account_id = v.account_id AND i.document_id = v.document_id
-                    """,
-                    [
-                        PGArray.integers(changedItems.map(\.0.id)), PGArray.strings(changedItems.map(\.1)),
-                        PGArray.integers(changedItems.map { $0.0.book.remaining[$0.1]! }),
-                        PGArray.strings(changedItems.map { $0.0.closedBy[$0.1] }),
-                    ], prepared: true))
+
+        private func newItemStatement() -> PGStatement {
+            PGStatement(
+                """
+                INSERT INTO ledger.items (account_id, document_id, document_kind, side, currency, amount_minor,
+                    posted_on, due_on, sequence, number, reference, named_items, closes, open_minor, closed_by)
+                SELECT v.account_id, v.document_id, v.kind, v.side, v.currency, v.amount, v.posted_on, v.due_on,
+                       v.sequence, v.number, v.reference,
+                       CASE WHEN v.named IS NULL THEN '{}'::text[]
+                            ELSE ARRAY(SELECT json_array_elements_text(v.named::json)) END,
+                       v.closes, v.open, v.closed_by
+                FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::date[],
+                    $8::date[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],
+                    $15::text[])
+                    AS v(account_id, document_id, kind, side, currency, amount, posted_on, due_on, sequence, number,
+                         reference, named, closes, open, closed_by)
+                """,
+                [
+                    PGArray.integers(newItems.map(\.0.id)), PGArray.strings(newItems.map(\.1.id)),
+                    PGArray.strings(newItems.map { $0.0.kinds[$0.1.id]!.rawValue }),
+                    PGArray.strings(newItems.map(\.1.side.rawValue)),
+                    PGArray.strings(newItems.map(\.0.currency.code)),
+                    PGArray.integers(newItems.map(\.1.amount.minor)),
+                    PGArray.strings(newItems.map(\.1.postedOn.description)),
+                    PGArray.strings(newItems.map { $0.1.dueOn?.description }),
+                    PGArray.integers(newItems.map(\.1.sequence)), PGArray.strings(newItems.map(\.1.number)),
+                    PGArray.strings(newItems.map(\.1.reference)),
+                    PGArray.strings(
+                        newItems.map { $0.1.namedItems.isEmpty ? nil : ContractJSON.text($0.1.namedItems) }),
+                    PGArray.strings(newItems.map(\.1.closes)),
+                    PGArray.integers(newItems.map { $0.0.book.remaining[$0.1.id]! }),
+                    PGArray.strings(newItems.map { $0.0.closedBy[$0.1.id] }),
+                ], prepared: true)
         }
-        if !newAllocations.isEmpty {
-            context.deferStatement(
-                PGStatement(
-                    """
-                    INSERT INTO ledger.allocations (account_id, credit_document_id, debit_document_id, currency,
-                        amount_minor, reason, released_at)
-                    SELECT v.account_id, v.credit, v.debit, v.currency, v.amount, v.reason,
-                           CASE WHEN v.released THEN now() END
-                    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bool[])
-                        AS v(account_id, credit, debit, currency, amount, reason, released)
-                    """,
-                    [
-                        PGArray.integers(newAllocations.map(\.0.id)),
-                        PGArray.strings(newAllocations.map(\.1.creditID)),
-                        PGArray.strings(newAllocations.map(\.1.debitID)),
-                        PGArray.strings(newAllocations.map(\.0.currency.code)),
-                        PGArray.integers(newAllocations.map(\.1.amount.minor)),
-                        PGArray.strings(newAllocations.map(\.1.reason.code)),
-                        PGArray.strings(newAllocations.map { $0.2 ? "true" : "false" }),
-                    ], prepared: true))
+
+        /// Open amounts and closing documents of items already stored.
+        private func changedItemStatement() -> PGStatement {
+            PGStatement(
+                """
+                UPDATE ledger.items AS i SET open_minor = v.open, closed_by = v.closed_by
+                FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[])
+                    AS v(account_id, document_id, open, closed_by)
+                WHERE i.account_id = v.account_id AND i.document_id = v.document_id
+                """,
+                [
+                    PGArray.integers(changedItems.map(\.0.id)), PGArray.strings(changedItems.map(\.1)),
+                    PGArray.integers(changedItems.map { $0.0.book.remaining[$0.1]! }),
+                    PGArray.strings(changedItems.map { $0.0.closedBy[$0.1] }),
+                ], prepared: true)
         }
+
+        private func allocationStatement() -> PGStatement {
+            PGStatement(
+                """
+                INSERT INTO ledger.allocations (account_id, credit_document_id, debit_document_id, currency,
+                    amount_minor, reason, released_at)
+                SELECT v.account_id, v.credit, v.debit, v.currency, v.amount, v.reason,
+                       CASE WHEN v.released THEN now() END
+                FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bool[])
+                    AS v(account_id, credit, debit, currency, amount, reason, released)
+                """,
+                [
+                    PGArray.integers(newAllocations.map(\.0.id)),
+                    PGArray.strings(newAllocations.map(\.1.creditID)),
+                    PGArray.strings(newAllocations.map(\.1.debitID)),
+                    PGArray.strings(newAllocations.map(\.0.currency.code)),
+                    PGArray.integers(newAllocations.map(\.1.amount.minor)),
+                    PGArray.strings(newAllocations.map(\.1.reason.code)),
+                    PGArray.strings(newAllocations.map { $0.2 ? "true" : "false" }),
+                ], prepared: true)
+        }
+    }
+
+    /// Accounts whose settings, state or opening changed get the full update; most accounts in a
+    /// batch only moved money, and their update carries just the balance.
+    private func accountStatements() -> [PGStatement] {
         let changedAccounts = ledger.accounts.values.filter(\.isChanged).sorted { $0.id < $1.id }
-        // Most accounts in a batch only moved money: their update carries just the balance.
         let resettled = changedAccounts.filter { $0.settingsChanged || $0.stateChanged || $0.opened }
         let moved = changedAccounts.filter { !($0.settingsChanged || $0.stateChanged || $0.opened) }
-        if !resettled.isEmpty { context.deferStatement(accountStatement(resettled)) }
+        var statements: [PGStatement] = []
+        if !resettled.isEmpty { statements.append(accountStatement(resettled)) }
         if !moved.isEmpty {
-            context.deferStatement(
+            statements.append(
                 PGStatement(
                     """
                     UPDATE ledger.accounts AS a SET balance_minor = v.balance, item_sequence = v.item_sequence,
@@ -523,9 +606,14 @@ extension LedgerBatch {
                         PGArray.integers(moved.map(\.itemSequence)),
                     ], prepared: true))
         }
-        if !ledger.changedRefunds.isEmpty { context.deferStatement(refundStatement()) }
+        return statements
+    }
+
+    /// Reversals parked until their payment arrives, and those this batch resolved.
+    private func parkedStatements() -> [PGStatement] {
+        var statements: [PGStatement] = []
         if !ledger.newParked.isEmpty {
-            context.deferStatement(
+            statements.append(
                 PGStatement(
                     """
                     INSERT INTO ledger.parked_reversals (reversal_id, payment_id, account_number, currency,
@@ -542,19 +630,17 @@ extension LedgerBatch {
                         PGArray.strings(ledger.newParked.map(\.reversal.currency)),
                         PGArray.integers(ledger.newParked.map(\.reversal.amountMinor)),
                         PGArray.strings(
-                            ledger.newParked.map { jsonText($0.reversal.body) }),
+                            ledger.newParked.map { ContractJSON.text($0.reversal.body) }),
                         PGArray.strings(ledger.newParked.map(\.reason)),
                     ]))
         }
         if !ledger.resolvedParked.isEmpty {
-            context.deferStatement(
+            statements.append(
                 PGStatement(
                     "UPDATE ledger.parked_reversals SET resolved_at = now() WHERE reversal_id = ANY($1::text[])",
                     [PGArray.strings(ledger.resolvedParked)]))
         }
-        if !ledger.outcomes.isEmpty {
-            context.deferStatement(CommandOutcomes.insert(table: "ledger.command_outcomes", ledger.outcomes, context: context))
-        }
+        return statements
     }
 
     /// Journal entries and their postings in one statement: the entries' ids come back from the
@@ -592,8 +678,10 @@ extension LedgerBatch {
             JOIN entries AS e ON e.document_kind = p.kind AND e.document_id = p.document_id
             """,
             [
-                PGArray.strings(ledger.journal.map { $0.accountID.map(String.init) }), PGArray.strings(ledger.journal.map(\.kind.rawValue)),
-                PGArray.strings(ledger.journal.map(\.documentID)), PGArray.strings(ledger.journal.map(\.origin?.requestedBy)),
+                PGArray.strings(ledger.journal.map { $0.accountID.map(String.init) }),
+                PGArray.strings(ledger.journal.map(\.kind.rawValue)),
+                PGArray.strings(ledger.journal.map(\.documentID)),
+                PGArray.strings(ledger.journal.map(\.origin?.requestedBy)),
                 PGArray.strings(ledger.journal.map(\.origin?.note)), PGArray.strings(ledger.journal.map(\.commandID)),
                 PGArray.strings(postingKinds), PGArray.strings(postingDocuments), PGArray.strings(postingAccounts),
                 PGArray.strings(ledgerAccounts), PGArray.strings(currencies), PGArray.integers(amounts),

@@ -27,9 +27,6 @@ final class LedgerBatch {
 
     var connection: PGConnection { context.connection }
 
-    /// A contract value as JSON text, for `jsonb` parameters.
-    func jsonText<T: Encodable>(_ value: T) -> String { String(decoding: ContractJSON.encode(value), as: UTF8.self) }
-
     func apply(_ batch: [DecodedMessage<LedgerInput>]) throws {
         try read(batch.map(\.payload), opened: context.opened)
         for (index, decoded) in batch.enumerated() {

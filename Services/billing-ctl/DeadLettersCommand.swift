@@ -136,12 +136,17 @@ struct DeadLettersCommand: ParsableCommand {
         var requestedBy: String?
 
         struct Sent: Encodable {
+            enum Status: String, Encodable { case sent, skipped, refused }
             let id: String
             let topic: String
-            let status: String
+            let status: Status
             let partition: Int32?
             let offset: Int64?
             let reason: String?
+
+            static func refused(_ id: String, topic: String = "", _ reason: String) -> Sent {
+                Sent(id: id, topic: topic, status: .refused, partition: nil, offset: nil, reason: reason)
+            }
         }
 
         func validate() throws {
@@ -165,12 +170,7 @@ struct DeadLettersCommand: ParsableCommand {
             let who = requestedBy ?? environment.optional("BILLING_OPERATOR") ?? environment.optional("USER") ?? "operator"
             let connection = try connectDatabase()
             defer { connection.close() }
-            var chosen: [(schema: String, number: Int64)] = ids.compactMap { LetterID($0).map { ($0.schema, $0.number) } }
-            if let service, let reasonCode, let descriptor = Services.all.first(where: { $0.name == service }) {
-                let rows = try connection.query(
-                    "SELECT id FROM \(descriptor.schema).dead_letters WHERE reason_code = $1 ORDER BY id", [reasonCode])
-                chosen = try rows.rows.map { (descriptor.schema, try $0.int64(0)) }
-            }
+            let chosen = try chosenLetters(connection)
             let producer: KafkaProducer
             do {
                 producer = try KafkaProducer(
@@ -186,42 +186,60 @@ struct DeadLettersCommand: ParsableCommand {
                 if chosen.count > 20, index % 20 == 0 {
                     writeStandardError("redriving \(index + 1)-\(min(index + 20, chosen.count)) of \(chosen.count)…")
                 }
-                let id = "\(letter.schema)-\(letter.number)"
-                let rows = try connection.query(
-                    """
-                    SELECT source_topic, message_key, headers, payload, redriven_at IS NOT NULL AS redriven
-                    FROM \(letter.schema).dead_letters WHERE id = $1
-                    """, [letter.number])
-                guard let row = rows.rows.first else {
-                    results.append(Sent(id: id, topic: "", status: "refused", partition: nil, offset: nil, reason: "no such dead letter"))
-                    continue
+                do {
+                    results.append(try redrive(letter, connection: connection, producer: producer, by: who))
+                } catch let failure as CtlFailure {
+                    let sent = results.filter { $0.status == .sent }.count
+                    throw CtlFailure(message: "\(failure.message); \(sent) sent before it", exitCode: failure.exitCode)
                 }
-                let topic = try row.string("source_topic")
-                if try row.string("redriven") == "t", !again {
-                    results.append(
-                        Sent(id: id, topic: topic, status: "skipped", partition: nil, offset: nil,
-                             reason: "redriven before (use --again)"))
-                    continue
-                }
-                guard let headers = HeaderCodec.decode(try row.bytes("headers")) else {
-                    results.append(
-                        Sent(id: id, topic: topic, status: "refused", partition: nil, offset: nil,
-                             reason: "its stored headers cannot be read"))
-                    continue
-                }
-                let message = KafkaOutgoingMessage(
-                    topic: topic, key: try row.optionalBytes("message_key"), value: try row.bytes("payload"),
-                    headers: headers)
-                let delivery = try producer.send([message], timeoutMs: 15_000).first ?? .pending
-                guard case .delivered(let partition, let offset) = delivery else {
-                    throw CtlFailure.unavailable(
-                        "kafka: \(id) was not delivered to \(topic) (\(delivery)); \(results.filter { $0.status == "sent" }.count) sent before it")
-                }
-                try connection.query(
-                    "UPDATE \(letter.schema).dead_letters SET redriven_at = now(), redriven_by = $2 WHERE id = $1",
-                    [letter.number, who])
-                results.append(Sent(id: id, topic: topic, status: "sent", partition: partition, offset: offset, reason: nil))
             }
+            try report(results)
+        }
+
+        /// The letters named by id, or every letter of the service with the reason code.
+        private func chosenLetters(_ connection: PGConnection) throws -> [(schema: String, number: Int64)] {
+            if let service, let reasonCode, let descriptor = Services.all.first(where: { $0.name == service }) {
+                let rows = try connection.query(
+                    "SELECT id FROM \(descriptor.schema).dead_letters WHERE reason_code = $1 ORDER BY id", [reasonCode])
+                return try rows.rows.map { (descriptor.schema, try $0.int64(0)) }
+            }
+            return ids.compactMap { LetterID($0).map { ($0.schema, $0.number) } }
+        }
+
+        /// Sends one letter back to its topic as it came and marks it redriven once Kafka has it.
+        private func redrive(
+            _ letter: (schema: String, number: Int64), connection: PGConnection, producer: KafkaProducer, by who: String
+        ) throws -> Sent {
+            let id = "\(letter.schema)-\(letter.number)"
+            let rows = try connection.query(
+                """
+                SELECT source_topic, message_key, headers, payload, redriven_at IS NOT NULL AS redriven
+                FROM \(letter.schema).dead_letters WHERE id = $1
+                """, [letter.number])
+            guard let row = rows.rows.first else { return .refused(id, "no such dead letter") }
+            let topic = try row.string("source_topic")
+            if try row.string("redriven") == "t", !again {
+                return Sent(
+                    id: id, topic: topic, status: .skipped, partition: nil, offset: nil,
+                    reason: "redriven before (use --again)")
+            }
+            guard let headers = HeaderCodec.decode(try row.bytes("headers")) else {
+                return .refused(id, topic: topic, "its stored headers cannot be read")
+            }
+            let message = KafkaOutgoingMessage(
+                topic: topic, key: try row.optionalBytes("message_key"), value: try row.bytes("payload"),
+                headers: headers)
+            let delivery = try producer.send([message], timeoutMs: 15_000).first ?? .pending
+            guard case .delivered(let partition, let offset) = delivery else {
+                throw CtlFailure.unavailable("kafka: \(id) was not delivered to \(topic) (\(delivery))")
+            }
+            try connection.query(
+                "UPDATE \(letter.schema).dead_letters SET redriven_at = now(), redriven_by = $2 WHERE id = $1",
+                [letter.number, who])
+            return Sent(id: id, topic: topic, status: .sent, partition: partition, offset: offset, reason: nil)
+        }
+
+        private func report(_ results: [Sent]) throws {
             if output.json {
                 try printJSON(results)
             } else if results.isEmpty {
@@ -229,12 +247,14 @@ struct DeadLettersCommand: ParsableCommand {
             } else {
                 for result in results {
                     switch result.status {
-                    case "sent": print("sent    \(result.id) to \(result.topic) partition \(result.partition ?? 0) offset \(result.offset ?? 0)")
-                    default: print("\(result.status) \(result.id): \(result.reason ?? "")")
+                    case .sent:
+                        print(
+                            "sent    \(result.id) to \(result.topic) partition \(result.partition ?? 0) offset \(result.offset ?? 0)")
+                    case .skipped, .refused: print("\(result.status.rawValue) \(result.id): \(result.reason ?? "")")
                     }
                 }
             }
-            let failed = results.filter { $0.status == "refused" }
+            let failed = results.filter { $0.status == .refused }
             if !failed.isEmpty {
                 throw CtlFailure.refused("\(failed.count) of \(results.count) not sent: \(failed.map(\.id).joined(separator: ", "))")
             }

@@ -78,23 +78,8 @@ struct DocumentView: Encodable {
                 """, [name])
             guard let row = rows.rows.first else { throw CtlFailure.refused("no document \(name)") }
             let id = try row.string("document_id")
-            let lines = try connection.query(
-                """
-                SELECT description, quantity::text, unit_price_minor, discounts::text, discount_minor, net_minor,
-                    tax_rate::text, tax_minor, total_minor
-                FROM documents.document_lines WHERE document_id = $1 ORDER BY line_number
-                """, [id])
-            let allocations = try connection.query(
-                """
-                SELECT coalesce(other.number, other.document_id), other.document_kind, sum(al.amount_minor)::bigint
-                FROM ledger.allocations AS al
-                JOIN ledger.items AS other ON other.account_id = al.account_id
-                    AND other.document_id = CASE WHEN al.debit_document_id = $1 THEN al.credit_document_id
-                                                 ELSE al.debit_document_id END
-                WHERE al.account_id = $2 AND al.released_at IS NULL
-                  AND (al.debit_document_id = $1 OR al.credit_document_id = $1)
-                GROUP BY 1, 2, other.sequence ORDER BY other.sequence
-                """, [id, try row.int64("account_id")])
+            let lines = try readLines(connection, id)
+            let allocations = try readAllocations(connection, id, accountID: try row.int64("account_id"))
             let state = try row.string("state")
             let cancelledBy = try row.optionalString("cancelled_by")
             let total = try row.int64("total_minor")
@@ -104,30 +89,57 @@ struct DocumentView: Encodable {
                 status: cancelledBy != nil ? "cancelled" : state, issuedOn: try row.string("issued_on"),
                 postedOn: try row.optionalString("posted_on"), dueOn: try row.optionalString("due_on"),
                 currency: try row.string("currency"),
-                lines: try lines.rows.map { line in
-                    Line(
-                        description: try line.string(0),
-                        quantity: try DecimalNumber.parse(try line.string(1)).description,
-                        unitPriceMinor: try line.int64(2),
-                        discounts: try ContractJSON.decoder().decode(
-                            [String].self, from: Data(try line.string(3).utf8)),
-                        discountMinor: try line.int64(4), netMinor: try line.int64(5),
-                        taxRate: try DecimalNumber.parse(try line.string(6)).description, taxMinor: try line.int64(7),
-                        totalMinor: try line.int64(8))
-                },
+                lines: lines,
                 netMinor: try row.int64("net_minor"), discountMinor: try row.int64("discount_minor"),
                 taxMinor: try row.int64("tax_minor"), totalMinor: total,
                 openMinor: try row.optionalInt64("open_minor") ?? (state == "posted" && cancelledBy == nil ? total : 0),
                 ledgerState: try row.optionalString("ledger_state"),
-                allocations: try allocations.rows.map {
-                    AllocationLine(document: try $0.string(0), kind: try $0.string(1), amountMinor: try $0.int64(2))
-                },
+                allocations: allocations,
                 backOfficeCode: try row.optionalString("back_office_code"), notes: try row.optionalString("notes"),
                 relatedDocument: try row.optionalString("related"),
                 creditNotes: (try row.optionalString("credit_notes")).map { $0.split(separator: ",").map(String.init) }
                     ?? [],
                 cancelledBy: cancelledBy, rejectionCategory: try row.optionalString("rejection_category"),
                 rejectionReason: try row.optionalString("rejection_reason"))
+        }
+    }
+
+    private static func readLines(_ connection: PGConnection, _ id: String) throws -> [Line] {
+        let rows = try connection.query(
+            """
+            SELECT description, quantity::text, unit_price_minor, discounts::text, discount_minor, net_minor,
+                tax_rate::text, tax_minor, total_minor
+            FROM documents.document_lines WHERE document_id = $1 ORDER BY line_number
+            """, [id])
+        return try rows.rows.map { line in
+            Line(
+                description: try line.string(0),
+                quantity: try DecimalNumber.parse(try line.string(1)).description,
+                unitPriceMinor: try line.int64(2),
+                discounts: try ContractJSON.decoder().decode([String].self, from: Data(try line.string(3).utf8)),
+                discountMinor: try line.int64(4), netMinor: try line.int64(5),
+                taxRate: try DecimalNumber.parse(try line.string(6)).description, taxMinor: try line.int64(7),
+                totalMinor: try line.int64(8))
+        }
+    }
+
+    /// The allocations in force on the document, one line per document on their other side.
+    private static func readAllocations(_ connection: PGConnection, _ id: String, accountID: Int64) throws
+        -> [AllocationLine]
+    {
+        let rows = try connection.query(
+            """
+            SELECT coalesce(other.number, other.document_id), other.document_kind, sum(al.amount_minor)::bigint
+            FROM ledger.allocations AS al
+            JOIN ledger.items AS other ON other.account_id = al.account_id
+                AND other.document_id = CASE WHEN al.debit_document_id = $1 THEN al.credit_document_id
+                                             ELSE al.debit_document_id END
+            WHERE al.account_id = $2 AND al.released_at IS NULL
+              AND (al.debit_document_id = $1 OR al.credit_document_id = $1)
+            GROUP BY 1, 2, other.sequence ORDER BY other.sequence
+            """, [id, accountID])
+        return try rows.rows.map {
+            AllocationLine(document: try $0.string(0), kind: try $0.string(1), amountMinor: try $0.int64(2))
         }
     }
 

@@ -98,34 +98,7 @@ struct GatewayRelay {
         }
         let router = Router()
         router.post(RouterPath(settings.path)) { request, _ -> Response in
-            let receivedAtMs = wallClockMs()
-            let body: ByteBuffer
-            do {
-                body = try await request.body.collect(upTo: settings.bodyBytesMax)
-            } catch {
-                return relayResponse(
-                    .contentTooLarge, #"{"error":"the body is over \#(settings.bodyBytesMax) bytes"}"#)
-            }
-            var headers = [KafkaHeader(name: GatewayEventHeaders.receivedAtMs, text: String(receivedAtMs))]
-            for name in keptHeaders {
-                guard let field = HTTPField.Name(name), let value = request.headers[field] else { continue }
-                headers.append(KafkaHeader(name: name, text: value))
-            }
-            let message = KafkaOutgoingMessage(
-                topic: settings.topic, key: nil, value: Array(buffer: body), headers: headers)
-            let result = await relay.deliver(message, timeoutMs: settings.deliveryTimeoutMs)
-            guard case .delivered(let partition, let offset) = result else {
-                logger.warning(
-                    "webhook not acknowledged by the broker; answered 503",
-                    metadata: ["bytes": .of(body.readableBytes), "result": .string("\(result)")])
-                var response = relayResponse(.serviceUnavailable, #"{"error":"not stored; send it again"}"#)
-                response.headers[.retryAfter] = "5"
-                return response
-            }
-            logger.info(
-                "webhook relayed",
-                metadata: ["bytes": .of(body.readableBytes), "partition": .of(partition), "offset": .of(offset)])
-            return relayResponse(.ok, #"{"received":true}"#)
+            await relayWebhook(request, settings: settings, relay: relay, logger: logger)
         }
         router.get("/health/live") { _, _ in relayResponse(.ok, #"{"status":"live"}"#) }
         router.get("/health/ready") { _, _ in
@@ -154,5 +127,40 @@ struct GatewayRelay {
         relay.close(timeoutMs: 5_000)
         logger.info("stopped")
         if failed { exit(1) }
+    }
+
+    /// One webhook: its raw bytes and the headers a signature check needs go to the topic as
+    /// they came; the gateway hears 200 only once the broker has them.
+    static func relayWebhook(
+        _ request: Request, settings: RelaySettings, relay: RelayProducer, logger: Logger
+    ) async -> Response {
+        let receivedAtMs = wallClockMs()
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: settings.bodyBytesMax)
+        } catch {
+            return relayResponse(
+                .contentTooLarge, #"{"error":"the body is over \#(settings.bodyBytesMax) bytes"}"#)
+        }
+        var headers = [KafkaHeader(name: GatewayEventHeaders.receivedAtMs, text: String(receivedAtMs))]
+        for name in keptHeaders {
+            guard let field = HTTPField.Name(name), let value = request.headers[field] else { continue }
+            headers.append(KafkaHeader(name: name, text: value))
+        }
+        let message = KafkaOutgoingMessage(
+            topic: settings.topic, key: nil, value: Array(buffer: body), headers: headers)
+        let result = await relay.deliver(message, timeoutMs: settings.deliveryTimeoutMs)
+        guard case .delivered(let partition, let offset) = result else {
+            logger.warning(
+                "webhook not acknowledged by the broker; answered 503",
+                metadata: ["bytes": .of(body.readableBytes), "result": .string("\(result)")])
+            var response = relayResponse(.serviceUnavailable, #"{"error":"not stored; send it again"}"#)
+            response.headers[.retryAfter] = "5"
+            return response
+        }
+        logger.info(
+            "webhook relayed",
+            metadata: ["bytes": .of(body.readableBytes), "partition": .of(partition), "offset": .of(offset)])
+        return relayResponse(.ok, #"{"received":true}"#)
     }
 }

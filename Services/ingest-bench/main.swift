@@ -113,7 +113,7 @@ func parseOnly(_ path: String) -> Never {
         let result = ParseResult(
             format: parsed.format, entries: entries, bytes: bytes.count, micros: micros,
             peakBeyondFileKiB: max(0, ownMemory().peak - before))
-        print(String(decoding: ContractJSON.encode(result), as: UTF8.self))
+        print(ContractJSON.text(result))
         exit(0)
     } catch {
         fail("\(error)", code: 3)
@@ -249,7 +249,7 @@ if options.json {
         let parse: [ParseResult]
         let endToEnd: EndToEnd?
     }
-    print(String(decoding: ContractJSON.encode(Output(parse: parseResults, endToEnd: endToEnd)), as: UTF8.self))
+    print(ContractJSON.text(Output(parse: parseResults, endToEnd: endToEnd)))
 } else {
     print("ingest benchmark")
     for result in parseResults {

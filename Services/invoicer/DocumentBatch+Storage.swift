@@ -9,31 +9,10 @@ extension DocumentBatch {
     // MARK: Reading (one pipeline)
 
     func load(_ inputs: [DocumentInput]) throws {
-        var commandIDs: [String] = []
-        var accountNumbers: Set<String> = []
-        var named: Set<String> = []
-        var references: Set<String> = []
-        var codes: Set<String> = []
-        var freshNeeded = 0
-        for input in inputs {
-            guard case .command(let command) = input else { continue }
-            commandIDs.append(command.id)
-            accountNumbers.insert(command.account)
-            named.formUnion(command.namedDocuments)
-            switch command.body {
-            case .create(let body):
-                if let reference = body.reference { references.insert(reference) } else { freshNeeded += 1 }
-                if let code = body.backOfficeCode { codes.insert(code) }
-            case .update(let body):
-                if let code = body.backOfficeCode, !code.isEmpty { codes.insert(code) }
-            case .cancel:
-                freshNeeded += 1
-            case .post, .reject:
-                break
-            }
-        }
-        guard !commandIDs.isEmpty else { return }
-        var questions: [(PGStatement, (PGRows) throws -> Void)] = [
+        let keys = LoadKeys(inputs)
+        guard !keys.commandIDs.isEmpty else { return }
+        typealias Question = (PGStatement, (PGRows) throws -> Void)
+        var questions: [Question] = [
             // The accounts' rows first, locked in order until COMMIT: every command names its account
             // and every document it touches must be of that account, so two loops or replicas (fed
             // by any partitioner) never work on one account's documents at once. What follows is
@@ -43,56 +22,91 @@ extension DocumentBatch {
                     """
                     SELECT account_id, number, name, currency, state, credit_rule FROM documents.accounts
                     WHERE number = ANY($1::text[]) ORDER BY number FOR UPDATE
-                    """, [PGArray.strings(accountNumbers.sorted())]),
+                    """, [PGArray.strings(keys.accountNumbers.sorted())]),
                 { rows in try self.readAccounts(rows) }
             ),
             (
-                CommandOutcomes.lookup(table: "documents.command_outcomes", commandIDs),
+                CommandOutcomes.lookup(table: "documents.command_outcomes", keys.commandIDs),
                 { rows in self.decisions.finishedCommands = Set(rows.values.compactMap { $0[0] }) }
             ),
         ]
-        if !named.isEmpty {
-            questions.append((documentsQuestion(named.sorted()), { rows in try self.readDocuments(rows) }))
-            questions.append((draftLinesQuestion(named.sorted()), { rows in try self.readDraftLines(rows) }))
+        if !keys.named.isEmpty {
+            questions.append((documentsQuestion(keys.named.sorted()), { rows in try self.readDocuments(rows) }))
+            questions.append((draftLinesQuestion(keys.named.sorted()), { rows in try self.readDraftLines(rows) }))
         }
-        if !references.isEmpty || !codes.isEmpty {
-            questions.append(
-                (
-                    PGStatement(
-                        """
-                        SELECT 'reference', reference, document_id FROM documents.documents WHERE reference = ANY($1::text[])
-                        UNION ALL
-                        SELECT 'code', back_office_code, document_id FROM documents.documents
-                        WHERE back_office_code = ANY($2::text[])
-                        """, [PGArray.strings(references.sorted()), PGArray.strings(codes.sorted())]),
-                    { rows in
-                        for row in rows.rows {
-                            if try row.string(0) == "reference" {
-                                self.decisions.takenReferences.insert(try row.string(1))
-                            } else {
-                                self.decisions.takenCodes[try row.string(1)] = try row.string(2)
-                            }
-                        }
-                    }
-                ))
+        if !keys.references.isEmpty || !keys.codes.isEmpty {
+            questions.append((takenQuestion(keys), { rows in try self.readTaken(rows) }))
         }
-        if freshNeeded > 0 {
+        if keys.freshNeeded > 0 {
             questions.append(
                 (
                     PGStatement(
                         "SELECT nextval('documents.draft_reference_seq') FROM generate_series(1, $1::integer)",
-                        [freshNeeded]),
-                    { rows in
-                        self.decisions.freshReferences = try rows.rows.map { row in
-                            let digits = String(try row.int64(0))
-                            return "\(self.numbering.draftReferencePrefix)-"
-                                + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
-                        }
-                    }
+                        [keys.freshNeeded]),
+                    { rows in try self.readFreshReferences(rows) }
                 ))
         }
         let results = try context.connection.pipeline(questions.map(\.0))
         for (question, rows) in zip(questions, results) { try question.1(rows) }
+    }
+
+    /// What the batch's commands name: their ids and accounts, the documents they touch, the
+    /// draft references and back-office codes they claim, and how many fresh references they need.
+    struct LoadKeys {
+        var commandIDs: [String] = []
+        var accountNumbers: Set<String> = []
+        var named: Set<String> = []
+        var references: Set<String> = []
+        var codes: Set<String> = []
+        var freshNeeded = 0
+
+        init(_ inputs: [DocumentInput]) {
+            for input in inputs {
+                guard case .command(let command) = input else { continue }
+                commandIDs.append(command.id)
+                accountNumbers.insert(command.account)
+                named.formUnion(command.namedDocuments)
+                switch command.body {
+                case .create(let body):
+                    if let reference = body.reference { references.insert(reference) } else { freshNeeded += 1 }
+                    if let code = body.backOfficeCode { codes.insert(code) }
+                case .update(let body):
+                    if let code = body.backOfficeCode, !code.isEmpty { codes.insert(code) }
+                case .cancel:
+                    freshNeeded += 1
+                case .post, .reject:
+                    break
+                }
+            }
+        }
+    }
+
+    /// Draft references and back-office codes already taken, with the document holding each code.
+    private func takenQuestion(_ keys: LoadKeys) -> PGStatement {
+        PGStatement(
+            """
+            SELECT 'reference', reference, document_id FROM documents.documents WHERE reference = ANY($1::text[])
+            UNION ALL
+            SELECT 'code', back_office_code, document_id FROM documents.documents
+            WHERE back_office_code = ANY($2::text[])
+            """, [PGArray.strings(keys.references.sorted()), PGArray.strings(keys.codes.sorted())])
+    }
+
+    private func readTaken(_ rows: PGRows) throws {
+        for row in rows.rows {
+            if try row.string(0) == "reference" {
+                decisions.takenReferences.insert(try row.string(1))
+            } else {
+                decisions.takenCodes[try row.string(1)] = try row.string(2)
+            }
+        }
+    }
+
+    private func readFreshReferences(_ rows: PGRows) throws {
+        decisions.freshReferences = try rows.rows.map { row in
+            let digits = String(try row.int64(0))
+            return "\(numbering.draftReferencePrefix)-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+        }
     }
 
     /// The named documents (by id, reference or number), the invoices that named credit-note
@@ -334,7 +348,7 @@ extension DocumentBatch {
                 quantities.append(line.quantity.description)
                 prices.append(line.unitPrice.minor)
                 rates.append(line.taxRatePercent.description)
-                discounts.append(String(decoding: ContractJSON.encode(line.discounts.map(\.text)), as: UTF8.self))
+                discounts.append(ContractJSON.text(line.discounts.map(\.text)))
                 for (slot, value) in [computed.gross, computed.discount, computed.net, computed.tax, computed.total]
                     .enumerated()
                 {

@@ -66,7 +66,7 @@ extension IngestBatch {
                     PGArray.byteStrings(rows.map { Optional($0.input.raw) }),
                     PGArray.strings(rows.map(\.outcome.rawValue)), PGArray.strings(rows.map(\.paymentID)),
                     PGArray.strings(rows.map(\.account)),
-                    PGArray.strings(rows.map { String(decoding: ContractJSON.encode($0.notes), as: UTF8.self) }),
+                    PGArray.strings(rows.map { ContractJSON.text($0.notes) }),
                     PGArray.integers(rows.map(\.feeMinor)), PGArray.strings(rows.map(\.feeCurrency)),
                     PGArray.strings(rows.map(\.input.topic)), PGArray.integers(rows.map(\.input.partition)),
                     PGArray.integers(rows.map(\.input.offset)),

@@ -154,37 +154,66 @@ final class IngestBatch {
         _ desks: [(id: String, kind: CashDeskCommandKind, command: CashDeskCommand)]
     ) throws {
         guard !files.isEmpty || !events.isEmpty || !desks.isEmpty else { return }
-        let fileLines = files.map(\.lines)
         if !desks.isEmpty { try loadDesks(desks) }
-        let booked = fileLines.flatMap { $0.filter { $0.notBookedReason == nil } }
-        let identities = booked.flatMap { line in
-            [line.identity] + (line.identityIsWeak ? [] : line.legacyIdentity.map { [$0] } ?? [])
-        }
-        let looseKeys = booked.filter(\.identityIsWeak).compactMap(\.legacyIdentity)
-        var words: Set<String> = Set(desks.compactMap(\.command.account))
-        var payers: Set<String> = []
-        for movement in events.flatMap(\.movements) {
-            if case .payment(_, _, _, _, let clues) = movement {
-                words.formUnion(PaymentIdentifier.tokens(clues))
-                if let stated = clues.statedAccount { words.insert(stated) }
-            }
-        }
-        for line in fileLines.joined() where line.kind == .credit {
-            words.formUnion(PaymentIdentifier.tokens(line.clues))
-            if let stated = line.clues.statedAccount { words.insert(stated) }
-            words.formUnion(PaymentIdentifier.markedWords(line.clues, settings.accountMarkers))
-            if let reference = line.clues.creditorReference,
-                let body = PaymentIdentifier.creditorReferenceBody(reference)
-            {
-                words.insert(body)
-            }
-            if let payer = line.clues.payerAccount { payers.insert(payer.filter { $0 != " " }) }
-        }
-        let sortedWords = words.sorted()
-        let reversed = Set(fileLines.joined().filter { $0.kind == .debitReversal }.compactMap(\.endToEndId)).sorted()
         if !events.isEmpty { try loadGateway(events) }
-        let bankAccounts = Set(files.flatMap { $0.parsed.statements.map(\.account) }).sorted()
-        let results = try context.connection.pipeline([
+        let keys = LookupKeys(files, events, desks, accountMarkers: settings.accountMarkers)
+        let results = try context.connection.pipeline(Self.lookups(keys))
+        try readLookups(results)
+    }
+
+    /// What the batch's files, gateway events and desk commands ask of the books: line
+    /// identities, the words that may name an account, payers' bank accounts, reversed
+    /// end-to-end ids, our bank accounts and the files' ids.
+    struct LookupKeys {
+        var identities: [String] = []
+        var looseKeys: [String] = []
+        var words: [String] = []
+        var payers: [String] = []
+        var reversed: [String] = []
+        var bankAccounts: [String] = []
+        var fileIDs: [String] = []
+
+        init(
+            _ files: [StatementFileInput], _ events: [GatewayInput],
+            _ desks: [(id: String, kind: CashDeskCommandKind, command: CashDeskCommand)],
+            accountMarkers: [(marker: String, prefix: String)]
+        ) {
+            let lines = files.flatMap(\.lines)
+            let booked = lines.filter { $0.notBookedReason == nil }
+            identities = booked.flatMap { line in
+                [line.identity] + (line.identityIsWeak ? [] : line.legacyIdentity.map { [$0] } ?? [])
+            }
+            looseKeys = booked.filter(\.identityIsWeak).compactMap(\.legacyIdentity)
+            var words: Set<String> = Set(desks.compactMap(\.command.account))
+            var payers: Set<String> = []
+            for movement in events.flatMap(\.movements) {
+                if case .payment(_, _, _, _, let clues) = movement {
+                    words.formUnion(PaymentIdentifier.tokens(clues))
+                    if let stated = clues.statedAccount { words.insert(stated) }
+                }
+            }
+            for line in lines where line.kind == .credit {
+                words.formUnion(PaymentIdentifier.tokens(line.clues))
+                if let stated = line.clues.statedAccount { words.insert(stated) }
+                words.formUnion(PaymentIdentifier.markedWords(line.clues, accountMarkers))
+                if let reference = line.clues.creditorReference,
+                    let body = PaymentIdentifier.creditorReferenceBody(reference)
+                {
+                    words.insert(body)
+                }
+                if let payer = line.clues.payerAccount { payers.insert(payer.filter { $0 != " " }) }
+            }
+            self.words = words.sorted()
+            self.payers = payers.sorted()
+            reversed = Set(lines.filter { $0.kind == .debitReversal }.compactMap(\.endToEndId)).sorted()
+            bankAccounts = Set(files.flatMap { $0.parsed.statements.map(\.account) }).sorted()
+            fileIDs = Set(files.map(\.fileID)).sorted()
+        }
+    }
+
+    /// One pipeline; `readLookups` takes the answers in this order.
+    private static func lookups(_ keys: LookupKeys) -> [PGStatement] {
+        [
             // Replicas and loops import files side by side. A line's identity includes our bank
             // account, so two files can share a line only on the same account: a batch holds that
             // account's lock (in sorted order) until COMMIT, and reads the lines booked before it
@@ -193,18 +222,18 @@ final class IngestBatch {
                 """
                 SELECT pg_advisory_xact_lock(hashtextextended('billing.ingest.bank-account:' || account, 0))
                 FROM unnest($1::text[]) AS account
-                """, [PGArray.strings(bankAccounts)]),
+                """, [PGArray.strings(keys.bankAccounts)]),
             PGStatement(
                 """
                 SELECT end_to_end_id, payment_id, account_number FROM ingest.statement_lines
                 WHERE end_to_end_id = ANY($1::text[]) AND kind = 'credit' AND identity IS NOT NULL
-                """, [PGArray.strings(reversed)]),
+                """, [PGArray.strings(keys.reversed)]),
             PGStatement(
                 "SELECT identity FROM ingest.statement_lines WHERE identity = ANY($1::text[])",
-                [PGArray.strings(identities)]),
+                [PGArray.strings(keys.identities)]),
             PGStatement(
                 "SELECT bank_account FROM ingest.bank_accounts WHERE bank_account = ANY($1::text[])",
-                [PGArray.strings(bankAccounts)]),
+                [PGArray.strings(keys.bankAccounts)]),
             // Accounts the words name, and the accounts of the documents and payers they name: one
             // set of keys, then the accounts by key. (Written as three ORed conditions it could only
             // scan every account, testing each against the batch's thousands of words: 850 ms a
@@ -216,29 +245,32 @@ final class IngestBatch {
                     SELECT unnest($1::text[])
                     UNION SELECT d.account_number FROM ingest.documents AS d WHERE d.name = ANY($1::text[])
                     UNION SELECT p.account_number FROM ingest.payers AS p WHERE p.payer_account = ANY($2::text[]))
-                """, [PGArray.strings(sortedWords), PGArray.strings(payers.sorted())]),
+                """, [PGArray.strings(keys.words), PGArray.strings(keys.payers)]),
             PGStatement(
                 "SELECT name, account_number FROM ingest.documents WHERE name = ANY($1::text[])",
-                [PGArray.strings(sortedWords)]),
+                [PGArray.strings(keys.words)]),
             PGStatement(
                 "SELECT payer_account, account_number FROM ingest.payers WHERE payer_account = ANY($1::text[])",
-                [PGArray.strings(payers.sorted())]),
+                [PGArray.strings(keys.payers)]),
             PGStatement(
                 "SELECT file_id, content_sha256 FROM ingest.files WHERE file_id = ANY($1::text[])",
-                [PGArray.strings(Set(files.map(\.fileID)).sorted())]),
+                [PGArray.strings(keys.fileIDs)]),
             // Weak lines alike booked from other statements; and those booked before version 21,
             // whose identity this key was, with their statement (the same statement again is a
             // duplicate, as it was then).
             PGStatement(
                 "SELECT weak_key FROM ingest.statement_lines WHERE weak_key = ANY($1::text[])",
-                [PGArray.strings(looseKeys)]),
+                [PGArray.strings(keys.looseKeys)]),
             PGStatement(
                 """
                 SELECT l.identity, s.statement_ref, s.sequence FROM ingest.statement_lines AS l
                 JOIN ingest.statements AS s ON s.statement_id = l.statement_id
                 WHERE l.identity = ANY($1::text[]) AND l.weak_key IS NULL AND l.identity_weak
-                """, [PGArray.strings(looseKeys)]),
-        ])
+                """, [PGArray.strings(keys.looseKeys)]),
+        ]
+    }
+
+    private func readLookups(_ results: [PGRows]) throws {
         // results[0]: the locks.
         for row in results[1].rows {
             decisions.creditsByEndToEnd[try row.string(0)] = (try row.string(1), row.optionalString(2))

@@ -34,7 +34,7 @@ extension IngestBatch {
                     PGArray.byteStrings(decisions.fileRows.map { Optional($0.input.bytes) }),
                     PGArray.strings(decisions.fileRows.map(\.input.topic)), PGArray.integers(decisions.fileRows.map(\.input.partition)),
                     PGArray.integers(decisions.fileRows.map(\.input.offset)),
-                    PGArray.strings(decisions.fileRows.map { String(decoding: ContractJSON.encode($0.report), as: UTF8.self) }),
+                    PGArray.strings(decisions.fileRows.map { ContractJSON.text($0.report) }),
                     PGArray.integers(
                         decisions.fileRows.map { context.logGeneration(topic: $0.input.topic, partition: $0.input.partition) }),
                 ]))

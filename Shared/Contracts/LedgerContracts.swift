@@ -70,6 +70,9 @@ public enum ContractJSON {
         return encoder
     }
 
+    /// `encode` as text, for a JSON column or a line of output.
+    public static func text<T: Encodable>(_ value: T) -> String { String(decoding: encode(value), as: UTF8.self) }
+
     public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
         if let direct = value as? any DirectJSONWritable {
             var out: [UInt8] = []

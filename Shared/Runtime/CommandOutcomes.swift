@@ -31,7 +31,7 @@ public enum CommandOutcomes {
                 PGArray.strings(outcomes.map(\.outcome.reasonCode)),
                 PGArray.strings(outcomes.map(\.outcome.reason)),
                 PGArray.strings(
-                    outcomes.map { String(decoding: ContractJSON.encode($0.outcome.result), as: UTF8.self) }),
+                    outcomes.map { ContractJSON.text($0.outcome.result) }),
                 PGArray.strings(outcomes.map(\.requestedBy)),
                 PGArray.byteStrings(outcomes.map { context.eventBody($0.outcome.commandId) }),
             ])

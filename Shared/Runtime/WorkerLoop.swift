@@ -636,70 +636,26 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         }
     }
 
+    /// One owned partition's row in the batch's fence: its ownership as recorded, the offset the
+    /// batch moves it to, and the fingerprint of the batch's last message on it.
+    private struct FenceRow {
+        var partition: TopicPartition
+        var ownership: PartitionOwnership
+        var next: Int64
+        var fingerprint: String
+    }
+
     /// The batch's transaction: BEGIN travels with the first statements (the fence, the inbox and
     /// the handler's opening reads) and COMMIT with the last, so a batch costs two round trips plus
     /// whatever the handler could not send in the first.
     private func commitInTransaction(
         _ attempt: Attempt, batch: [KafkaMessage], connection: PGConnection
     ) throws -> Committed {
-        let group = configuration.consumerGroup
-        // Per owned partition: the recorded ownership, where the batch ends, and any jump between
-        // the recorded offset and the batch's first message.
-        var ranges: [TopicPartition: (first: Int64, last: KafkaMessage)] = [:]
-        for message in batch {
-            let range = ranges[message.topicPartition] ?? (message.offset, message)
-            ranges[message.topicPartition] = (
-                min(range.first, message.offset), message.offset > range.last.offset ? message : range.last
-            )
-        }
-        var fence: [(TopicPartition, PartitionOwnership, Int64, String)] = []
-        var gaps: [OffsetGap] = []
-        for (partition, range) in ranges.sorted(by: { $0.key < $1.key }) {
-            guard let ownership = owned[partition] else { continue }
-            fence.append((partition, ownership, range.last.offset + 1, Self.fingerprint(range.last)))
-            if range.first > ownership.nextOffset {
-                gaps.append(
-                    OffsetGap(
-                        partition: partition, expected: ownership.nextOffset, resumed: range.first,
-                        detail: "messages missing between the recorded offset and the next message read",
-                        generation: ownership.generation))
-            }
-        }
+        let (fence, gaps) = fenceAndGaps(batch)
         let withIDs = attempt.decoded.filter { $0.eventID != nil }
         let opening = attempt.isolate ? nil : handler.opening(attempt.decoded)
-        var statements = [
-            PGStatement("BEGIN"),
-            PGStatement(
-                sql: """
-                    UPDATE \(schema).consumer_offsets AS o
-                    SET next_offset = v.next_offset, last_fingerprint = v.fingerprint, updated_at = now()
-                    FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
-                        AS v(topic, partition, owner_epoch, expected_offset, next_offset, fingerprint)
-                    WHERE o.consumer_group = $1 AND o.topic = v.topic AND o.partition = v.partition
-                      AND o.owner_epoch = v.owner_epoch AND o.next_offset = v.expected_offset
-                    RETURNING o.topic, o.partition
-                    """,
-                parameters: [
-                    .text(group), PGArray.strings(fence.map(\.0.topic)), PGArray.integers(fence.map(\.0.partition)),
-                    PGArray.integers(fence.map(\.1.epoch)), PGArray.integers(fence.map(\.1.nextOffset)),
-                    PGArray.integers(fence.map(\.2)), PGArray.strings(fence.map(\.3)),
-                ], prepared: true),
-        ]
-        if !withIDs.isEmpty {
-            statements.append(
-                PGStatement(
-                    sql: """
-                        INSERT INTO \(schema).inbox (event_id, topic, partition, "offset")
-                        SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])
-                        ON CONFLICT (event_id) DO NOTHING
-                        RETURNING event_id
-                        """,
-                    parameters: [
-                        PGArray.strings(withIDs.map { $0.eventID! }), PGArray.strings(withIDs.map(\.message.topic)),
-                        PGArray.integers(withIDs.map(\.message.partition)),
-                        PGArray.integers(withIDs.map(\.message.offset)),
-                    ], prepared: true))
-        }
+        var statements = [PGStatement("BEGIN"), fenceStatement(fence)]
+        if !withIDs.isEmpty { statements.append(inboxStatement(withIDs)) }
         let openingStart = statements.count
         statements += opening?.statements ?? []
         let allResults = try connection.pipeline(statements)
@@ -709,59 +665,151 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             for row in results[0].rows {
                 advanced.insert(TopicPartition(topic: try row.string(0), partition: Int32(try row.int(1))))
             }
-            throw FencedOut(partitions: fence.map(\.0).filter { !advanced.contains($0) })
+            throw FencedOut(partitions: fence.map(\.partition).filter { !advanced.contains($0) })
         }
-
-        // Each event id applies once: first occurrence in this batch, and only if new to the inbox.
-        var fresh: [DecodedMessage<Handler.Payload>] = []
-        var duplicates = 0
-        if withIDs.isEmpty {
-            fresh = attempt.decoded
-        } else {
-            var newIDs = Set(results[1].values.compactMap { $0[0] })
-            for decoded in attempt.decoded {
-                if let id = decoded.eventID {
-                    if newIDs.remove(id) != nil { fresh.append(decoded) } else { duplicates += 1 }
-                } else {
-                    fresh.append(decoded)
-                }
-            }
-        }
+        let (fresh, duplicates) = freshMessages(
+            attempt.decoded, newIDs: withIDs.isEmpty ? nil : Set(results[1].values.compactMap { $0[0] }))
 
         let context = BatchContext(
             connection: connection, service: configuration.service, logger: logger,
             topicSuffix: configuration.topicSuffix,
-            generations: Dictionary(uniqueKeysWithValues: fence.map { ($0.0, $0.1.generation) }), messages: batch)
+            generations: Dictionary(uniqueKeysWithValues: fence.map { ($0.partition, $0.ownership.generation) }),
+            messages: batch)
         if let opening {
             context.opened = OpenedBatch(plan: opening.plan, results: Array(allResults[openingStart...]))
         }
         var rejected = attempt.rejected
         if attempt.isolate {
-            // One message at a time, each whole inside its savepoint: its deferred writes run there
-            // too, so the next message reads what this one wrote (a statement line booked by one
-            // file is a duplicate in the next), and a message rolled back leaves no events behind.
-            for decoded in fresh {
-                let mark = context.mark()
-                try connection.query("SAVEPOINT message")
-                do {
-                    try handler.apply([decoded], in: context)
-                    let deferred = context.takeDeferred()
-                    if !deferred.isEmpty { try connection.pipeline(deferred) }
-                    try connection.query("RELEASE SAVEPOINT message")
-                } catch BatchFailure.rejected(_, let rejection) {
-                    try connection.query("ROLLBACK TO SAVEPOINT message")
-                    context.rollBack(to: mark)
-                    rejected.append((decoded.message, rejection))
-                } catch let error as PGError where error.kind == .server && Self.isDataError(error) {
-                    try connection.query("ROLLBACK TO SAVEPOINT message")
-                    context.rollBack(to: mark)
-                    rejected.append((decoded.message, MessageRejection(code: "data_error", reason: error.description)))
-                }
-            }
+            rejected += try applyIsolated(fresh, in: context)
         } else if !fresh.isEmpty {
             try handler.apply(fresh, in: context)
         }
+        let outboxRow = try close(context, gaps: gaps, rejected: rejected)
+        return Committed(
+            applied: fresh.count, duplicates: duplicates, rejected: rejected, gaps: gaps,
+            nextOffsets: Dictionary(uniqueKeysWithValues: fence.map { ($0.partition, $0.next) }),
+            fingerprints: Dictionary(uniqueKeysWithValues: fence.map { ($0.partition, $0.fingerprint) }),
+            counts: context.counts, outboxRow: outboxRow)
+    }
 
+    /// Per owned partition: the recorded ownership, where the batch ends, and any jump between
+    /// the recorded offset and the batch's first message.
+    private func fenceAndGaps(_ batch: [KafkaMessage]) -> ([FenceRow], [OffsetGap]) {
+        var ranges: [TopicPartition: (first: Int64, last: KafkaMessage)] = [:]
+        for message in batch {
+            let range = ranges[message.topicPartition] ?? (message.offset, message)
+            ranges[message.topicPartition] = (
+                min(range.first, message.offset), message.offset > range.last.offset ? message : range.last
+            )
+        }
+        var fence: [FenceRow] = []
+        var gaps: [OffsetGap] = []
+        for (partition, range) in ranges.sorted(by: { $0.key < $1.key }) {
+            guard let ownership = owned[partition] else { continue }
+            fence.append(
+                FenceRow(
+                    partition: partition, ownership: ownership, next: range.last.offset + 1,
+                    fingerprint: Self.fingerprint(range.last)))
+            if range.first > ownership.nextOffset {
+                gaps.append(
+                    OffsetGap(
+                        partition: partition, expected: ownership.nextOffset, resumed: range.first,
+                        detail: "messages missing between the recorded offset and the next message read",
+                        generation: ownership.generation))
+            }
+        }
+        return (fence, gaps)
+    }
+
+    /// Moves each partition's recorded offset only if this process still owns it at the offset it
+    /// recorded: a row that does not come back means another owner took over.
+    private func fenceStatement(_ fence: [FenceRow]) -> PGStatement {
+        PGStatement(
+            sql: """
+                UPDATE \(schema).consumer_offsets AS o
+                SET next_offset = v.next_offset, last_fingerprint = v.fingerprint, updated_at = now()
+                FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
+                    AS v(topic, partition, owner_epoch, expected_offset, next_offset, fingerprint)
+                WHERE o.consumer_group = $1 AND o.topic = v.topic AND o.partition = v.partition
+                  AND o.owner_epoch = v.owner_epoch AND o.next_offset = v.expected_offset
+                RETURNING o.topic, o.partition
+                """,
+            parameters: [
+                .text(configuration.consumerGroup), PGArray.strings(fence.map(\.partition.topic)),
+                PGArray.integers(fence.map(\.partition.partition)), PGArray.integers(fence.map(\.ownership.epoch)),
+                PGArray.integers(fence.map(\.ownership.nextOffset)), PGArray.integers(fence.map(\.next)),
+                PGArray.strings(fence.map(\.fingerprint)),
+            ], prepared: true)
+    }
+
+    private func inboxStatement(_ withIDs: [DecodedMessage<Handler.Payload>]) -> PGStatement {
+        PGStatement(
+            sql: """
+                INSERT INTO \(schema).inbox (event_id, topic, partition, "offset")
+                SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])
+                ON CONFLICT (event_id) DO NOTHING
+                RETURNING event_id
+                """,
+            parameters: [
+                PGArray.strings(withIDs.map { $0.eventID! }), PGArray.strings(withIDs.map(\.message.topic)),
+                PGArray.integers(withIDs.map(\.message.partition)),
+                PGArray.integers(withIDs.map(\.message.offset)),
+            ], prepared: true)
+    }
+
+    /// Each event id applies once: first occurrence in this batch, and only if new to the inbox
+    /// (`newIDs`, nil when no message carries an id).
+    private func freshMessages(
+        _ decoded: [DecodedMessage<Handler.Payload>], newIDs: Set<String>?
+    ) -> (fresh: [DecodedMessage<Handler.Payload>], duplicates: Int) {
+        guard var newIDs else { return (decoded, 0) }
+        var fresh: [DecodedMessage<Handler.Payload>] = []
+        var duplicates = 0
+        for message in decoded {
+            if let id = message.eventID {
+                if newIDs.remove(id) != nil { fresh.append(message) } else { duplicates += 1 }
+            } else {
+                fresh.append(message)
+            }
+        }
+        return (fresh, duplicates)
+    }
+
+    /// One message at a time, each whole inside its savepoint: its deferred writes run there
+    /// too, so the next message reads what this one wrote (a statement line booked by one
+    /// file is a duplicate in the next), and a message rolled back leaves no events behind.
+    /// Returns the messages rejected.
+    private func applyIsolated(
+        _ fresh: [DecodedMessage<Handler.Payload>], in context: BatchContext
+    ) throws -> [(KafkaMessage, MessageRejection)] {
+        let connection = context.connection
+        var rejected: [(KafkaMessage, MessageRejection)] = []
+        for decoded in fresh {
+            let mark = context.mark()
+            try connection.query("SAVEPOINT message")
+            do {
+                try handler.apply([decoded], in: context)
+                let deferred = context.takeDeferred()
+                if !deferred.isEmpty { try connection.pipeline(deferred) }
+                try connection.query("RELEASE SAVEPOINT message")
+            } catch BatchFailure.rejected(_, let rejection) {
+                try connection.query("ROLLBACK TO SAVEPOINT message")
+                context.rollBack(to: mark)
+                rejected.append((decoded.message, rejection))
+            } catch let error as PGError where error.kind == .server && Self.isDataError(error) {
+                try connection.query("ROLLBACK TO SAVEPOINT message")
+                context.rollBack(to: mark)
+                rejected.append((decoded.message, MessageRejection(code: "data_error", reason: error.description)))
+            }
+        }
+        return rejected
+    }
+
+    /// The handler's deferred writes, gaps, dead letters, the outbox row and COMMIT, in one round
+    /// trip. Returns the committed outbox row for the relay.
+    private func close(
+        _ context: BatchContext, gaps: [OffsetGap], rejected: [(KafkaMessage, MessageRejection)]
+    ) throws -> OutboxHandoff.Row? {
         var closing = context.deferred
         if !gaps.isEmpty { closing.append(gapStatement(gaps)) }
         for (message, rejection) in rejected {
@@ -787,22 +835,9 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
             }
         }
         closing.append(PGStatement("COMMIT"))
-        let closed = try connection.pipeline(closing)
-        var outboxRow: OutboxHandoff.Row?
-        if let outboxIndex {
-            outboxRow = OutboxHandoff.Row(
-                id: try closed[outboxIndex][0].int64("id"), messages: context.outbox.map(\.message))
-        }
-
-        var nextOffsets: [TopicPartition: Int64] = [:]
-        var fingerprints: [TopicPartition: String] = [:]
-        for (partition, _, next, fingerprint) in fence {
-            nextOffsets[partition] = next
-            fingerprints[partition] = fingerprint
-        }
-        return Committed(
-            applied: fresh.count, duplicates: duplicates, rejected: rejected, gaps: gaps, nextOffsets: nextOffsets,
-            fingerprints: fingerprints, counts: context.counts, outboxRow: outboxRow)
+        let closed = try context.connection.pipeline(closing)
+        guard let outboxIndex else { return nil }
+        return OutboxHandoff.Row(id: try closed[outboxIndex][0].int64("id"), messages: context.outbox.map(\.message))
     }
 
     /// After COMMIT: advance local ownership, store offsets in Kafka, record metrics.
