@@ -485,27 +485,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
         _ messages: [KafkaMessage], startedMicros: Int64, careful: Bool, exhausted: MessageRejection? = nil
     ) -> BatchResult {
         var current = messages
-        var attempt = Attempt(decoded: [], rejected: [])
-        if let exhausted { attempt.rejected = current.map { ($0, exhausted) } }
-        for message in current where exhausted == nil {
-            if message.value.count > configuration.messageBytesMax {
-                attempt.rejected.append(
-                    (
-                        message,
-                        MessageRejection(
-                            EnvelopeError.oversized(
-                                byteCount: message.value.count, limit: configuration.messageBytesMax))
-                    ))
-                continue
-            }
-            do {
-                let (eventID, payload) = try handler.decode(message)
-                attempt.decoded.append(DecodedMessage(message: message, eventID: eventID, payload: payload))
-            } catch {
-                attempt.rejected.append((message, error))
-            }
-        }
-
+        var attempt = decode(messages, exhausted: exhausted)
         var backoff = Backoff(initialMs: configuration.retryBackoffInitialMs, maxMs: configuration.retryBackoffMaxMs)
         while true {
             do {
@@ -533,40 +513,7 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                     if stop.current { return .stopped }
                     continue
                 }
-                var lost: [TopicPartition] = []
-                var applied: [TopicPartition: Int64] = [:]
-                for partition in fenced.partitions {
-                    if let mine = owned[partition], let now = recorded[partition], now.epoch == mine.epoch,
-                        now.nextOffset > mine.nextOffset
-                    {
-                        applied[partition] = now.nextOffset
-                    } else {
-                        lost.append(partition)
-                    }
-                }
-                if !applied.isEmpty {
-                    logger.info(
-                        "an earlier attempt of this batch had committed; its messages are not applied again",
-                        metadata: ["partitions": .string(applied.keys.sorted().map(\.description).joined(separator: ","))])
-                    for (partition, next) in applied { owned[partition]?.nextOffset = next }
-                    consumer.storeOffsets(applied)
-                }
-                if !lost.isEmpty {
-                    metrics.fencedBatches.increment()
-                    logger.warning(
-                        "partitions were claimed by another replica; dropping their messages",
-                        metadata: ["partitions": .string(lost.map(\.description).joined(separator: ","))])
-                    for partition in lost { fenceOff(partition) }
-                }
-                // What is left to apply: messages of partitions still ours, past what was committed.
-                let gone = Set(lost)
-                let settled = { (message: KafkaMessage) in
-                    gone.contains(message.topicPartition)
-                        || applied[message.topicPartition].map { message.offset < $0 } ?? false
-                }
-                current.removeAll(where: settled)
-                attempt.decoded.removeAll { settled($0.message) }
-                attempt.rejected.removeAll { settled($0.0) }
+                settle(fenced, recorded: recorded, current: &current, attempt: &attempt)
                 publishProgress()
                 if current.isEmpty { return .committed }
             } catch {
@@ -588,6 +535,78 @@ final class WorkerLoop<Handler: WorkerHandler>: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Decodes each message once; one over the size limit or that cannot be decoded is rejected
+    /// with its reason. With `exhausted`, every message is rejected with that reason instead.
+    private func decode(_ messages: [KafkaMessage], exhausted: MessageRejection?) -> Attempt {
+        var attempt = Attempt(decoded: [], rejected: [])
+        if let exhausted {
+            attempt.rejected = messages.map { ($0, exhausted) }
+            return attempt
+        }
+        for message in messages {
+            if message.value.count > configuration.messageBytesMax {
+                attempt.rejected.append(
+                    (
+                        message,
+                        MessageRejection(
+                            EnvelopeError.oversized(
+                                byteCount: message.value.count, limit: configuration.messageBytesMax))
+                    ))
+                continue
+            }
+            do {
+                let (eventID, payload) = try handler.decode(message)
+                attempt.decoded.append(DecodedMessage(message: message, eventID: eventID, payload: payload))
+            } catch {
+                attempt.rejected.append((message, error))
+            }
+        }
+        return attempt
+    }
+
+    /// After a fence refused the batch: partitions another replica claimed are dropped, and those
+    /// an earlier attempt of this very batch committed move on; what is left to apply stays in
+    /// `current` and `attempt`.
+    private func settle(
+        _ fenced: FencedOut, recorded: [TopicPartition: PartitionOwnership], current: inout [KafkaMessage],
+        attempt: inout Attempt
+    ) {
+        var lost: [TopicPartition] = []
+        var applied: [TopicPartition: Int64] = [:]
+        for partition in fenced.partitions {
+            if let mine = owned[partition], let now = recorded[partition], now.epoch == mine.epoch,
+                now.nextOffset > mine.nextOffset
+            {
+                applied[partition] = now.nextOffset
+            } else {
+                lost.append(partition)
+            }
+        }
+        if !applied.isEmpty {
+            logger.info(
+                "an earlier attempt of this batch had committed; its messages are not applied again",
+                metadata: ["partitions": .string(applied.keys.sorted().map(\.description).joined(separator: ","))])
+            for (partition, next) in applied { owned[partition]?.nextOffset = next }
+            consumer.storeOffsets(applied)
+        }
+        if !lost.isEmpty {
+            metrics.fencedBatches.increment()
+            logger.warning(
+                "partitions were claimed by another replica; dropping their messages",
+                metadata: ["partitions": .string(lost.map(\.description).joined(separator: ","))])
+            for partition in lost { fenceOff(partition) }
+        }
+        // What is left to apply: messages of partitions still ours, past what was committed.
+        let gone = Set(lost)
+        let settled = { (message: KafkaMessage) in
+            gone.contains(message.topicPartition)
+                || applied[message.topicPartition].map { message.offset < $0 } ?? false
+        }
+        current.removeAll(where: settled)
+        attempt.decoded.removeAll { settled($0.message) }
+        attempt.rejected.removeAll { settled($0.0) }
     }
 
     /// Each partition's owner epoch and next offset as PostgreSQL records them now.

@@ -70,6 +70,22 @@ public enum WorkerMain {
         } catch {
             failStart("\(service.name): Kafka client configuration: \(error)", code: 2)
         }
+        addCollectors(metrics, loops: loops)
+        let ops = startOps(configuration, metrics: metrics, relay: relay, loops: loops, logger: logger)
+        let relayThread = DedicatedThread.start(name: "outbox-relay") { relay.run() }
+        let loopThreads = loops.enumerated().map { index, loop in
+            DedicatedThread.start(name: "worker-loop-\(index + 1)") { loop.run() }
+        }
+
+        let signal = waitForStop(
+            configuration, loops: loops, loopThreads: loopThreads, relayThread: relayThread, stop: stop, logger: logger)
+        ops.stop()
+        logger.info("stopped")
+        exit(signal == nil ? 1 : 0)
+    }
+
+    /// Gauges read when `/metrics` is scraped: the heap, and each owned partition's lag and stall.
+    private static func addCollectors<Handler: WorkerHandler>(_ metrics: RuntimeMetrics, loops: [WorkerLoop<Handler>]) {
         metrics.metrics.addCollector {
             guard let heap = HeapAllocator.statistics() else { return [] }
             return [
@@ -88,10 +104,17 @@ public enum WorkerMain {
                 }
             }
         }
+    }
 
+    /// The ops endpoint: liveness reads state, readiness is computed on its own thread, `/metrics`
+    /// the registry. Exits with 2 when its address cannot be bound.
+    private static func startOps<Handler: WorkerHandler>(
+        _ configuration: WorkerConfiguration, metrics: RuntimeMetrics, relay: OutboxRelay, loops: [WorkerLoop<Handler>],
+        logger: Logger
+    ) -> OpsServer {
         // Readiness runs only on the ops server's readiness thread, which is this client's one user.
         let health = PGClient(
-            conninfo: configuration.databaseURL, applicationName: "\(service.name)-health", ioTimeoutMs: 2_000,
+            conninfo: configuration.databaseURL, applicationName: "\(configuration.service.name)-health", ioTimeoutMs: 2_000,
             limits: configuration.sessionLimits)
         let ops = OpsServer(
             host: configuration.opsHost, port: configuration.opsPort, metrics: metrics,
@@ -119,15 +142,18 @@ public enum WorkerMain {
         do {
             opsPort = try ops.start()
         } catch {
-            failStart("\(service.name): OPS_HOST/OPS_PORT: \(error)", code: 2)
+            failStart("\(configuration.service.name): OPS_HOST/OPS_PORT: \(error)", code: 2)
         }
         logger.info("ops endpoint listening", metadata: ["host": .string(configuration.opsHost), "port": .of(opsPort)])
+        return ops
+    }
 
-        let relayThread = DedicatedThread.start(name: "outbox-relay") { relay.run() }
-        let loopThreads = loops.enumerated().map { index, loop in
-            DedicatedThread.start(name: "worker-loop-\(index + 1)") { loop.run() }
-        }
-
+    /// Waits for SIGTERM/SIGINT (or a loop that ended), then stops the loops, their consumers and
+    /// the relay within `WORKER_SHUTDOWN_TIMEOUT_MS`. Returns the signal, nil when a loop ended.
+    private static func waitForStop<Handler: WorkerHandler>(
+        _ configuration: WorkerConfiguration, loops: [WorkerLoop<Handler>], loopThreads: [DedicatedThread],
+        relayThread: DedicatedThread, stop: Locked<Bool>, logger: Logger
+    ) -> Int32? {
         var signal: Int32?
         while signal == nil, !loopThreads.contains(where: \.finished.isSignalled) {
             signal = TerminationSignals.wait(timeoutMs: 500)
@@ -143,9 +169,7 @@ public enum WorkerMain {
             logger.warning("consumer close abandoned after its time bound")
         }
         if !relayThread.join(timeoutMs: remaining()) { logger.warning("outbox relay did not stop in time") }
-        ops.stop()
-        logger.info("stopped")
-        exit(signal == nil ? 1 : 0)
+        return signal
     }
 
     /// Applies pending migrations (or checks the version), waiting for the database up to the start-up bound.
