@@ -30,7 +30,7 @@ public enum WorkerMain {
         let handler: Handler
         do {
             configuration = try WorkerConfiguration(service: service, defaults: defaults, environment: environment)
-            // Libraries' loggers (Hummingbird's) write through the same handler.
+            // Libraries' loggers write through the same handler.
             logger = JSONLogHandler.bootstrap(service: service.name, level: configuration.logLevel)
             handler = try makeHandler(configuration)
         } catch {
