@@ -95,6 +95,10 @@ public struct DecimalNumber: Sendable, Hashable, CustomStringConvertible, Codabl
     }
 
     public var isNegative: Bool { units < 0 }
+    /// 0 to 100 inclusive: a tax rate, a discount or a share given in per cent.
+    public var isPercentage: Bool {
+        !isNegative && (units(atScale: DecimalNumber.scaleMax).map { $0 <= 100 * 1_000_000_000 } ?? false)
+    }
     public var isZero: Bool { units == 0 }
 
     /// Minimal text: `1.5`, `20`, `-0.25`.

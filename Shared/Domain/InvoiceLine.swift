@@ -32,14 +32,12 @@ public struct InvoiceLine: Sendable, Hashable {
         guard description.count <= 500 else { throw .invalidLine("the description is longer than 500 characters") }
         guard quantity.units > 0 else { throw .invalidLine("quantity \(quantity) must be greater than zero") }
         guard !unitPrice.isNegative else { throw .invalidLine("unit price \(unitPrice.decimalText) is negative") }
-        guard !taxRatePercent.isNegative,
-            taxRatePercent.units(atScale: DecimalNumber.scaleMax).map({ $0 <= 100 * 1_000_000_000 }) ?? false
+        guard taxRatePercent.isPercentage
         else { throw .invalidLine("tax rate \(taxRatePercent)% must be between 0 and 100") }
         for discount in discounts {
             switch discount {
             case .percentage(let percent):
-                guard !percent.isNegative,
-                    percent.units(atScale: DecimalNumber.scaleMax).map({ $0 <= 100 * 1_000_000_000 }) ?? false
+                guard percent.isPercentage
                 else { throw .invalidLine("discount \(percent)% must be between 0 and 100") }
             case .fixed(let amount):
                 guard amount.currency == unitPrice.currency else {
