@@ -114,7 +114,8 @@ extension IngestDecisions {
         lineRows.append(row)
     }
 
-    /// The identity under which the line was booked before, if it was.
+    /// The identity under which the line was booked before, if it was. A weak line whose legacy
+    /// key was booked from this very statement before version 21 has that key marked booked here.
     private func bookedBefore(_ line: StatementLine, statement: ParsedStatement) -> String? {
         var keys = line.identityIsWeak ? [line.identity] : [line.identity, line.legacyIdentity].compactMap { $0 }
         if line.identityIsWeak, let legacy = line.legacyIdentity, let earlier = earlierWeakStatements[legacy],
